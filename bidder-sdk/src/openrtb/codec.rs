@@ -1,0 +1,158 @@
+//! The simd-json codec: bounded, typed decoding with errors that name the field.
+//!
+//! Decoding first scans nesting depth (no recursion, so hostile input cannot overflow
+//! the stack), then parses with simd-json. Only when that fails is the document parsed
+//! again with `serde_json` + `serde_path_to_error`, to name the offending field: the
+//! error path pays for the diagnosis, the happy path does not.
+
+use super::{BidRequest, BidResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+
+/// Deepest `[`/`{` nesting accepted. Real OpenRTB documents stay under 12; the margin is
+/// for `ext` objects. Deeper input is rejected before any recursive parsing starts.
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// What kind of decoding failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// Nesting deeper than [`MAX_NESTING_DEPTH`].
+    TooDeep,
+    /// Not JSON at all (truncated, comments, trailing commas, NaN...).
+    Syntax,
+    /// JSON, but a field has the wrong type or a required one is missing.
+    Schema,
+}
+
+impl DecodeErrorKind {
+    /// Stable label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooDeep => "too_deep",
+            Self::Syntax => "syntax",
+            Self::Schema => "schema",
+        }
+    }
+}
+
+/// A decoding failure, naming the field (a path like `imp[0].banner.w`, `$` for the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What kind of failure.
+    pub kind: DecodeErrorKind,
+    /// Path of the offending field.
+    pub field: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at {})", self.message, self.field)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes a BidRequest. Does not validate OpenRTB semantics beyond types.
+pub fn decode_request(body: &[u8]) -> Result<BidRequest, DecodeError> {
+    decode(body)
+}
+
+/// Decodes a BidResponse.
+pub fn decode_response(body: &[u8]) -> Result<BidResponse, DecodeError> {
+    decode(body)
+}
+
+/// Encodes a BidRequest as JSON.
+pub fn encode_request(request: &BidRequest) -> Vec<u8> {
+    encode(request)
+}
+
+/// Encodes a BidResponse as JSON.
+pub fn encode_response(response: &BidResponse) -> Vec<u8> {
+    encode(response)
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain structs into a Vec cannot fail: no map has non-string keys and
+    // no IO is involved. serde_json is the fallback should simd-json ever refuse.
+    simd_json::serde::to_vec(value)
+        .or_else(|_| serde_json::to_vec(value))
+        .unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    check_depth(body)?;
+    let mut scratch = body.to_vec();
+    match simd_json::serde::from_slice::<T>(&mut scratch) {
+        Ok(value) => Ok(value),
+        Err(fast_error) => Err(diagnose::<T>(body, &fast_error.to_string())),
+    }
+}
+
+/// Re-parses a rejected document with a path-tracking parser to name the field.
+fn diagnose<T: DeserializeOwned>(body: &[u8], fast_message: &str) -> DecodeError {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(_) => DecodeError {
+            kind: DecodeErrorKind::Syntax,
+            field: "$".to_owned(),
+            message: fast_message.to_owned(),
+        },
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let kind = if inner.is_data() {
+                DecodeErrorKind::Schema
+            } else {
+                DecodeErrorKind::Syntax
+            };
+            DecodeError {
+                kind,
+                field: if path == "." { "$".to_owned() } else { path },
+                message: inner.to_string(),
+            }
+        }
+    }
+}
+
+/// Rejects documents nested deeper than [`MAX_NESTING_DEPTH`], in one pass, no recursion.
+fn check_depth(body: &[u8]) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, &byte) in body.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING_DEPTH {
+                    return Err(DecodeError {
+                        kind: DecodeErrorKind::TooDeep,
+                        field: "$".to_owned(),
+                        message: format!(
+                            "nesting deeper than {MAX_NESTING_DEPTH} levels at byte {offset}"
+                        ),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

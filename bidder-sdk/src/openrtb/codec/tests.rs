@@ -1,0 +1,105 @@
+use super::*;
+
+const SIMPLE: &str = r#"{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5,
+  "ext":{"vendor":{"k":[1,2,{"deep":true}]}},"futurefield":"kept"}],
+  "site":{"page":"https://example.com/a","unknown_site":{"x":1}},"at":1,"tmax":120,
+  "futuretop":[1,"two",null]}"#;
+
+#[test]
+fn unknown_fields_and_ext_survive_a_round_trip() {
+    let request = decode_request(SIMPLE.as_bytes()).expect("valid request");
+    assert_eq!(request.imp[0].extra["futurefield"], "kept");
+    let encoded = encode_request(&request);
+    let original: serde_json::Value = serde_json::from_str(SIMPLE).expect("json");
+    let round_tripped: serde_json::Value = serde_json::from_slice(&encoded).expect("json");
+    assert_eq!(original, round_tripped);
+}
+
+#[test]
+fn unknown_enumeration_values_are_kept() {
+    let body = br#"{"id":"r","imp":[{"id":"1","banner":{}}],"at":777,"device":{"devicetype":42}}"#;
+    let request = decode_request(body).expect("valid");
+    assert_eq!(request.at, Some(777));
+    assert_eq!(request.device.and_then(|d| d.devicetype), Some(42));
+}
+
+#[test]
+fn null_arrays_read_as_empty() {
+    let body = br#"{"id":"r","imp":[{"id":"1","banner":{"format":null}}],"bcat":null}"#;
+    let request = decode_request(body).expect("valid");
+    assert!(request.bcat.is_empty());
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let body = br#"{"id":"r","imp":[{"id":"1","banner":{"w":"300"}}]}"#;
+    let error = decode_request(body).expect_err("string width");
+    assert_eq!(error.kind, DecodeErrorKind::Schema);
+    assert_eq!(error.field, "imp[0].banner.w");
+}
+
+#[test]
+fn missing_id_names_the_root() {
+    let error = decode_request(br#"{"imp":[]}"#).expect_err("no id");
+    assert_eq!(error.kind, DecodeErrorKind::Schema);
+    assert!(error.message.contains("id"), "{error}");
+}
+
+#[test]
+fn syntax_errors_are_syntax() {
+    for body in [&b"{\"id\":\"x\", // c\n}"[..], b"{\"id\":", b"", b"NaN", b"{\"id\":\"r\",\"imp\":[{\"id\":\"1\",\"bidfloor\":NaN}]}"] {
+        let error = decode_request(body).expect_err("not json");
+        assert_eq!(error.kind, DecodeErrorKind::Syntax, "{body:?}: {error}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_rejected_without_recursion() {
+    let mut body = br#"{"id":"r","imp":[{"id":"1","banner":{},"ext":{"x":"#.to_vec();
+    body.extend(std::iter::repeat_n(b'[', 100_000));
+    body.extend(std::iter::repeat_n(b']', 100_000));
+    body.extend(b"}}]}");
+    let error = decode_request(&body).expect_err("too deep");
+    assert_eq!(error.kind, DecodeErrorKind::TooDeep);
+}
+
+#[test]
+fn brackets_inside_strings_do_not_count_as_nesting() {
+    let text = "[".repeat(500);
+    let body = format!(r#"{{"id":"r\"[","imp":[{{"id":"1","banner":{{}},"tagid":"{text}"}}]}}"#);
+    decode_request(body.as_bytes()).expect("brackets in strings are text");
+}
+
+#[test]
+fn responses_round_trip_with_empty_forms() {
+    let empty = decode_response(b"{\"id\":\"x\"}").expect("no-bid form");
+    assert!(empty.seatbid.is_empty());
+    let body = br#"{"id":"x","seatbid":[{"bid":[{"id":"b","impid":"1","price":1.5,"adm":"<a>","ext":{"k":1}}],"seat":"s"}],"cur":"USD","nbr":null}"#;
+    let response = decode_response(body).expect("valid");
+    let again = decode_response(&encode_response(&response)).expect("round trip");
+    assert_eq!(response, again);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_request(&bytes);
+            let _ = decode_response(&bytes);
+        }
+
+        #[test]
+        fn unknown_top_level_fields_survive(key in "[a-z]{3,12}", value in any::<i64>()) {
+            prop_assume!(!["id", "imp", "site", "app", "dooh", "device", "user", "test", "at", "tmax",
+                "wseat", "bseat", "allimps", "cur", "wlang", "wlangb", "bcat", "cattax", "badv",
+                "bapp", "source", "regs", "ext"].contains(&key.as_str()));
+            let body = format!(r#"{{"id":"r","imp":[{{"id":"1","banner":{{}}}}],"{key}":{value}}}"#);
+            let request = decode_request(body.as_bytes()).expect("valid");
+            let encoded: serde_json::Value = serde_json::from_slice(&encode_request(&request)).expect("json");
+            prop_assert_eq!(&encoded[key.as_str()], &serde_json::json!(value));
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Named values of the OpenRTB enumerations the exchange reasons about.
+//!
+//! The fields stay plain integers so that values added by later spec versions or
+//! exchange-specific ranges (500+) survive; these constants only name the known ones.
+
+/// `BidRequest.at`: auction type.
+pub mod auction_type {
+    /// First price: the winner pays its bid.
+    pub const FIRST_PRICE: i32 = 1;
+    /// Second price plus: the winner pays the runner-up plus one increment.
+    pub const SECOND_PRICE: i32 = 2;
+}
+
+/// `Device.devicetype` (AdCOM list: Device Types).
+pub mod device_type {
+    /// Mobile/tablet (OpenRTB 2.x general value).
+    pub const MOBILE_TABLET: i32 = 1;
+    /// Personal computer.
+    pub const PERSONAL_COMPUTER: i32 = 2;
+    /// Connected TV.
+    pub const CONNECTED_TV: i32 = 3;
+    /// Phone.
+    pub const PHONE: i32 = 4;
+    /// Tablet.
+    pub const TABLET: i32 = 5;
+    /// Connected device.
+    pub const CONNECTED_DEVICE: i32 = 6;
+    /// Set-top box.
+    pub const SET_TOP_BOX: i32 = 7;
+    /// Out-of-home device.
+    pub const OOH: i32 = 8;
+}
+
+/// `BidResponse.nbr`: no-bid reason codes.
+pub mod no_bid_reason {
+    /// Unknown error.
+    pub const UNKNOWN: i32 = 0;
+    /// Technical error.
+    pub const TECHNICAL_ERROR: i32 = 1;
+    /// Invalid request.
+    pub const INVALID_REQUEST: i32 = 2;
+    /// Known web spider.
+    pub const KNOWN_SPIDER: i32 = 3;
+    /// Suspected non-human traffic.
+    pub const NON_HUMAN: i32 = 4;
+    /// Unsupported device.
+    pub const UNSUPPORTED_DEVICE: i32 = 6;
+    /// Blocked publisher or site.
+    pub const BLOCKED_PUBLISHER: i32 = 7;
+    /// Unmatched user.
+    pub const UNMATCHED_USER: i32 = 8;
+}
+
+/// `Bid.mtype`: markup type.
+pub mod markup_type {
+    /// Banner markup.
+    pub const BANNER: i32 = 1;
+    /// Video markup (VAST).
+    pub const VIDEO: i32 = 2;
+    /// Audio markup.
+    pub const AUDIO: i32 = 3;
+    /// Native markup.
+    pub const NATIVE: i32 = 4;
+}
