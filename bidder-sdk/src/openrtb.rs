@@ -12,8 +12,8 @@ mod request;
 mod response;
 
 pub use codec::{
-    decode_request, decode_response, encode_request, encode_response, DecodeError,
-    DecodeErrorKind, MAX_NESTING_DEPTH,
+    decode_request, decode_response, encode_request, encode_response, DecodeError, DecodeErrorKind,
+    MAX_NESTING_DEPTH,
 };
 pub use request::*;
 pub use response::*;

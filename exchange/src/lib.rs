@@ -1,1 +1,35 @@
-//! placeholder
+//! The exchange: a latency-tuned OpenRTB 2.6 ad exchange for e-commerce affiliate networks.
+//!
+//! Request path, in order (see `ARCHITECTURE.md`):
+//! - [`server`]: hyper accept loop, routing, body caps; [`handler`]: the endpoint without sockets.
+//! - [`validate`]: OpenRTB rules beyond types (decoding is `bidder_sdk::openrtb`).
+//! - [`features`] (and [`native`]): what the auction needs from a request, extracted once.
+//! - [`decision`]: candidate bitsets from the [`index`], [`targeting`] checks, [`scoring`], [`auction`].
+//! - [`response`]: bids, markup, notice URLs; [`debug_view`]: why each campaign lost.
+//!
+//! Around it: [`config`], [`campaign`] (file format and compilation), [`store`] (the
+//! `arc-swap` snapshot), [`reload`] (triggers), [`metrics`], [`state`], [`clock`].
+
+pub mod auction;
+pub mod campaign;
+pub mod clock;
+pub mod config;
+pub mod debug_view;
+pub mod decision;
+pub mod features;
+pub mod handler;
+pub mod index;
+pub mod metrics;
+pub mod native;
+pub mod reload;
+pub mod response;
+pub mod scoring;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod targeting;
+pub mod validate;
+
+pub use server::run;
+pub use state::AppState;
+pub use store::SnapshotStore;

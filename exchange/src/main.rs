@@ -1,1 +1,157 @@
-fn main() {}
+//! `exchange` binary: parse the CLI, load and validate config and campaigns, bind, and
+//! hand over to [`exchange::run`]. `exchange check-config` validates and summarises.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use exchange::campaign::{self, Pricing};
+use exchange::config::ExchangeConfig;
+use exchange::{AppState, SnapshotStore};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Latency-tuned OpenRTB 2.6 ad exchange.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file (TOML).
+    #[arg(long, global = true, default_value = "configs/exchange.toml")]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the config and campaign files and print a summary.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::CheckConfig) => check_config(&cli.config),
+        None => serve(&cli.config, cli.listen),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = ExchangeConfig::load(path)?;
+    println!("config {}: ok", path.display());
+    match campaign::load(&config.campaigns) {
+        Ok(campaigns) => {
+            let creatives: usize = campaigns.iter().map(|c| c.creatives.len()).sum();
+            let mut models = BTreeMap::new();
+            let mut verticals = BTreeMap::new();
+            for c in &campaigns {
+                *models.entry(c.pricing.model()).or_insert(0) += 1;
+                *verticals
+                    .entry(c.vertical.clone().unwrap_or_else(|| "-".into()))
+                    .or_insert(0) += 1;
+            }
+            println!(
+                "campaigns {}: {} campaigns, {} creatives",
+                config.campaigns.display(),
+                campaigns.len(),
+                creatives
+            );
+            println!("  pricing: {}", join(&models));
+            println!("  verticals: {}", join(&verticals));
+            let paused = campaigns.iter().filter(|c| !c.active).count();
+            let cps_top = campaigns
+                .iter()
+                .filter_map(|c| match c.pricing {
+                    Pricing::Cps {
+                        commission_rate, ..
+                    } => Some(commission_rate),
+                    _ => None,
+                })
+                .fold(0.0f64, f64::max);
+            println!(
+                "  paused: {paused}; highest CPS commission: {:.0}%",
+                cps_top * 100.0
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for error in &errors {
+                println!("error: {error}");
+            }
+            println!(
+                "{} error(s) in {}",
+                errors.len(),
+                config.campaigns.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn join<K: std::fmt::Display>(counts: &BTreeMap<K, usize>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn serve(config_path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    let config = ExchangeConfig::load(config_path)?;
+    let store =
+        SnapshotStore::open(&config.campaigns).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let state = Arc::new(AppState::new(config, store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let snapshot = state.store.load_full();
+        tracing::info!(%listen, campaigns = snapshot.len(), version = snapshot.version, "exchange listening");
+        drop(snapshot);
+        exchange::run(listener, state, shutdown_signal()).await.context("server")?;
+        tracing::info!("exchange stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown requested; draining");
+}

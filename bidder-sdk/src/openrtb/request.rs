@@ -34,32 +34,64 @@ pub struct BidRequest {
     /// Time the publisher waits for the response, in milliseconds.
     pub tmax: Option<i64>,
     /// Allowed buyer seats.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub wseat: Vec<String>,
     /// Blocked buyer seats.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub bseat: Vec<String>,
     /// 1 = all impressions must be won together.
     pub allimps: Option<i32>,
     /// Allowed currencies (ISO-4217).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cur: Vec<String>,
     /// Allowed creative languages (ISO-639-1).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub wlang: Vec<String>,
     /// Allowed creative languages (BCP-47).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub wlangb: Vec<String>,
     /// Blocked advertiser categories.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub bcat: Vec<String>,
     /// Taxonomy of `bcat`.
     pub cattax: Option<i32>,
     /// Blocked advertiser domains.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub badv: Vec<String>,
     /// Blocked app bundles of advertised apps.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub bapp: Vec<String>,
     /// Supply-chain and transaction source.
     pub source: Option<Source>,
@@ -118,25 +150,45 @@ pub struct Imp {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Banner {
     /// Allowed sizes, in order of preference.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub format: Vec<Format>,
     /// Exact width (device-independent pixels).
     pub w: Option<i64>,
     /// Exact height.
     pub h: Option<i64>,
     /// Blocked banner types.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub btype: Vec<i32>,
     /// Blocked creative attributes.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub battr: Vec<i32>,
     /// Ad position on screen.
     pub pos: Option<i32>,
     /// Allowed content MIME types.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mimes: Vec<String>,
     /// Supported API frameworks.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub api: Vec<i32>,
     /// Banner id (for companion ads).
     pub id: Option<String>,
@@ -173,14 +225,22 @@ pub struct Format {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Video {
     /// Allowed MIME types (required, non-empty).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mimes: Vec<String>,
     /// Minimum duration, seconds.
     pub minduration: Option<i64>,
     /// Maximum duration, seconds.
     pub maxduration: Option<i64>,
     /// Supported protocols.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub protocols: Vec<i32>,
     /// Player width.
     pub w: Option<i64>,
@@ -191,10 +251,18 @@ pub struct Video {
     /// Placement subtype (2.6).
     pub plcmt: Option<i32>,
     /// Blocked creative attributes.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub battr: Vec<i32>,
     /// Companion banners.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub companionad: Vec<Banner>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -208,14 +276,22 @@ pub struct Video {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Audio {
     /// Allowed MIME types (required, non-empty).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mimes: Vec<String>,
     /// Minimum duration, seconds.
     pub minduration: Option<i64>,
     /// Maximum duration, seconds.
     pub maxduration: Option<i64>,
     /// Blocked creative attributes.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub battr: Vec<i32>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -233,10 +309,18 @@ pub struct Native {
     /// Native Ads spec version.
     pub ver: Option<String>,
     /// Supported API frameworks.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub api: Vec<i32>,
     /// Blocked creative attributes.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub battr: Vec<i32>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -252,7 +336,11 @@ pub struct Pmp {
     /// 1 = only the listed deals may bid.
     pub private_auction: Option<i32>,
     /// Deals offered.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub deals: Vec<Deal>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -274,10 +362,18 @@ pub struct Deal {
     /// Deal auction type.
     pub at: Option<i32>,
     /// Allowed buyer seats.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub wseat: Vec<String>,
     /// Allowed advertiser domains.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub wadomain: Vec<String>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -299,13 +395,25 @@ pub struct Site {
     /// Taxonomy of the category lists.
     pub cattax: Option<i32>,
     /// Content categories of the site.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cat: Vec<String>,
     /// Categories of the current section.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sectioncat: Vec<String>,
     /// Categories of the current page.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pagecat: Vec<String>,
     /// URL of the page.
     pub page: Option<String>,
@@ -323,7 +431,11 @@ pub struct Site {
     /// Comma-separated keywords.
     pub keywords: Option<String>,
     /// Keywords as an array (2.6).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub kwarray: Vec<String>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -349,13 +461,25 @@ pub struct App {
     /// Taxonomy of the category lists.
     pub cattax: Option<i32>,
     /// Content categories of the app.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cat: Vec<String>,
     /// Categories of the current section.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sectioncat: Vec<String>,
     /// Categories of the current view.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pagecat: Vec<String>,
     /// App version.
     pub ver: Option<String>,
@@ -368,7 +492,11 @@ pub struct App {
     /// Comma-separated keywords.
     pub keywords: Option<String>,
     /// Keywords as an array (2.6).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub kwarray: Vec<String>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -386,7 +514,11 @@ pub struct Dooh {
     /// Name.
     pub name: Option<String>,
     /// Venue types.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub venuetype: Vec<String>,
     /// The publisher.
     pub publisher: Option<Publisher>,
@@ -414,7 +546,11 @@ pub struct Publisher {
     /// Taxonomy of `cat`.
     pub cattax: Option<i32>,
     /// Publisher categories.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cat: Vec<String>,
     /// Publisher domain.
     pub domain: Option<String>,
@@ -436,14 +572,22 @@ pub struct Content {
     /// Taxonomy of `cat`.
     pub cattax: Option<i32>,
     /// Content categories.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cat: Vec<String>,
     /// URL of the content.
     pub url: Option<String>,
     /// Comma-separated keywords.
     pub keywords: Option<String>,
     /// Keywords as an array (2.6).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub kwarray: Vec<String>,
     /// Language (ISO-639-1).
     pub language: Option<String>,
@@ -544,12 +688,20 @@ pub struct User {
     /// Comma-separated interest keywords.
     pub keywords: Option<String>,
     /// First-party data segments.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub data: Vec<Data>,
     /// Consent string (TCF), 2.6 location.
     pub consent: Option<String>,
     /// Extended ids (kept as given).
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub eids: Vec<Json>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -567,7 +719,11 @@ pub struct Data {
     /// Provider name.
     pub name: Option<String>,
     /// Segments.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub segment: Vec<Segment>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,
@@ -625,7 +781,11 @@ pub struct Regs {
     /// Global Privacy Platform string.
     pub gpp: Option<String>,
     /// GPP sections in force.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub gpp_sid: Vec<i32>,
     /// Exchange-specific extensions.
     pub ext: Option<Json>,

@@ -68,7 +68,11 @@ pub struct Bid {
     /// Preloaded ad id.
     pub adid: Option<String>,
     /// Advertiser domains.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub adomain: Vec<String>,
     /// Bundle of an advertised app.
     pub bundle: Option<String>,
@@ -81,10 +85,18 @@ pub struct Bid {
     /// Taxonomy of `cat`.
     pub cattax: Option<i32>,
     /// Categories of the creative.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cat: Vec<String>,
     /// Attributes of the creative.
-    #[serde(default, deserialize_with = "or_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attr: Vec<i32>,
     /// Language of the creative.
     pub language: Option<String>,

@@ -47,7 +47,13 @@ fn missing_id_names_the_root() {
 
 #[test]
 fn syntax_errors_are_syntax() {
-    for body in [&b"{\"id\":\"x\", // c\n}"[..], b"{\"id\":", b"", b"NaN", b"{\"id\":\"r\",\"imp\":[{\"id\":\"1\",\"bidfloor\":NaN}]}"] {
+    for body in [
+        &b"{\"id\":\"x\", // c\n}"[..],
+        b"{\"id\":",
+        b"",
+        b"NaN",
+        b"{\"id\":\"r\",\"imp\":[{\"id\":\"1\",\"bidfloor\":NaN}]}",
+    ] {
         let error = decode_request(body).expect_err("not json");
         assert_eq!(error.kind, DecodeErrorKind::Syntax, "{body:?}: {error}");
     }

@@ -1,0 +1,114 @@
+//! The auction proper: pure ranking and pricing, no IO, never awaits.
+//!
+//! Per imp, candidates are ranked by eCPM (ties broken by a per-request hash, so equal
+//! bids rotate across requests yet the same request always gets the same answer). Imps
+//! are cleared in request order; a campaign may win at most `max_wins_per_campaign`
+//! imps of one request. First price charges the winner its eCPM; second price charges
+//! the runner-up's eCPM plus one increment, at least the floor, never above the winner's
+//! eCPM. Prices are rounded to the nearest micro-unit within those bounds.
+
+use bidder_sdk::openrtb::enums::auction_type;
+
+/// One campaign's best creative for one imp, scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Dense campaign id.
+    pub campaign: u32,
+    /// Creative index within the campaign.
+    pub creative: u16,
+    /// Expected value per thousand impressions.
+    pub ecpm: f64,
+    /// Tie-break key: higher wins among equal eCPMs.
+    pub tiebreak: u64,
+}
+
+/// The candidates of one imp.
+#[derive(Debug, Clone, Default)]
+pub struct ImpAuction {
+    /// Effective floor CPM.
+    pub floor: f64,
+    /// Candidates, any order.
+    pub candidates: Vec<Candidate>,
+}
+
+/// Auction parameters for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// 1 = first price, 2 = second price.
+    pub auction_type: i32,
+    /// Second-price increment.
+    pub min_increment: f64,
+    /// Imps one campaign may win per request.
+    pub max_wins_per_campaign: u32,
+}
+
+/// The result of one imp's auction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clearing {
+    /// The winning candidate.
+    pub winner: Candidate,
+    /// Price charged (CPM).
+    pub price: f64,
+    /// eCPM of the runner-up, if any.
+    pub runner_up: Option<f64>,
+}
+
+/// Ranks every imp's candidates (best first) and clears the imps in order.
+pub fn run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Clearing>> {
+    let mut wins: Vec<(u32, u32)> = Vec::new();
+    imps.iter_mut()
+        .map(|imp| {
+            imp.candidates.sort_unstable_by(rank_order);
+            let wins_of = |wins: &[(u32, u32)], id: u32| {
+                wins.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n)
+            };
+            let mut eligible = imp.candidates.iter().filter(|c| {
+                c.ecpm >= imp.floor && wins_of(&wins, c.campaign) < rules.max_wins_per_campaign
+            });
+            let winner = *eligible.next()?;
+            let runner_up = eligible.next().map(|c| c.ecpm);
+            match wins.iter_mut().find(|(c, _)| *c == winner.campaign) {
+                Some((_, n)) => *n += 1,
+                None => wins.push((winner.campaign, 1)),
+            }
+            Some(Clearing {
+                winner,
+                price: price(winner.ecpm, runner_up, imp.floor, rules),
+                runner_up,
+            })
+        })
+        .collect()
+}
+
+/// Best first: higher eCPM, then higher tie-break, then lower ids (total order).
+pub fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.ecpm
+        .total_cmp(&a.ecpm)
+        .then(b.tiebreak.cmp(&a.tiebreak))
+        .then(a.campaign.cmp(&b.campaign))
+        .then(a.creative.cmp(&b.creative))
+}
+
+fn price(ecpm: f64, runner_up: Option<f64>, floor: f64, rules: &Rules) -> f64 {
+    let raw = if rules.auction_type == auction_type::FIRST_PRICE {
+        ecpm
+    } else {
+        let contested = runner_up.map_or(rules.min_increment, |r| r + rules.min_increment);
+        contested.max(floor).min(ecpm)
+    };
+    // Nearest micro-unit (2.0 + 0.01 is 2.0099999999999998 in binary), then back inside
+    // [floor, eCPM] should rounding have crossed either bound; eCPM ≥ floor holds.
+    let rounded = (raw * 1e6).round() / 1e6;
+    rounded.min(ecpm).max(floor)
+}
+
+/// A well-mixed 64-bit hash step (splitmix64 finaliser), for tie-break keys.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! Campaigns: the file format advertisers write, and its compilation into the
+//! validated, pre-computed form the index serves from.
+//!
+//! `spec` is the serde shape of the file (documented field by field in
+//! `configs/README.md`); `compile` validates it and turns it into [`Campaign`]s, collecting
+//! every error with its file and field rather than stopping at the first.
+
+mod compile;
+mod markup;
+mod spec;
+
+pub(crate) use compile::normalise_os;
+pub use compile::{
+    compile, Campaign, CampaignError, Creative, CreativeKind, DeviceClass, ListFilter, Pricing,
+};
+pub use markup::{MarkupTemplate, MarkupValues};
+pub use spec::{CampaignFile, CampaignSpec};
+
+use std::path::Path;
+
+/// Reads and compiles a campaign file (JSON, or TOML by the `.toml` extension).
+pub fn load(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        vec![CampaignError::new(
+            &origin,
+            "$",
+            format!("cannot read: {error}"),
+        )]
+    })?;
+    let file = parse(&text, &origin, is_toml(path))?;
+    compile(&file, &origin)
+}
+
+/// Parses campaign file text without compiling it.
+pub fn parse(
+    text: &str,
+    origin: &str,
+    toml_format: bool,
+) -> Result<CampaignFile, Vec<CampaignError>> {
+    if toml_format {
+        toml::from_str(text).map_err(|error| {
+            let field = error
+                .span()
+                .map(|s| format!("bytes {}..{}", s.start, s.end));
+            vec![CampaignError::new(
+                origin,
+                field.as_deref().unwrap_or("$"),
+                error.message().to_owned(),
+            )]
+        })
+    } else {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            vec![CampaignError::new(
+                origin,
+                &field,
+                error.into_inner().to_string(),
+            )]
+        })
+    }
+}
+
+fn is_toml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"))
+}

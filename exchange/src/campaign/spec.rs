@@ -1,0 +1,217 @@
+//! The campaign file as advertisers write it (serde shape, no validation).
+
+use serde::Deserialize;
+
+/// Top level of a campaign file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    /// The campaigns.
+    pub campaigns: Vec<CampaignSpec>,
+}
+
+/// One campaign as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    /// Unique id (letters, digits, `-`, `_`, `.`; at most 64).
+    pub id: String,
+    /// Display name (any language).
+    pub name: String,
+    /// Advertiser id; also the buyer seat checked against `wseat`/`bseat`.
+    pub advertiser: String,
+    /// Advertiser domains, checked against `badv`.
+    #[serde(default)]
+    pub adomain: Vec<String>,
+    /// IAB categories of the ad, checked against `bcat`.
+    #[serde(default)]
+    pub cat: Vec<String>,
+    /// Merchandising vertical (e.g. `baby`, `beauty`), for reports.
+    #[serde(default)]
+    pub vertical: Option<String>,
+    /// Descriptive keywords (Chinese or English) for contextual relevance.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Store bundle of an advertised app, checked against `bapp`.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// Language of the creatives (ISO-639-1), checked against `wlang`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// `active` (default) or `paused`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// How the advertiser pays.
+    pub pricing: PricingSpec,
+    /// Predicted click-through rate before contextual lift (0..1]. Default 0.005.
+    #[serde(default)]
+    pub base_ctr: Option<f64>,
+    /// Predicted conversion rate per click (0..1]. Default 0.02.
+    #[serde(default)]
+    pub base_cvr: Option<f64>,
+    /// Spend limits, in the exchange currency.
+    #[serde(default)]
+    pub budget: Option<BudgetSpec>,
+    /// Impressions per user per window.
+    #[serde(default)]
+    pub frequency_cap: Option<FrequencyCapSpec>,
+    /// First and last day the campaign runs (in its `timezone`).
+    #[serde(default)]
+    pub flight: Option<FlightSpec>,
+    /// UTC offset for flight dates and day-parts, `+08:00` form. Default `+00:00`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Who may see the ads.
+    #[serde(default)]
+    pub targeting: TargetingSpec,
+    /// The ads (at least one).
+    pub creatives: Vec<CreativeSpec>,
+}
+
+/// Pricing model and its price.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase", deny_unknown_fields)]
+pub enum PricingSpec {
+    /// Pays per thousand impressions.
+    Cpm {
+        /// CPM bid.
+        bid: f64,
+    },
+    /// Pays per click.
+    Cpc {
+        /// Price per click.
+        bid: f64,
+    },
+    /// Pays a commission on sales (affiliate).
+    Cps {
+        /// Share of the order value paid, (0, 1].
+        commission_rate: f64,
+        /// Average order value in the exchange currency.
+        avg_order_value: f64,
+    },
+}
+
+/// Budget limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Daily budget; absent means none.
+    #[serde(default)]
+    pub daily: Option<f64>,
+    /// Lifetime budget; absent means none.
+    #[serde(default)]
+    pub total: Option<f64>,
+}
+
+/// Frequency cap.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCapSpec {
+    /// Impressions allowed per window.
+    pub count: u32,
+    /// Window: `30m`, `1h`, `1d`, `7d` or `lifetime`.
+    pub window: String,
+}
+
+/// Flight dates, inclusive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlightSpec {
+    /// First day, `YYYY-MM-DD`.
+    pub start: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub end: String,
+}
+
+/// Targeting; every list left empty means "anyone".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetingSpec {
+    /// Countries, ISO-3166-1 alpha-3 (as OpenRTB `geo.country`).
+    pub countries: Vec<String>,
+    /// Regions, ISO-3166-2 subdivision codes as sent in `geo.region`.
+    pub regions: Vec<String>,
+    /// Device classes: `phone`, `tablet`, `desktop`, `ctv`, `connected`, `ooh`.
+    pub device_types: Vec<String>,
+    /// Operating systems: `ios`, `android`, `harmonyos`, `windows`, `macos`, `linux`...
+    pub os: Vec<String>,
+    /// Site domains.
+    pub sites: ListSpec,
+    /// App bundles.
+    pub apps: ListSpec,
+    /// Publisher ids.
+    pub publishers: ListSpec,
+    /// IAB content categories of the page; `IAB6` also matches `IAB6-1`.
+    pub page_categories: Vec<String>,
+    /// The page must carry at least one of these keywords.
+    pub keywords: Vec<String>,
+    /// Page or device languages (ISO-639-1).
+    pub languages: Vec<String>,
+    /// When the ads run, in the campaign's time zone.
+    pub dayparts: Vec<DaypartSpec>,
+}
+
+/// An allow list and a block list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListSpec {
+    /// Only these (empty: all).
+    pub allow: Vec<String>,
+    /// Never these.
+    pub block: Vec<String>,
+}
+
+/// Hours on some days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaypartSpec {
+    /// `mon` … `sun`; empty means every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// First hour, 0..=23.
+    pub start_hour: u8,
+    /// Hour after the last, 1..=24; smaller than `start_hour` wraps past midnight.
+    pub end_hour: u8,
+}
+
+/// One creative.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeSpec {
+    /// Id unique within the campaign.
+    pub id: String,
+    /// `banner` or `native`.
+    pub format: String,
+    /// Width of the banner or of the native main image.
+    pub w: u32,
+    /// Height of the banner or of the native main image.
+    pub h: u32,
+    /// Image URL.
+    pub image_url: String,
+    /// Where a click goes (affiliate link).
+    pub landing_url: String,
+    /// Headline.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Body text (native).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Brand or sponsor name (native).
+    #[serde(default)]
+    pub brand: Option<String>,
+    /// Price text such as `¥99` (native).
+    #[serde(default)]
+    pub price_text: Option<String>,
+    /// Call to action such as `立即购买` (native).
+    #[serde(default)]
+    pub cta: Option<String>,
+    /// Icon URL (native).
+    #[serde(default)]
+    pub icon_url: Option<String>,
+    /// Banner markup template with `${CLICK_URL}`-style macros; a default `<a><img></a>` otherwise.
+    #[serde(default)]
+    pub markup: Option<String>,
+    /// IAB creative attributes, checked against `battr`.
+    #[serde(default)]
+    pub attr: Vec<i32>,
+}

@@ -1,0 +1,341 @@
+//! Exchange configuration: a TOML file parsed into immutable, validated settings.
+//!
+//! `from_str` → `validate` → [`ExchangeConfig`]; an invalid file stops the process with a
+//! message naming the field, before any port is bound.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Everything the exchange reads from `configs/exchange.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Campaign file (JSON or TOML), relative to the config file's folder.
+    pub campaigns: PathBuf,
+    /// Base URL at which publishers and bidders reach this exchange; notice URLs start with it.
+    pub public_url: String,
+    /// Currency of campaign prices and of the auction (ISO-4217).
+    pub currency: String,
+    /// Exchange rates: units of each currency per one unit of `currency`.
+    pub fx_rates: BTreeMap<String, f64>,
+    /// Bounds on what a request may cost.
+    pub limits: Limits,
+    /// Auction rules.
+    pub auction: AuctionRules,
+    /// Admin API.
+    pub admin: AdminConfig,
+    /// The per-candidate debug view.
+    pub debug: DebugConfig,
+    /// Campaign reloads.
+    pub reload: ReloadConfig,
+}
+
+/// Bounds on request size and time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body in bytes; larger gets 413. Default 64 KiB: a
+    /// 10-imp request with long page text is under 16 KiB.
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a whole request body, ms; slower gets 408.
+    pub body_read_timeout_ms: u64,
+    /// Time allowed to receive request headers on a connection, ms.
+    pub header_read_timeout_ms: u64,
+    /// `tmax` used when a request gives none, ms.
+    pub tmax_default_ms: u64,
+    /// Smallest `tmax` honoured; lower (including ≤ 0) is raised to this, ms.
+    pub tmax_min_ms: u64,
+    /// Largest `tmax` honoured; higher is lowered to this, ms.
+    pub tmax_max_ms: u64,
+}
+
+/// Rules of the auction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuctionRules {
+    /// Auction type when a request gives none or an unknown one: 1 first price, 2 second.
+    pub default_auction_type: i32,
+    /// Second price: the winner pays the runner-up plus this, in `currency` CPM.
+    pub min_increment: f64,
+    /// Exchange-wide floor CPM, applied with `imp.bidfloor` (the higher wins).
+    pub floor_cpm: f64,
+    /// How many imps of one request one campaign may win.
+    pub max_wins_per_campaign: u32,
+    /// Seconds a bid stays valid (`bid.exp`).
+    pub bid_expiry_secs: i64,
+}
+
+/// Admin API settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token for `/admin/*`; empty disables the admin API. `EXCHANGE_ADMIN_TOKEN`
+    /// overrides it.
+    pub token: String,
+}
+
+/// Debug view settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebugConfig {
+    /// Allow `ext.debug=1` / `?debug=1` to return every candidate and why it lost.
+    pub allow: bool,
+}
+
+/// Campaign reload settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// How often the campaign file's modification time is checked, ms; 0 turns it off.
+    pub watch_interval_ms: u64,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        Self {
+            campaigns: PathBuf::from("campaigns.json"),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            currency: "USD".to_owned(),
+            fx_rates: BTreeMap::new(),
+            limits: Limits::default(),
+            auction: AuctionRules::default(),
+            admin: AdminConfig::default(),
+            debug: DebugConfig::default(),
+            reload: ReloadConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            body_read_timeout_ms: 1_000,
+            header_read_timeout_ms: 5_000,
+            tmax_default_ms: 200,
+            tmax_min_ms: 10,
+            tmax_max_ms: 3_000,
+        }
+    }
+}
+
+impl Default for AuctionRules {
+    fn default() -> Self {
+        Self {
+            default_auction_type: 2,
+            min_increment: 0.01,
+            floor_cpm: 0.0,
+            max_wins_per_campaign: 1,
+            bid_expiry_secs: 300,
+        }
+    }
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch_interval_ms: 1_000,
+        }
+    }
+}
+
+/// A config file that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// Parser message (names the key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// File path.
+        path: String,
+        /// The offending key.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ExchangeConfig {
+    /// Reads, parses and validates a config file; the campaign path becomes absolute-ish
+    /// (joined to the config file's folder).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Self::from_toml(&text, &path.display().to_string())?;
+        if config.campaigns.is_relative() {
+            let folder = path.parent().unwrap_or_else(|| Path::new("."));
+            config.campaigns = folder.join(&config.campaigns);
+        }
+        if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
+            config.admin.token = token;
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: error.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks ranges and relations between values.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            field,
+            message,
+        };
+        if !is_currency_code(&self.currency) {
+            return Err(invalid(
+                "currency",
+                format!("{:?} is not an ISO-4217 code", self.currency),
+            ));
+        }
+        for (code, rate) in &self.fx_rates {
+            if !is_currency_code(code) || !rate.is_finite() || *rate <= 0.0 {
+                return Err(invalid(
+                    "fx_rates",
+                    format!("{code} = {rate}: need a code and a positive rate"),
+                ));
+            }
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(invalid(
+                "public_url",
+                "must start with http:// or https://".to_owned(),
+            ));
+        }
+        let limits = &self.limits;
+        if !(1024..=16 * 1024 * 1024).contains(&limits.max_body_bytes) {
+            return Err(invalid(
+                "limits.max_body_bytes",
+                "must be between 1 KiB and 16 MiB".to_owned(),
+            ));
+        }
+        if limits.body_read_timeout_ms == 0 || limits.header_read_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.body_read_timeout_ms",
+                "read timeouts must be > 0".to_owned(),
+            ));
+        }
+        if !(limits.tmax_min_ms >= 1
+            && limits.tmax_min_ms <= limits.tmax_default_ms
+            && limits.tmax_default_ms <= limits.tmax_max_ms
+            && limits.tmax_max_ms <= 60_000)
+        {
+            return Err(invalid(
+                "limits.tmax_default_ms",
+                "need 1 <= tmax_min_ms <= tmax_default_ms <= tmax_max_ms <= 60000".to_owned(),
+            ));
+        }
+        let rules = &self.auction;
+        if ![1, 2].contains(&rules.default_auction_type) {
+            return Err(invalid(
+                "auction.default_auction_type",
+                "must be 1 or 2".to_owned(),
+            ));
+        }
+        if !rules.min_increment.is_finite() || rules.min_increment <= 0.0 {
+            return Err(invalid(
+                "auction.min_increment",
+                "must be a positive number".to_owned(),
+            ));
+        }
+        if !rules.floor_cpm.is_finite() || rules.floor_cpm < 0.0 {
+            return Err(invalid(
+                "auction.floor_cpm",
+                "must be a number >= 0".to_owned(),
+            ));
+        }
+        if rules.max_wins_per_campaign == 0 {
+            return Err(invalid(
+                "auction.max_wins_per_campaign",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if rules.bid_expiry_secs <= 0 {
+            return Err(invalid(
+                "auction.bid_expiry_secs",
+                "must be positive".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Units of `code` per unit of the exchange currency, if known.
+    pub fn rate_of(&self, code: &str) -> Option<f64> {
+        if code.eq_ignore_ascii_case(&self.currency) {
+            return Some(1.0);
+        }
+        self.fx_rates
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(code))
+            .map(|(_, rate)| *rate)
+    }
+}
+
+/// Three ASCII upper-case letters.
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        ExchangeConfig::default()
+            .validate("defaults")
+            .expect("valid");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_field() {
+        let error = ExchangeConfig::from_toml("curency = \"USD\"", "x.toml").expect_err("typo");
+        assert!(error.to_string().contains("curency"), "{error}");
+        let error = ExchangeConfig::from_toml("[auction]\nmin_increment = -1.0", "x.toml")
+            .expect_err("negative");
+        assert!(
+            error.to_string().contains("auction.min_increment"),
+            "{error}"
+        );
+        let error = ExchangeConfig::from_toml(
+            "[limits]\ntmax_min_ms = 500\ntmax_default_ms = 100",
+            "x.toml",
+        )
+        .expect_err("inverted");
+        assert!(error.to_string().contains("tmax"), "{error}");
+    }
+
+    #[test]
+    fn fx_rates_are_case_insensitive_and_own_currency_is_one() {
+        let config = ExchangeConfig::from_toml("[fx_rates]\nCNY = 7.2", "x.toml").expect("valid");
+        assert_eq!(config.rate_of("cny"), Some(7.2));
+        assert_eq!(config.rate_of("USD"), Some(1.0));
+        assert_eq!(config.rate_of("EUR"), None);
+    }
+}

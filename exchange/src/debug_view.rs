@@ -1,0 +1,173 @@
+//! The debug view: for each imp, every campaign with its eCPM and the reason it was
+//! filtered or lost. Answers "why didn't my campaign win?". Slow on purpose (it checks
+//! every campaign one by one) and only served when the config allows it.
+
+use crate::decision::Decision;
+use crate::index::Snapshot;
+use crate::scoring::{score, SignalSource};
+use crate::targeting::{explain, FilterReason};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Most candidate rows listed per imp; the rest are only counted.
+pub const MAX_DEBUG_ROWS: usize = 500;
+
+/// The debug document placed in `ext.debug` of the response.
+#[derive(Debug, Serialize)]
+pub struct DebugView {
+    /// Snapshot the auction ran on.
+    pub snapshot_version: u64,
+    /// Auction type applied.
+    pub auction_type: i32,
+    /// Response currency, if any.
+    pub currency: Option<String>,
+    /// `tmax` honoured, ms.
+    pub tmax_ms: u64,
+    /// One entry per imp.
+    pub imps: Vec<ImpDebug>,
+}
+
+/// The debug rows of one imp.
+#[derive(Debug, Serialize)]
+pub struct ImpDebug {
+    /// Imp id.
+    pub impid: String,
+    /// Floor in exchange currency.
+    pub floor: f64,
+    /// Why nothing won, if nothing did.
+    pub no_bid_reason: Option<&'static str>,
+    /// How many campaigns were filtered, by reason.
+    pub filtered: BTreeMap<&'static str, usize>,
+    /// Scored candidates (and filtered ones, up to the row cap), best first.
+    pub candidates: Vec<CandidateDebug>,
+    /// Rows left out by the cap.
+    pub truncated: usize,
+}
+
+/// One campaign's fate on one imp.
+#[derive(Debug, Serialize)]
+pub struct CandidateDebug {
+    /// Campaign id.
+    pub campaign: String,
+    /// Creative id, when one fitted.
+    pub creative: Option<String>,
+    /// `won`, `lost` or `filtered`.
+    pub status: &'static str,
+    /// Reason it lost or was filtered.
+    pub reason: Option<&'static str>,
+    /// Pricing model.
+    pub model: &'static str,
+    /// eCPM (scored candidates).
+    pub ecpm: Option<f64>,
+    /// Predicted CTR.
+    pub pctr: Option<f64>,
+    /// Predicted CVR.
+    pub pcvr: Option<f64>,
+    /// Commission rate applied (CPS).
+    pub commission_rate: Option<f64>,
+    /// Price charged (winner).
+    pub price: Option<f64>,
+}
+
+/// Builds the debug view of a decision.
+pub fn build<S: SignalSource>(
+    decision: &Decision<'_>,
+    snapshot: &Snapshot,
+    signals: &S,
+    tmax_ms: u64,
+    max_wins: u32,
+) -> DebugView {
+    let mut wins: BTreeMap<u32, u32> = BTreeMap::new();
+    for clearing in decision.clearings.iter().flatten() {
+        *wins.entry(clearing.winner.campaign).or_default() += 1;
+    }
+    let imps = decision
+        .imps
+        .iter()
+        .enumerate()
+        .map(|(index, imp)| {
+            let clearing = decision.clearings[index];
+            let mut filtered = BTreeMap::new();
+            let mut rows = Vec::new();
+            let mut filtered_rows = Vec::new();
+            for id in 0..snapshot.len() as u32 {
+                let campaign = &snapshot.campaigns[id as usize];
+                let outcome = if decision.currency.is_none() || imp.floor_currency_unknown {
+                    Err(None)
+                } else {
+                    explain(snapshot, id, &decision.request, imp).map_err(Some)
+                };
+                match outcome {
+                    Ok(creative) => {
+                        let scored = score(campaign, signals.signals(campaign));
+                        let won = clearing.is_some_and(|c| c.winner.campaign == id);
+                        let reason = if won {
+                            None
+                        } else if scored.ecpm < imp.floor {
+                            Some(FilterReason::BelowFloor)
+                        } else if wins.get(&id).is_some_and(|n| *n >= max_wins) {
+                            Some(FilterReason::CampaignCapped)
+                        } else {
+                            Some(FilterReason::Outbid)
+                        };
+                        rows.push(CandidateDebug {
+                            campaign: campaign.id.clone(),
+                            creative: Some(campaign.creatives[usize::from(creative)].id.clone()),
+                            status: if won { "won" } else { "lost" },
+                            reason: reason.map(FilterReason::as_str),
+                            model: campaign.pricing.model(),
+                            ecpm: Some(scored.ecpm),
+                            pctr: Some(scored.pctr),
+                            pcvr: Some(scored.pcvr),
+                            commission_rate: scored.commission_rate,
+                            price: clearing.filter(|_| won).map(|c| c.price),
+                        });
+                    }
+                    Err(reason) => {
+                        let label = reason.map_or("not_auctioned", FilterReason::as_str);
+                        *filtered.entry(label).or_default() += 1;
+                        filtered_rows.push(CandidateDebug {
+                            campaign: campaign.id.clone(),
+                            creative: None,
+                            status: "filtered",
+                            reason: Some(label),
+                            model: campaign.pricing.model(),
+                            ecpm: None,
+                            pctr: None,
+                            pcvr: None,
+                            commission_rate: None,
+                            price: None,
+                        });
+                    }
+                }
+            }
+            rows.sort_by(|a, b| {
+                let rank = |r: &CandidateDebug| {
+                    (
+                        r.status != "won",
+                        std::cmp::Reverse(r.ecpm.map(f64::to_bits)),
+                    )
+                };
+                rank(a).cmp(&rank(b))
+            });
+            rows.extend(filtered_rows);
+            let truncated = rows.len().saturating_sub(MAX_DEBUG_ROWS);
+            rows.truncate(MAX_DEBUG_ROWS);
+            ImpDebug {
+                impid: imp.imp.id.clone(),
+                floor: imp.floor,
+                no_bid_reason: decision.no_bids[index].map(|r| r.as_str()),
+                filtered,
+                candidates: rows,
+                truncated,
+            }
+        })
+        .collect();
+    DebugView {
+        snapshot_version: snapshot.version,
+        auction_type: decision.auction_type,
+        currency: decision.currency.as_ref().map(|c| c.code.clone()),
+        tmax_ms,
+        imps,
+    }
+}

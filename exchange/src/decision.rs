@@ -1,0 +1,297 @@
+//! From a validated request to cleared imps: features → candidate bitsets → per-candidate
+//! checks → scoring → auction. Synchronous, no IO, no locks: it reads one snapshot.
+
+use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
+use crate::config::ExchangeConfig;
+use crate::features::{imp_features, request_features, ImpFeatures, RequestFeatures};
+use crate::index::Snapshot;
+use crate::scoring::{score, SignalSource};
+use crate::targeting::{check_request, pick_creative};
+use bidder_sdk::openrtb::enums::auction_type;
+use bidder_sdk::openrtb::BidRequest;
+use fixedbitset::FixedBitSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Why an imp got no bid (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImpNoBid {
+    /// Only formats internal campaigns cannot fill (video, audio, unreadable native).
+    UnservableFormat,
+    /// The floor is in a currency without a known rate.
+    FloorCurrencyUnknown,
+    /// None of the request's allowed currencies has a known rate.
+    CurrencyUnsupported,
+    /// No campaign passed targeting.
+    NoEligibleCampaign,
+    /// Eligible campaigns all scored below the floor.
+    BelowFloor,
+    /// Eligible campaigns had all won other imps of this request.
+    CampaignCapped,
+}
+
+impl ImpNoBid {
+    /// Every value, for metric registration.
+    pub const ALL: [ImpNoBid; 6] = [
+        Self::UnservableFormat,
+        Self::FloorCurrencyUnknown,
+        Self::CurrencyUnsupported,
+        Self::NoEligibleCampaign,
+        Self::BelowFloor,
+        Self::CampaignCapped,
+    ];
+
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnservableFormat => "unservable_format",
+            Self::FloorCurrencyUnknown => "floor_currency_unknown",
+            Self::CurrencyUnsupported => "currency_unsupported",
+            Self::NoEligibleCampaign => "no_eligible_campaign",
+            Self::BelowFloor => "below_floor",
+            Self::CampaignCapped => "campaign_capped",
+        }
+    }
+}
+
+/// The currency the response is priced in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceCurrency {
+    /// ISO-4217 code.
+    pub code: String,
+    /// Units of it per unit of the exchange currency.
+    pub rate: f64,
+}
+
+/// Everything decided for one request.
+#[derive(Debug)]
+pub struct Decision<'r> {
+    /// The request id.
+    pub request_id: &'r str,
+    /// Request-level features.
+    pub request: RequestFeatures<'r>,
+    /// Per-imp features.
+    pub imps: Vec<ImpFeatures<'r>>,
+    /// Response currency, `None` when no allowed currency is convertible.
+    pub currency: Option<PriceCurrency>,
+    /// Auction type applied.
+    pub auction_type: i32,
+    /// Per-imp candidates (ranked best first once cleared).
+    pub auctions: Vec<ImpAuction>,
+    /// Per-imp result, in exchange currency.
+    pub clearings: Vec<Option<Clearing>>,
+    /// Per-imp no-bid reason where nothing cleared.
+    pub no_bids: Vec<Option<ImpNoBid>>,
+    /// Tie-break seed per imp.
+    pub seeds: Vec<u64>,
+}
+
+/// Decides the auction for `request` on `snapshot`.
+pub fn decide<'r, S: SignalSource>(
+    request: &'r BidRequest,
+    snapshot: &Snapshot,
+    config: &ExchangeConfig,
+    signals: &S,
+    now_unix: i64,
+) -> Decision<'r> {
+    let features = request_features(request, now_unix);
+    let currency = response_currency(request, config);
+    let auction_type = match request.at {
+        Some(at @ (auction_type::FIRST_PRICE | auction_type::SECOND_PRICE)) => at,
+        _ => config.auction.default_auction_type,
+    };
+    let rules = Rules {
+        auction_type,
+        min_increment: config.auction.min_increment,
+        max_wins_per_campaign: config.auction.max_wins_per_campaign,
+    };
+    let imps: Vec<ImpFeatures<'r>> = request
+        .imp
+        .iter()
+        .map(|imp| imp_features(imp, floor_in_exchange_currency(imp, config), snapshot))
+        .collect();
+    let seeds: Vec<u64> = request
+        .imp
+        .iter()
+        .map(|imp| seed(&request.id, &imp.id))
+        .collect();
+
+    let mut auctions: Vec<ImpAuction> = Vec::with_capacity(imps.len());
+    if currency.is_some() {
+        let request_mask = request_mask(snapshot, &features);
+        let mut memo = RequestCheckMemo::new(snapshot.len());
+        let mut imp_mask = FixedBitSet::with_capacity(snapshot.len());
+        for (imp, &seed) in imps.iter().zip(&seeds) {
+            let mut candidates = Vec::new();
+            if !imp.floor_currency_unknown {
+                format_mask(snapshot, imp, &mut imp_mask);
+                imp_mask.intersect_with(&request_mask);
+                for id in imp_mask.ones() {
+                    let campaign = &snapshot.campaigns[id];
+                    if !memo.passes(id, || check_request(campaign, &features).is_ok()) {
+                        continue;
+                    }
+                    let Ok(creative) = pick_creative(campaign, imp) else {
+                        continue;
+                    };
+                    let scored = score(campaign, signals.signals(campaign));
+                    candidates.push(Candidate {
+                        campaign: id as u32,
+                        creative,
+                        ecpm: scored.ecpm,
+                        tiebreak: auction::mix(seed ^ id as u64),
+                    });
+                }
+            }
+            auctions.push(ImpAuction {
+                floor: imp.floor,
+                candidates,
+            });
+        }
+    } else {
+        auctions.extend(imps.iter().map(|imp| ImpAuction {
+            floor: imp.floor,
+            candidates: Vec::new(),
+        }));
+    }
+    let clearings = auction::run(&mut auctions, &rules);
+    let no_bids = imps
+        .iter()
+        .zip(&auctions)
+        .zip(&clearings)
+        .map(|((imp, auction), clearing)| {
+            if clearing.is_some() {
+                None
+            } else if currency.is_none() {
+                Some(ImpNoBid::CurrencyUnsupported)
+            } else if imp.floor_currency_unknown {
+                Some(ImpNoBid::FloorCurrencyUnknown)
+            } else if !imp.has_servable_format() {
+                Some(ImpNoBid::UnservableFormat)
+            } else if auction.candidates.is_empty() {
+                Some(ImpNoBid::NoEligibleCampaign)
+            } else if auction.candidates.iter().all(|c| c.ecpm < auction.floor) {
+                Some(ImpNoBid::BelowFloor)
+            } else {
+                Some(ImpNoBid::CampaignCapped)
+            }
+        })
+        .collect();
+    Decision {
+        request_id: &request.id,
+        request: features,
+        imps,
+        currency,
+        auction_type,
+        auctions,
+        clearings,
+        no_bids,
+        seeds,
+    }
+}
+
+/// Campaigns passing every bitset dimension for this request.
+fn request_mask(snapshot: &Snapshot, features: &RequestFeatures<'_>) -> FixedBitSet {
+    let mut mask = snapshot.active.clone();
+    let mut scratch = FixedBitSet::with_capacity(snapshot.len());
+    snapshot
+        .country
+        .mask_into(features.country.as_deref(), &mut scratch);
+    mask.intersect_with(&scratch);
+    snapshot
+        .device_type
+        .mask_into(features.device_type.as_ref(), &mut scratch);
+    mask.intersect_with(&scratch);
+    snapshot.os.mask_into(features.os.as_deref(), &mut scratch);
+    mask.intersect_with(&scratch);
+    snapshot
+        .language
+        .mask_into(features.languages.iter().map(String::as_str), &mut scratch);
+    mask.intersect_with(&scratch);
+    snapshot
+        .keyword
+        .mask_into(features.keywords.iter().map(String::as_str), &mut scratch);
+    mask.intersect_with(&scratch);
+    mask
+}
+
+/// Campaigns with a creative of a format this imp allows.
+fn format_mask(snapshot: &Snapshot, imp: &ImpFeatures<'_>, mask: &mut FixedBitSet) {
+    mask.clear();
+    for size in &imp.banner_sizes {
+        snapshot.banner_size.union_key(size, mask);
+    }
+    if imp.banner_any_size {
+        mask.union_with(&snapshot.any_banner);
+    }
+    if imp.native.is_some() {
+        mask.union_with(&snapshot.any_native);
+    }
+}
+
+/// Remembers request-level check results across the imps of one request.
+struct RequestCheckMemo {
+    checked: FixedBitSet,
+    passed: FixedBitSet,
+}
+
+impl RequestCheckMemo {
+    fn new(len: usize) -> Self {
+        Self {
+            checked: FixedBitSet::with_capacity(len),
+            passed: FixedBitSet::with_capacity(len),
+        }
+    }
+
+    fn passes(&mut self, id: usize, check: impl FnOnce() -> bool) -> bool {
+        if !self.checked.put(id) {
+            self.passed.set(id, check());
+        }
+        self.passed.contains(id)
+    }
+}
+
+/// The response currency: the exchange's own when allowed, else the first allowed one
+/// with a known rate.
+fn response_currency(request: &BidRequest, config: &ExchangeConfig) -> Option<PriceCurrency> {
+    if request.cur.is_empty()
+        || request
+            .cur
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&config.currency))
+    {
+        return Some(PriceCurrency {
+            code: config.currency.clone(),
+            rate: 1.0,
+        });
+    }
+    request.cur.iter().find_map(|code| {
+        config.rate_of(code).map(|rate| PriceCurrency {
+            code: code.clone(),
+            rate,
+        })
+    })
+}
+
+/// The imp's floor in the exchange currency, raised to the exchange floor; `None` when
+/// the floor's currency is unknown.
+fn floor_in_exchange_currency(
+    imp: &bidder_sdk::openrtb::Imp,
+    config: &ExchangeConfig,
+) -> Option<f64> {
+    let floor = imp.bidfloor.unwrap_or(0.0);
+    let converted = if floor > 0.0 {
+        // OpenRTB's default floor currency is USD.
+        let code = imp.bidfloorcur.as_deref().unwrap_or("USD");
+        floor / config.rate_of(code)?
+    } else {
+        0.0
+    };
+    Some(converted.max(config.auction.floor_cpm))
+}
+
+fn seed(request_id: &str, imp_id: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    request_id.hash(&mut hasher);
+    imp_id.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,151 @@
+//! The auction endpoint without sockets: body bytes in, status and body out. The
+//! HTTP layer and the tests and benches all call [`auction`].
+
+use crate::config::Limits;
+use crate::debug_view;
+use crate::decision::decide;
+use crate::metrics::Outcome;
+use crate::response::{self, ResponseSettings};
+use crate::scoring::Neutral;
+use crate::state::AppState;
+use crate::validate::validate;
+use bidder_sdk::openrtb::enums::no_bid_reason;
+use bidder_sdk::openrtb::{decode_request, encode_response, BidRequest, BidResponse, Json};
+use http::StatusCode;
+use std::time::Instant;
+
+/// What the endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON body (empty for 204).
+    pub body: Vec<u8>,
+    /// The outcome counted in metrics.
+    pub outcome: Outcome,
+}
+
+impl Reply {
+    /// A JSON error reply `{"error": ..., "field": ...}`.
+    pub fn error(status: StatusCode, outcome: Outcome, message: &str, field: &str) -> Self {
+        let body = serde_json::json!({ "error": message, "field": field });
+        Self {
+            status,
+            body: body.to_string().into_bytes(),
+            outcome,
+        }
+    }
+}
+
+/// Runs one auction for a request body; `debug_query` is `?debug=1`.
+pub fn auction(state: &AppState, body: &[u8], debug_query: bool) -> Reply {
+    let started = Instant::now();
+    let reply = match decode_request(body) {
+        Err(error) => Reply::error(
+            StatusCode::BAD_REQUEST,
+            Outcome::BadRequest,
+            &error.message,
+            &error.field,
+        ),
+        Ok(mut request) => match validate(&mut request) {
+            Err(invalid) => Reply::error(
+                StatusCode::BAD_REQUEST,
+                Outcome::BadRequest,
+                &invalid.message,
+                &invalid.field,
+            ),
+            Ok(()) => decide_and_answer(state, &request, debug_query),
+        },
+    };
+    state.metrics.outcome(reply.outcome);
+    state
+        .metrics
+        .decision_latency_us(started.elapsed().as_micros() as u64);
+    reply
+}
+
+fn decide_and_answer(state: &AppState, request: &BidRequest, debug_query: bool) -> Reply {
+    let snapshot = state.store.load();
+    let config = &state.config;
+    let decision = decide(request, &snapshot, config, &Neutral, state.clock.now_unix());
+    for reason in decision.no_bids.iter().flatten() {
+        state.metrics.imp_no_bid(*reason);
+    }
+    let auction_id = state.next_auction_id();
+    let settings = ResponseSettings {
+        public_url: &config.public_url,
+        bid_expiry_secs: config.auction.bid_expiry_secs,
+    };
+    let response = response::build(&decision, &snapshot, &auction_id, settings);
+    let debug = config.debug.allow && (debug_query || debug_requested(request));
+    if debug {
+        let tmax = effective_tmax(request.tmax, &config.limits);
+        let view = debug_view::build(
+            &decision,
+            &snapshot,
+            &Neutral,
+            tmax,
+            config.auction.max_wins_per_campaign,
+        );
+        let filled = response.is_some();
+        let mut response = response.unwrap_or_else(|| BidResponse {
+            id: request.id.clone(),
+            nbr: Some(no_bid_reason::UNKNOWN),
+            ..BidResponse::default()
+        });
+        response.ext = Some(serde_json::json!({ "debug": view }));
+        let outcome = if filled {
+            Outcome::Filled
+        } else {
+            Outcome::NoFill
+        };
+        return Reply {
+            status: StatusCode::OK,
+            body: encode_response(&response),
+            outcome,
+        };
+    }
+    match response {
+        Some(response) => Reply {
+            status: StatusCode::OK,
+            body: encode_response(&response),
+            outcome: Outcome::Filled,
+        },
+        None => Reply {
+            status: StatusCode::NO_CONTENT,
+            body: Vec::new(),
+            outcome: Outcome::NoFill,
+        },
+    }
+}
+
+fn debug_requested(request: &BidRequest) -> bool {
+    request
+        .ext
+        .as_ref()
+        .and_then(|ext| ext.get("debug"))
+        .is_some_and(|d| matches!(d, Json::Bool(true)) || d.as_i64() == Some(1))
+}
+
+/// The `tmax` honoured, ms: the request's, clamped to the configured bounds.
+pub fn effective_tmax(tmax: Option<i64>, limits: &Limits) -> u64 {
+    match tmax {
+        None => limits.tmax_default_ms,
+        Some(ms) => (ms.max(0) as u64).clamp(limits.tmax_min_ms, limits.tmax_max_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmax_is_clamped_to_bounds() {
+        let limits = Limits::default();
+        assert_eq!(effective_tmax(None, &limits), limits.tmax_default_ms);
+        assert_eq!(effective_tmax(Some(-5), &limits), limits.tmax_min_ms);
+        assert_eq!(effective_tmax(Some(0), &limits), limits.tmax_min_ms);
+        assert_eq!(effective_tmax(Some(i64::MAX), &limits), limits.tmax_max_ms);
+        assert_eq!(effective_tmax(Some(120), &limits), 120);
+    }
+}

@@ -1,0 +1,68 @@
+//! The campaign index: an immutable [`Snapshot`] of compiled campaigns plus posting lists
+//! per targeting dimension, built off the request path and swapped whole.
+//!
+//! Campaigns get dense `u32` ids (their position). Each dimension (country, device type,
+//! OS, language, page keyword, banner size) maps a key to the campaigns that target it,
+//! plus a bitset of campaigns that do not constrain that dimension. A request turns into
+//! one bitset per dimension; their intersection is the candidate set, computed in a few
+//! hundred word operations instead of a scan over every campaign.
+
+mod build;
+mod dimension;
+
+pub use build::build;
+pub use dimension::Dimension;
+
+use crate::campaign::Campaign;
+use fixedbitset::FixedBitSet;
+
+/// A banner size in pixels.
+pub type Size = (u32, u32);
+
+/// One immutable, fully built campaign index.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one with each successful load.
+    pub version: u64,
+    /// Where the campaigns came from (for logs and `/readyz`).
+    pub source: String,
+    /// Campaigns; a campaign's dense id is its position here.
+    pub campaigns: Vec<Campaign>,
+    /// Active campaigns that have at least one creative.
+    pub active: FixedBitSet,
+    /// Target countries (upper-case alpha-3).
+    pub country: Dimension<String>,
+    /// Target OpenRTB device types.
+    pub device_type: Dimension<i32>,
+    /// Target operating systems.
+    pub os: Dimension<String>,
+    /// Target languages.
+    pub language: Dimension<String>,
+    /// Required page keywords.
+    pub keyword: Dimension<String>,
+    /// Campaigns with a banner creative of a given size (nothing is unconstrained).
+    pub banner_size: Dimension<Size>,
+    /// Campaigns with any banner creative.
+    pub any_banner: FixedBitSet,
+    /// Campaigns with a native creative.
+    pub any_native: FixedBitSet,
+    /// Every banner size some creative has, sorted.
+    pub banner_sizes: Vec<Size>,
+}
+
+impl Snapshot {
+    /// Number of campaigns (active or not).
+    pub fn len(&self) -> usize {
+        self.campaigns.len()
+    }
+
+    /// True when no campaign is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty()
+    }
+
+    /// Number of creatives across campaigns.
+    pub fn creative_count(&self) -> usize {
+        self.campaigns.iter().map(|c| c.creatives.len()).sum()
+    }
+}

@@ -1,0 +1,76 @@
+//! Builds a [`Snapshot`] from compiled campaigns. Pure and synchronous: callers run it
+//! on a blocking thread and swap the result in.
+
+use super::dimension::DimensionBuilder;
+use super::{Size, Snapshot};
+use crate::campaign::{Campaign, CreativeKind};
+use fixedbitset::FixedBitSet;
+use std::collections::BTreeSet;
+
+/// Indexes `campaigns` as snapshot `version`.
+pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
+    let len = campaigns.len();
+    let mut active = FixedBitSet::with_capacity(len);
+    let mut country = DimensionBuilder::new(len);
+    let mut device_type = DimensionBuilder::new(len);
+    let mut os = DimensionBuilder::new(len);
+    let mut language = DimensionBuilder::new(len);
+    let mut keyword = DimensionBuilder::new(len);
+    let mut banner_size = DimensionBuilder::<Size>::new(len);
+    let mut any_banner = FixedBitSet::with_capacity(len);
+    let mut any_native = FixedBitSet::with_capacity(len);
+    let mut sizes = BTreeSet::new();
+
+    for (position, campaign) in campaigns.iter().enumerate() {
+        let id = position as u32;
+        if campaign.active && !campaign.creatives.is_empty() {
+            active.insert(position);
+        }
+        index_list(&mut country, &campaign.countries, id);
+        if campaign.device_classes.is_empty() {
+            device_type.unconstrained(id);
+        }
+        for class in &campaign.device_classes {
+            for &device in class.device_types() {
+                device_type.add(device, id);
+            }
+        }
+        index_list(&mut os, &campaign.os, id);
+        index_list(&mut language, &campaign.languages, id);
+        index_list(&mut keyword, &campaign.targeting_keywords, id);
+        for creative in &campaign.creatives {
+            match creative.kind {
+                CreativeKind::Banner => {
+                    any_banner.insert(position);
+                    banner_size.add((creative.w, creative.h), id);
+                    sizes.insert((creative.w, creative.h));
+                }
+                CreativeKind::Native => any_native.insert(position),
+            }
+        }
+    }
+    Snapshot {
+        version,
+        source,
+        active,
+        country: country.finish(),
+        device_type: device_type.finish(),
+        os: os.finish(),
+        language: language.finish(),
+        keyword: keyword.finish(),
+        banner_size: banner_size.finish(),
+        any_banner,
+        any_native,
+        banner_sizes: sizes.into_iter().collect(),
+        campaigns,
+    }
+}
+
+fn index_list(builder: &mut DimensionBuilder<String>, values: &[String], id: u32) {
+    if values.is_empty() {
+        builder.unconstrained(id);
+    }
+    for value in values {
+        builder.add(value.clone(), id);
+    }
+}

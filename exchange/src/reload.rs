@@ -1,0 +1,93 @@
+//! Reload triggers: the admin call, `SIGHUP`, and a change of the campaign file's
+//! modification time or size. Each runs the blocking rebuild on a blocking thread;
+//! serving never waits for it.
+
+use crate::state::AppState;
+use crate::store::{LoadError, LoadSummary};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// Rebuilds the snapshot from the campaign file, counting and logging the result.
+pub async fn reload_now(
+    state: &Arc<AppState>,
+    trigger: &'static str,
+) -> Result<LoadSummary, LoadError> {
+    let worker = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || worker.store.reload())
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(LoadError {
+                errors: vec![crate::campaign::CampaignError::new(
+                    &state.store.path().display().to_string(),
+                    "$",
+                    format!("reload task failed: {join_error}"),
+                )],
+            })
+        });
+    match &result {
+        Ok(summary) => {
+            state.metrics.reload(true);
+            tracing::info!(
+                trigger,
+                version = summary.version,
+                campaigns = summary.campaigns,
+                "campaigns reloaded"
+            );
+        }
+        Err(error) => {
+            state.metrics.reload(false);
+            tracing::error!(trigger, %error, "campaign reload failed; the previous snapshot keeps serving");
+        }
+    }
+    result
+}
+
+/// Reloads when the campaign file's modification time or size changes.
+pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let fingerprint = |state: &AppState| -> Option<(SystemTime, u64)> {
+        let meta = std::fs::metadata(state.store.path()).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    let mut seen = fingerprint(&state);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = fingerprint(&state);
+        if now.is_some() && now != seen {
+            seen = now;
+            let _ = reload_now(&state, "file_change").await;
+        }
+    }
+}
+
+/// Reloads on every `SIGHUP` (Unix only).
+pub async fn on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "cannot listen for SIGHUP; reload with the admin API or by editing the file"
+            );
+            return;
+        };
+        loop {
+            tokio::select! {
+                received = hangups.recv() => {
+                    if received.is_none() { return; }
+                    let _ = reload_now(&state, "sighup").await;
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, stop.changed().await);
+    }
+}

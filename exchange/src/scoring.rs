@@ -1,0 +1,201 @@
+//! Scoring: one expected value per candidate, eCPM in the exchange currency.
+//!
+//! - CPM: the bid.
+//! - CPC: `cpc × pCTR × 1000`.
+//! - CPS: `pCTR × pCVR × order value × commission × 1000`.
+//!
+//! pCTR = base CTR × contextual lift. The [`SignalSource`] seam is where contextual
+//! relevance (lift, minimum relevance) and predicted LTV (commission tier, bid
+//! multiplier) plug in; [`Neutral`] is the price-only auction.
+
+use crate::campaign::{Campaign, Pricing};
+
+/// Adjustments a signal source makes for one campaign on one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signals {
+    /// Multiplies the base CTR (contextual relevance).
+    pub ctr_lift: f64,
+    /// Multiplies the base CVR.
+    pub cvr_lift: f64,
+    /// Multiplies the final eCPM (e.g. an LTV tier's bid multiplier).
+    pub bid_multiplier: f64,
+    /// Replaces a CPS campaign's commission rate (e.g. an LTV tier's rate).
+    pub commission_rate: Option<f64>,
+}
+
+impl Signals {
+    /// No adjustment.
+    pub const NEUTRAL: Signals = Signals {
+        ctr_lift: 1.0,
+        cvr_lift: 1.0,
+        bid_multiplier: 1.0,
+        commission_rate: None,
+    };
+}
+
+/// Supplies [`Signals`] per campaign for the current request.
+pub trait SignalSource {
+    /// The adjustments for `campaign`.
+    fn signals(&self, campaign: &Campaign) -> Signals;
+}
+
+/// The price-only auction: no adjustment for anyone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Neutral;
+
+impl SignalSource for Neutral {
+    fn signals(&self, _campaign: &Campaign) -> Signals {
+        Signals::NEUTRAL
+    }
+}
+
+/// A candidate's score and the parts it is made of (shown in the debug view).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Predicted click-through rate.
+    pub pctr: f64,
+    /// Predicted conversion rate per click.
+    pub pcvr: f64,
+    /// Commission rate used (CPS only).
+    pub commission_rate: Option<f64>,
+    /// Bid multiplier used.
+    pub bid_multiplier: f64,
+    /// Expected value per thousand impressions; finite and ≥ 0.
+    pub ecpm: f64,
+}
+
+/// Scores `campaign` under `signals`.
+pub fn score(campaign: &Campaign, signals: Signals) -> Score {
+    let pctr = clamp_rate(campaign.base_ctr * signals.ctr_lift);
+    let pcvr = clamp_rate(campaign.base_cvr * signals.cvr_lift);
+    let (raw, commission_rate) = match campaign.pricing {
+        Pricing::Cpm { bid } => (bid, None),
+        Pricing::Cpc { bid } => (bid * pctr * 1000.0, None),
+        Pricing::Cps {
+            commission_rate,
+            avg_order_value,
+        } => {
+            let rate = clamp_rate(signals.commission_rate.unwrap_or(commission_rate));
+            (pctr * pcvr * avg_order_value * rate * 1000.0, Some(rate))
+        }
+    };
+    let multiplier = if signals.bid_multiplier.is_finite() && signals.bid_multiplier >= 0.0 {
+        signals.bid_multiplier
+    } else {
+        1.0
+    };
+    let ecpm = raw * multiplier;
+    Score {
+        pctr,
+        pcvr,
+        commission_rate,
+        bid_multiplier: multiplier,
+        ecpm: if ecpm.is_finite() && ecpm > 0.0 {
+            ecpm
+        } else {
+            0.0
+        },
+    }
+}
+
+fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_finite() {
+        rate.clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::ListFilter;
+
+    pub(crate) fn campaign(pricing: Pricing) -> Campaign {
+        Campaign {
+            id: "c".into(),
+            name: "c".into(),
+            advertiser: "a".into(),
+            adomain: vec![],
+            cat: vec![],
+            vertical: None,
+            keywords: vec![],
+            bundle: None,
+            language: None,
+            active: true,
+            pricing,
+            base_ctr: 0.01,
+            base_cvr: 0.05,
+            daily_budget_micros: None,
+            total_budget_micros: None,
+            frequency_cap: None,
+            flight: None,
+            utc_offset_secs: 0,
+            countries: vec![],
+            regions: vec![],
+            device_classes: vec![],
+            os: vec![],
+            sites: ListFilter::default(),
+            apps: ListFilter::default(),
+            publishers: ListFilter::default(),
+            page_categories: vec![],
+            targeting_keywords: vec![],
+            languages: vec![],
+            daypart_hours: None,
+            creatives: vec![],
+        }
+    }
+
+    #[test]
+    fn each_model_prices_as_designed() {
+        let cpm = score(&campaign(Pricing::Cpm { bid: 2.5 }), Signals::NEUTRAL);
+        assert_eq!(cpm.ecpm, 2.5);
+        let cpc = score(&campaign(Pricing::Cpc { bid: 0.4 }), Signals::NEUTRAL);
+        assert!((cpc.ecpm - 0.4 * 0.01 * 1000.0).abs() < 1e-9);
+        let cps = score(
+            &campaign(Pricing::Cps {
+                commission_rate: 0.1,
+                avg_order_value: 80.0,
+            }),
+            Signals::NEUTRAL,
+        );
+        assert!((cps.ecpm - 0.01 * 0.05 * 80.0 * 0.1 * 1000.0).abs() < 1e-9);
+        assert_eq!(cps.commission_rate, Some(0.1));
+    }
+
+    #[test]
+    fn signals_lift_ctr_and_override_commission() {
+        let c = campaign(Pricing::Cps {
+            commission_rate: 0.1,
+            avg_order_value: 80.0,
+        });
+        let base = score(&c, Signals::NEUTRAL).ecpm;
+        let lifted = score(
+            &c,
+            Signals {
+                ctr_lift: 2.0,
+                commission_rate: Some(0.2),
+                ..Signals::NEUTRAL
+            },
+        )
+        .ecpm;
+        assert!((lifted - base * 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hostile_signals_cannot_make_nan_or_negative_scores() {
+        let c = campaign(Pricing::Cpc { bid: 0.4 });
+        for lift in [f64::NAN, f64::INFINITY, -3.0, 1e308] {
+            let s = score(
+                &c,
+                Signals {
+                    ctr_lift: lift,
+                    bid_multiplier: lift,
+                    ..Signals::NEUTRAL
+                },
+            );
+            assert!(s.ecpm.is_finite() && s.ecpm >= 0.0, "{lift}: {s:?}");
+            assert!((0.0..=1.0).contains(&s.pctr));
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Admin endpoints behind a bearer token: `POST /admin/reload`.
+
+use super::routes::{json, Body};
+use crate::reload::reload_now;
+use crate::state::AppState;
+use http::{header, Request, Response, StatusCode};
+use std::sync::Arc;
+
+/// Whether the request carries the configured bearer token (constant-time compare).
+fn authorised<B>(state: &AppState, request: &Request<B>) -> bool {
+    let expected = state.config.admin.token.as_bytes();
+    let Some(given) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `POST /admin/reload`: rebuild the snapshot now and say how it went.
+pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Body> {
+    if state.config.admin.token.is_empty() {
+        return json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "the admin API is disabled (no admin.token configured)", "field": "admin.token" }),
+        );
+    }
+    if !authorised(&state, &request) {
+        return json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({ "error": "missing or wrong bearer token", "field": "authorization" }),
+        );
+    }
+    match reload_now(&state, "admin").await {
+        Ok(summary) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status": "reloaded", "snapshot_version": summary.version,
+                "campaigns": summary.campaigns, "creatives": summary.creatives,
+            }),
+        ),
+        Err(error) => {
+            let errors: Vec<_> = error.errors.iter().map(|e| serde_json::json!({ "file": e.file, "field": e.field, "message": e.message })).collect();
+            json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &serde_json::json!({
+                    "error": "campaign file rejected; the previous snapshot keeps serving",
+                    "field": errors.first().map(|e| e["field"].clone()).unwrap_or_default(),
+                    "serving_version": state.store.load().version,
+                    "errors": errors,
+                }),
+            )
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Routing: which handler answers which method and path, and the HTTP form of every
+//! reply (status, headers, JSON errors).
+
+use super::{admin, body};
+use crate::handler;
+use crate::state::AppState;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Response body type of every route.
+pub type Body = Full<Bytes>;
+
+/// Answers one request.
+pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path();
+    match (request.method(), path) {
+        (&Method::POST, "/openrtb2/auction") => auction(state, request).await,
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => ready(&state),
+        (&Method::GET, "/metrics") => {
+            let snapshot = state.store.load();
+            let text_body =
+                state
+                    .metrics
+                    .render((snapshot.version, snapshot.len(), snapshot.creative_count()));
+            let mut response = text(StatusCode::OK, text_body);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
+        (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
+        (_, "/openrtb2/auction" | "/admin/reload") => method_not_allowed("POST"),
+        (_, "/healthz" | "/readyz" | "/metrics") => method_not_allowed("GET"),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "no such endpoint", "field": "path" }),
+        ),
+    }
+}
+
+async fn auction(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let debug_query = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "debug=1"));
+    let limits = &state.config.limits;
+    let reply = match body::read(
+        request,
+        limits.max_body_bytes,
+        Duration::from_millis(limits.body_read_timeout_ms),
+    )
+    .await
+    {
+        Ok(bytes) => handler::auction(&state, &bytes, debug_query),
+        Err(error) => {
+            state.metrics.outcome(error.outcome);
+            handler::Reply::error(error.status, error.outcome, error.message, "body")
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert("x-openrtb-version", HeaderValue::from_static("2.6"));
+    if reply.status != StatusCode::NO_CONTENT {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
+}
+
+fn ready(state: &AppState) -> Response<Body> {
+    let snapshot = state.store.load();
+    if state.draining.load(Ordering::Relaxed) {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "status": "draining" }),
+        );
+    }
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "status": "ready", "snapshot_version": snapshot.version, "campaigns": snapshot.len(),
+        }),
+    )
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &serde_json::json!({ "error": format!("use {allow}"), "field": "method" }),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
