@@ -36,8 +36,8 @@ pub struct ExchangeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest accepted request body in bytes; larger gets 413. Default 64 KiB: a
-    /// 10-imp request with long page text is under 16 KiB.
+    /// Largest accepted request body in bytes; larger gets 413. Default 256 KiB: a
+    /// 10-imp request with long page text is under 32 KiB; the margin is for page text.
     pub max_body_bytes: usize,
     /// Time allowed to receive a whole request body, ms; slower gets 408.
     pub body_read_timeout_ms: u64,
@@ -111,7 +111,7 @@ impl Default for ExchangeConfig {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_body_bytes: 64 * 1024,
+            max_body_bytes: 256 * 1024,
             body_read_timeout_ms: 1_000,
             header_read_timeout_ms: 5_000,
             tmax_default_ms: 200,

@@ -295,3 +295,6 @@ fn seed(request_id: &str, imp_id: &str) -> u64 {
     imp_id.hash(&mut hasher);
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,264 @@
-//! placeholder
+//! Test harness for end-to-end tests: [`TestExchange`] runs the real server (the same
+//! `exchange::run` the binary calls) on `127.0.0.1:0` with its own campaign file in a
+//! temporary folder; [`Client`] talks HTTP/1.1 keep-alive to it; [`shared`] finds the
+//! public conformance corpus in `../shared`.
+
+use bytes::Bytes;
+use exchange::clock::Clock;
+use exchange::config::ExchangeConfig;
+use exchange::{AppState, SnapshotStore};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// 2026-11-28 12:00 UTC: inside the sample campaigns' flights.
+pub const TEST_NOW: i64 = 1_795_867_200;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared folder beside the repository (`SHARED_DIR` overrides). Panics, loudly, if
+/// it is missing: tests must never pass by skipping the corpus.
+pub fn shared() -> PathBuf {
+    let dir =
+        std::env::var_os("SHARED_DIR").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    assert!(
+        dir.join("conformance/openrtb").is_dir(),
+        "conformance corpus not found at {}: set SHARED_DIR",
+        dir.display()
+    );
+    dir
+}
+
+/// Every `*.json` file in a corpus folder, sorted, with its bytes.
+pub fn corpus(folder: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = shared().join("conformance/openrtb").join(folder);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+            )
+        })
+        .collect()
+}
+
+/// The sample campaign file shipped in `configs/`.
+pub fn sample_campaigns() -> String {
+    std::fs::read_to_string(repo_root().join("configs/campaigns.json"))
+        .expect("configs/campaigns.json")
+}
+
+/// Builds a [`TestExchange`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    config: String,
+    campaigns: String,
+    clock: Clock,
+}
+
+impl Builder {
+    /// Extra TOML appended to the test config (the defaults otherwise).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config.push('\n');
+        self.config.push_str(toml);
+        self
+    }
+
+    /// Campaign file content (JSON); the sample campaigns otherwise.
+    pub fn campaigns(mut self, json: &str) -> Self {
+        self.campaigns = json.to_owned();
+        self
+    }
+
+    /// The clock the auction reads.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Starts the server on `127.0.0.1:0`.
+    pub async fn start(self) -> TestExchange {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let campaigns_path = dir.path().join("campaigns.json");
+        std::fs::write(&campaigns_path, &self.campaigns).expect("write campaigns");
+        let config_path = dir.path().join("exchange.toml");
+        std::fs::write(&config_path, &self.config).expect("write config");
+        let config = ExchangeConfig::load(&config_path).expect("valid test config");
+        let store = SnapshotStore::open(&config.campaigns).expect("valid test campaigns");
+        let state = Arc::new(AppState::new(config, store).with_clock(self.clock));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(exchange::run(listener, Arc::clone(&state), async {
+            let _ = stopped.await;
+        }));
+        TestExchange {
+            addr,
+            state,
+            campaigns_path,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+}
+
+/// A running exchange for one test.
+#[derive(Debug)]
+pub struct TestExchange {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (store, metrics) for white-box checks.
+    pub state: Arc<AppState>,
+    /// Its campaign file (rewrite it to test reloads).
+    pub campaigns_path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestExchange {
+    /// A builder with the sample campaigns, a fixed clock and a known admin token.
+    pub fn builder() -> Builder {
+        Builder {
+            config: "campaigns = \"campaigns.json\"\n[fx_rates]\nCNY = 7.1\n[admin]\ntoken = \"test-token\"\n[debug]\nallow = true\n".to_owned(),
+            campaigns: sample_campaigns(),
+            clock: Clock::Fixed(TEST_NOW),
+        }
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops accepting, drains, and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+/// A pooled keep-alive HTTP/1.1 client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body text if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    /// A new client.
+    pub fn new() -> Self {
+        Self {
+            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Sends a request.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Full::new(body.into())).expect("request");
+        let response = self.inner.request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `POST url` with a JSON body.
+    pub async fn post(&self, url: &str, body: impl Into<Bytes>) -> Reply {
+        self.send(
+            Method::POST,
+            url,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: &str) -> Reply {
+        self.send(Method::GET, url, &[], Bytes::new()).await
+    }
+}
+
+/// Validates `document` against a definition of the shared OpenRTB 2.6 JSON Schema
+/// (`BidRequest` or `BidResponse`); returns the error messages.
+pub fn schema_errors(definition: &str, document: &serde_json::Value) -> Vec<String> {
+    let path = shared().join("conformance/openrtb/schema/openrtb-2.6.schema.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("schema")).expect("schema json");
+    let root = schema.as_object_mut().expect("schema object");
+    // The file's top-level `oneOf` is ambiguous (see SOURCES.md); point the root at one definition.
+    root.remove("oneOf");
+    root.insert(
+        "$ref".into(),
+        serde_json::Value::String(format!("#/$defs/{definition}")),
+    );
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}

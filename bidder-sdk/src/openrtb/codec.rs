@@ -60,9 +60,18 @@ pub fn decode_request(body: &[u8]) -> Result<BidRequest, DecodeError> {
     decode(body)
 }
 
-/// Decodes a BidResponse.
+/// Decodes a BidResponse. `{}` is the empty no-bid; any response carrying bids must
+/// have an `id`.
 pub fn decode_response(body: &[u8]) -> Result<BidResponse, DecodeError> {
-    decode(body)
+    let response: BidResponse = decode(body)?;
+    if response.id.is_empty() && !response.seatbid.is_empty() {
+        return Err(DecodeError {
+            kind: DecodeErrorKind::Schema,
+            field: "id".to_owned(),
+            message: "missing field `id` in a response with bids".to_owned(),
+        });
+    }
+    Ok(response)
 }
 
 /// Encodes a BidRequest as JSON.

@@ -9,7 +9,8 @@ use serde_with::skip_serializing_none;
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BidResponse {
-    /// Id of the request this answers.
+    /// Id of the request this answers. May be absent only in the `{}` no-bid.
+    #[serde(default)]
     pub id: String,
     /// Bids, grouped by buyer seat.
     #[serde(default, deserialize_with = "or_default")]

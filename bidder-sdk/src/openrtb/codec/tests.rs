@@ -80,6 +80,10 @@ fn brackets_inside_strings_do_not_count_as_nesting() {
 fn responses_round_trip_with_empty_forms() {
     let empty = decode_response(b"{\"id\":\"x\"}").expect("no-bid form");
     assert!(empty.seatbid.is_empty());
+    decode_response(b"{}").expect("the empty no-bid");
+    let error = decode_response(br#"{"seatbid":[{"bid":[{"id":"b","impid":"1","price":1}]}]}"#)
+        .expect_err("bids need an id");
+    assert_eq!(error.field, "id");
     let body = br#"{"id":"x","seatbid":[{"bid":[{"id":"b","impid":"1","price":1.5,"adm":"<a>","ext":{"k":1}}],"seat":"s"}],"cur":"USD","nbr":null}"#;
     let response = decode_response(body).expect("valid");
     let again = decode_response(&encode_response(&response)).expect("round trip");
