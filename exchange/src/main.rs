@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -127,8 +128,9 @@ fn serve(config_path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<Ex
         .context("tokio runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let local = listener.local_addr().context("local address")?;
         let snapshot = state.store.load_full();
-        tracing::info!(%listen, campaigns = snapshot.len(), version = snapshot.version, "exchange listening");
+        tracing::info!(listen = %local, campaigns = snapshot.len(), version = snapshot.version, "exchange listening");
         drop(snapshot);
         exchange::run(listener, state, shutdown_signal()).await.context("server")?;
         tracing::info!("exchange stopped");

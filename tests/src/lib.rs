@@ -73,6 +73,8 @@ pub struct Builder {
     config: String,
     campaigns: String,
     clock: Clock,
+    debug: bool,
+    admin_token: String,
 }
 
 impl Builder {
@@ -89,6 +91,18 @@ impl Builder {
         self
     }
 
+    /// Whether the config allows the debug view (it does by default here).
+    pub fn debug(mut self, allow: bool) -> Self {
+        self.debug = allow;
+        self
+    }
+
+    /// The admin bearer token (`test-token` by default; empty disables the admin API).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = token.to_owned();
+        self
+    }
+
     /// The clock the auction reads.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -101,7 +115,11 @@ impl Builder {
         let campaigns_path = dir.path().join("campaigns.json");
         std::fs::write(&campaigns_path, &self.campaigns).expect("write campaigns");
         let config_path = dir.path().join("exchange.toml");
-        std::fs::write(&config_path, &self.config).expect("write config");
+        let config_text = format!(
+            "{}\n[debug]\nallow = {}\n[admin]\ntoken = {:?}\n",
+            self.config, self.debug, self.admin_token
+        );
+        std::fs::write(&config_path, config_text).expect("write config");
         let config = ExchangeConfig::load(&config_path).expect("valid test config");
         let store = SnapshotStore::open(&config.campaigns).expect("valid test campaigns");
         let state = Arc::new(AppState::new(config, store).with_clock(self.clock));
@@ -142,9 +160,11 @@ impl TestExchange {
     /// A builder with the sample campaigns, a fixed clock and a known admin token.
     pub fn builder() -> Builder {
         Builder {
-            config: "campaigns = \"campaigns.json\"\n[fx_rates]\nCNY = 7.1\n[admin]\ntoken = \"test-token\"\n[debug]\nallow = true\n".to_owned(),
+            config: "campaigns = \"campaigns.json\"\n[fx_rates]\nCNY = 7.1\n".to_owned(),
             campaigns: sample_campaigns(),
             clock: Clock::Fixed(TEST_NOW),
+            debug: true,
+            admin_token: "test-token".to_owned(),
         }
     }
 

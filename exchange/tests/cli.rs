@@ -1,0 +1,170 @@
+//! The `exchange` binary as a newcomer runs it: `check-config` on the sample configs, and
+//! serving the README's example request, then a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn exchange() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exchange"));
+    command
+        .current_dir(repo())
+        .env_remove("EXCHANGE_ADMIN_TOKEN");
+    command
+}
+
+#[test]
+fn check_config_accepts_the_samples() {
+    let output = exchange().arg("check-config").output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("64 campaigns"), "{stdout}");
+    assert!(stdout.contains("cps"), "{stdout}");
+}
+
+#[test]
+fn check_config_names_file_and_field_of_every_error() {
+    let dir = tempfile_dir();
+    let campaigns = std::fs::read_to_string(repo().join("configs/campaigns.json")).expect("sample");
+    let broken = campaigns
+        .replacen("\"commission_rate\": ", "\"commission_rate\": 4", 1)
+        .replacen("\"CHN\"", "\"CN\"", 1);
+    std::fs::write(dir.join("campaigns.json"), broken).expect("write");
+    std::fs::write(
+        dir.join("exchange.toml"),
+        "campaigns = \"campaigns.json\"\n",
+    )
+    .expect("write");
+    let output = exchange()
+        .args(["check-config", "--config"])
+        .arg(dir.join("exchange.toml"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("campaigns.json: campaigns[")
+            && stdout.contains("(c001-baby-nuanya).pricing.commission_rate: must be in (0, 1]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(".targeting.countries[0]: use ISO-3166-1 alpha-3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 error(s)"), "{stdout}");
+    std::fs::write(dir.join("exchange.toml"), "[auction]\nmin_increment = 0\n").expect("write");
+    let output = exchange()
+        .args(["--config"])
+        .arg(dir.join("exchange.toml"))
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("auction.min_increment"),
+        "exits before binding, naming the key"
+    );
+}
+
+#[test]
+fn serves_the_readme_example_and_stops_gracefully() {
+    let mut child = exchange()
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read the log on a thread so that a server that never says where it listens fails
+    // the test after a deadline instead of hanging it.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listen=").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+    });
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("the server did not log its listen address within 30 s");
+    };
+    let body = std::fs::read(repo().join("configs/examples/banner-request.json")).expect("example");
+    let (status, response) = post(&addr, "/openrtb2/auction", &body);
+    assert_eq!(status, 200, "{response}");
+    let json: serde_json::Value = serde_json::from_str(&response).expect("json");
+    let bid = &json["seatbid"][0]["bid"][0];
+    assert!(
+        bid["adm"]
+            .as_str()
+            .is_some_and(|a| a.contains("<img src=\"https://")),
+        "{json}"
+    );
+    assert_eq!(json["id"], "demo-banner-1");
+    let native =
+        std::fs::read(repo().join("configs/examples/native-request.json")).expect("example");
+    let (status, response) = post(&addr, "/openrtb2/auction", &native);
+    assert_eq!(status, 200, "{response}");
+    let json: serde_json::Value = serde_json::from_str(&response).expect("json");
+    let adm: serde_json::Value =
+        serde_json::from_str(json["seatbid"][0]["bid"][0]["adm"].as_str().expect("adm"))
+            .expect("native adm is JSON");
+    assert!(
+        adm["assets"].as_array().is_some_and(|a| a.len() >= 2),
+        "{adm}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+fn post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "exchange-cli-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

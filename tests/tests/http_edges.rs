@@ -1,0 +1,213 @@
+//! HTTP behaviour at the edges: caps, timeouts, methods, encodings, keep-alive, probes.
+
+use http::Method;
+use std::time::Duration;
+use tests::{Client, TestExchange};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BANNER: &str = r#"{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250}}],"device":{"devicetype":4,"os":"iOS","geo":{"country":"CHN"}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413_with_or_without_content_length() {
+    let exchange = TestExchange::builder()
+        .config("[limits]\nmax_body_bytes = 2048")
+        .start()
+        .await;
+    let client = Client::new();
+    let big = format!(
+        r#"{{"id":"r","imp":[{{"id":"1","banner":{{}},"tagid":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction"), big.clone())
+        .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.json()["field"], "body");
+    // Chunked, no Content-Length: the cap applies while reading.
+    let mut stream = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    let head = "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    for chunk in big.as_bytes().chunks(512) {
+        let _ = stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await;
+        let _ = stream.write_all(chunk).await;
+        let _ = stream.write_all(b"\r\n").await;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    assert_eq!(
+        exchange
+            .state
+            .metrics
+            .outcome_count(exchange::metrics::Outcome::PayloadTooLarge),
+        2
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_408_not_a_hang() {
+    let exchange = TestExchange::builder()
+        .config("[limits]\nbody_read_timeout_ms = 200")
+        .start()
+        .await;
+    let mut stream = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    let head = "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ncontent-length: 500\r\n\r\n{\"id\":";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_paths_and_encodings_are_answered_cleanly() {
+    let exchange = TestExchange::builder().start().await;
+    let client = Client::new();
+    let reply = client.get(&exchange.url("/openrtb2/auction")).await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(
+        reply.headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
+    assert_eq!(client.get(&exchange.url("/nope")).await.status, 404);
+    let gz = client
+        .send(
+            Method::POST,
+            &exchange.url("/openrtb2/auction"),
+            &[("content-encoding", "gzip")],
+            BANNER,
+        )
+        .await;
+    assert_eq!(gz.status, 415);
+    for garbage in [
+        &b""[..],
+        b"\xff\xfe\x00",
+        b"[]",
+        b"null",
+        b"{\"id\":\"r\",\"imp\":[{\"id\":\"1\",\"banner\":{}}]}}",
+    ] {
+        let reply = client
+            .post(&exchange.url("/openrtb2/auction"), garbage.to_vec())
+            .await;
+        assert_eq!(reply.status, 400, "{garbage:?}");
+        assert!(reply.json()["error"].is_string());
+    }
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_metrics_report_the_snapshot_and_outcomes() {
+    let exchange = TestExchange::builder().start().await;
+    let client = Client::new();
+    assert_eq!(client.get(&exchange.url("/healthz")).await.status, 200);
+    let ready = client.get(&exchange.url("/readyz")).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["campaigns"], 64);
+    let filled = client
+        .post(&exchange.url("/openrtb2/auction"), BANNER)
+        .await;
+    assert_eq!(filled.status, 200);
+    let unfillable = r#"{"id":"r2","imp":[{"id":"1","banner":{"w":1,"h":1}}]}"#;
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction"), unfillable)
+        .await;
+    assert_eq!(reply.status, 204);
+    assert!(reply.body.is_empty());
+    let _ = client.post(&exchange.url("/openrtb2/auction"), "{").await;
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    for line in [
+        "exchange_requests_total{outcome=\"filled\"} 1",
+        "exchange_requests_total{outcome=\"no_fill\"} 1",
+        "exchange_requests_total{outcome=\"bad_request\"} 1",
+        "exchange_imp_no_bids_total{reason=\"no_eligible_campaign\"} 1",
+        "exchange_snapshot_version 1",
+        "exchange_campaigns 64",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    assert!(metrics.contains("exchange_decision_latency_seconds{quantile=\"0.99\"}"));
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_serves_many_requests_on_one_connection() {
+    let exchange = TestExchange::builder().start().await;
+    let mut stream = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{BANNER}",
+        BANNER.len()
+    );
+    for _ in 0..20 {
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    }
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_view_explains_every_campaign_only_when_allowed() {
+    let exchange = TestExchange::builder().start().await;
+    let client = Client::new();
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction?debug=1"), BANNER)
+        .await;
+    let debug = &reply.json()["ext"]["debug"];
+    let imp = &debug["imps"][0];
+    let rows = imp["candidates"].as_array().expect("rows");
+    assert_eq!(rows.len(), 64, "every campaign is listed");
+    assert_eq!(rows[0]["status"], "won");
+    assert!(
+        rows.iter().any(|r| r["reason"] == "inactive"),
+        "the paused sample campaign"
+    );
+    assert!(
+        rows.iter().any(|r| r["reason"] == "flight"),
+        "the ended flash sale"
+    );
+    let scored: Vec<f64> = rows.iter().filter_map(|r| r["ecpm"].as_f64()).collect();
+    assert!(scored.windows(2).all(|w| w[0] >= w[1]), "best first");
+    // In-body flag works too; with debug off in the config neither does anything.
+    let in_body = BANNER.replacen("{\"id\":\"r1\"", "{\"id\":\"r1\",\"ext\":{\"debug\":1}", 1);
+    assert!(client
+        .post(&exchange.url("/openrtb2/auction"), in_body.clone())
+        .await
+        .json()["ext"]["debug"]
+        .is_object());
+    exchange.shutdown().await;
+    let quiet = TestExchange::builder().debug(false).start().await;
+    let reply = client
+        .post(&quiet.url("/openrtb2/auction?debug=1"), in_body)
+        .await;
+    assert!(reply.json().get("ext").is_none());
+    quiet.shutdown().await;
+}

@@ -1,0 +1,237 @@
+//! Snapshot reloads: under load nothing fails; a bad file keeps the old snapshot; the
+//! admin call, and a change of the file, both trigger a reload.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tests::{sample_campaigns, Client, TestExchange};
+
+const BANNER: &str = r#"{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250}}],"device":{"devicetype":4,"geo":{"country":"CHN"}}}"#;
+
+fn bearer() -> [(&'static str, &'static str); 1] {
+    [("authorization", "Bearer test-token")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_under_load_drops_nothing() {
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 0")
+        .start()
+        .await;
+    let url = exchange.url("/openrtb2/auction");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, stop, ok, failed) = (
+            url.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&ok),
+            Arc::clone(&failed),
+        );
+        clients.push(tokio::spawn(async move {
+            let client = Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let reply = client.post(&url, BANNER).await;
+                let good =
+                    reply.status == 200 && reply.json()["seatbid"][0]["bid"][0]["adm"].is_string();
+                if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Swap the snapshot many times, alternating the admin API and direct store swaps.
+    let admin = Client::new();
+    let campaigns = exchange.state.store.load_full().campaigns.clone();
+    for round in 0..40 {
+        if round % 2 == 0 {
+            let reply = admin
+                .send(
+                    http::Method::POST,
+                    &exchange.url("/admin/reload"),
+                    &bearer(),
+                    "",
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        } else {
+            exchange.state.store.replace(campaigns.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("client task");
+    }
+    let served = ok.load(Ordering::Relaxed);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "failed requests during reloads ({served} served)"
+    );
+    assert!(served >= 40, "the load loop barely ran: {served}");
+    assert_eq!(exchange.state.store.load().version, 41);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_keeps_the_old_snapshot_serving_and_says_why() {
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 0")
+        .start()
+        .await;
+    let client = Client::new();
+    let broken = sample_campaigns().replacen(
+        "\"model\": \"cpm\",\n    \"bid\": ",
+        "\"model\": \"cpm\",\n    \"bid\": -",
+        1,
+    );
+    assert_ne!(broken, sample_campaigns(), "the fixture edit must apply");
+    std::fs::write(&exchange.campaigns_path, broken).expect("write");
+    let reply = client
+        .send(
+            http::Method::POST,
+            &exchange.url("/admin/reload"),
+            &bearer(),
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 422);
+    let body = reply.json();
+    assert!(
+        body["field"]
+            .as_str()
+            .is_some_and(|f| f.ends_with(".pricing.bid")),
+        "{body}"
+    );
+    assert_eq!(body["serving_version"], 1);
+    // Still serving the old snapshot.
+    assert_eq!(
+        client
+            .post(&exchange.url("/openrtb2/auction"), BANNER)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        client.get(&exchange.url("/readyz")).await.json()["snapshot_version"],
+        1
+    );
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    assert!(
+        metrics.contains("exchange_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    // Not JSON at all: same story.
+    std::fs::write(&exchange.campaigns_path, "{\"campaigns\": [").expect("write");
+    assert_eq!(
+        client
+            .send(
+                http::Method::POST,
+                &exchange.url("/admin/reload"),
+                &bearer(),
+                ""
+            )
+            .await
+            .status,
+        422
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_the_token() {
+    let exchange = TestExchange::builder().start().await;
+    let client = Client::new();
+    let url = exchange.url("/admin/reload");
+    assert_eq!(
+        client.send(http::Method::POST, &url, &[], "").await.status,
+        401
+    );
+    assert_eq!(
+        client
+            .send(
+                http::Method::POST,
+                &url,
+                &[("authorization", "Bearer wrong-token")],
+                ""
+            )
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        client
+            .send(
+                http::Method::POST,
+                &url,
+                &[("authorization", "Bearer test-tokenX")],
+                ""
+            )
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        client
+            .send(http::Method::GET, &url, &bearer(), "")
+            .await
+            .status,
+        405
+    );
+    assert_eq!(
+        client
+            .send(http::Method::POST, &url, &bearer(), "")
+            .await
+            .status,
+        200
+    );
+    exchange.shutdown().await;
+    let closed = TestExchange::builder().admin_token("").start().await;
+    assert_eq!(
+        client
+            .send(
+                http::Method::POST,
+                &closed.url("/admin/reload"),
+                &bearer(),
+                ""
+            )
+            .await
+            .status,
+        404
+    );
+    closed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_campaign_file_reloads_it() {
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 20")
+        .start()
+        .await;
+    let mut file: serde_json::Value = serde_json::from_str(&sample_campaigns()).expect("json");
+    file["campaigns"]
+        .as_array_mut()
+        .expect("array")
+        .truncate(10);
+    std::fs::write(&exchange.campaigns_path, file.to_string()).expect("write");
+    let mut campaigns = 0;
+    for _ in 0..250 {
+        campaigns = exchange.state.store.load().len();
+        if campaigns == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        campaigns, 10,
+        "the watcher did not pick up the change within 5 s"
+    );
+    assert_eq!(exchange.state.store.load().version, 2);
+    exchange.shutdown().await;
+}
