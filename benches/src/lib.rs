@@ -1,1 +1,112 @@
-//! placeholder
+//! Fixtures for the benches: a synthetic campaign population with realistic targeting
+//! spread, and a typical publisher request. Deterministic (fixed seeds), built outside
+//! the measured code.
+
+use exchange::campaign::{compile, parse, Campaign};
+use serde_json::json;
+
+/// A typical 1–2 KB site request: two banner sizes, a Chinese page, device, user, regs,
+/// supply chain.
+pub const TYPICAL_REQUEST: &str = r#"{
+  "id": "c9f2a4b0-5d6e-4f1a-9b7c-2e8d3f4a5b6c", "at": 2, "tmax": 150, "cur": ["USD"],
+  "imp": [{"id": "1", "tagid": "home-top-banner", "secure": 1, "bidfloor": 0.35, "bidfloorcur": "USD",
+    "banner": {"format": [{"w": 300, "h": 250}, {"w": 320, "h": 50}], "pos": 1, "battr": [1, 3]},
+    "ext": {"prebid": {"bidder": {"appnexus": {"placementId": 13144370}}}}}],
+  "site": {"id": "s-88231", "domain": "mama.example", "name": "妈妈网 Mama",
+    "page": "https://mama.example/guide/how-to-choose-newborn-diapers?utm_source=feed",
+    "ref": "https://search.example/?q=%E7%BA%B8%E5%B0%BF%E8%A3%A4",
+    "cat": ["IAB6", "IAB6-1"], "pagecat": ["IAB6-1"], "keywords": "纸尿裤,婴儿,diapers,kw17,kw42",
+    "publisher": {"id": "pub-mama", "name": "Mama Media", "domain": "mama.example"},
+    "content": {"title": "新生儿纸尿裤怎么选？How to choose newborn diapers", "language": "zh", "cat": ["IAB6-1"]}},
+  "device": {"ua": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "ip": "203.0.113.42", "devicetype": 4, "make": "Apple", "model": "iPhone", "os": "iOS", "osv": "17.4",
+    "language": "zh", "carrier": "China Mobile", "connectiontype": 6,
+    "geo": {"country": "CHN", "region": "GD", "city": "Shenzhen", "lat": 22.54, "lon": 114.05, "type": 2}},
+  "user": {"id": "u-55816b39711f9b5a", "ext": {"consent": "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"}},
+  "regs": {"coppa": 0, "gdpr": 0},
+  "source": {"tid": "c9f2a4b0-5d6e-4f1a-9b7c-2e8d3f4a5b6c",
+    "schain": {"complete": 1, "ver": "1.0", "nodes": [{"asi": "mama.example", "sid": "88231", "hp": 1}]}}
+}"#;
+
+/// `n` synthetic campaigns (validated by the same compiler as real files).
+pub fn synthetic_campaigns(n: usize) -> Vec<Campaign> {
+    let text = synthetic_campaign_json(n);
+    let file = parse(&text, "synthetic", false).expect("synthetic campaigns parse");
+    compile(&file, "synthetic").expect("synthetic campaigns are valid")
+}
+
+/// The JSON text of `n` synthetic campaigns.
+pub fn synthetic_campaign_json(n: usize) -> String {
+    const SIZES: [(u32, u32); 7] = [
+        (300, 250),
+        (320, 50),
+        (728, 90),
+        (320, 100),
+        (300, 600),
+        (640, 100),
+        (160, 600),
+    ];
+    let mut rng = Lcg(0x5eed_2026);
+    let campaigns: Vec<_> = (0..n)
+        .map(|i| {
+            let mut targeting = serde_json::Map::new();
+            match rng.below(100) {
+                0..=59 => { targeting.insert("countries".into(), json!(["CHN"])); }
+                60..=74 => { targeting.insert("countries".into(), json!(["CHN", "SGP", "USA"])); }
+                75..=84 => { targeting.insert("countries".into(), json!(["USA"])); }
+                _ => {}
+            }
+            if rng.below(2) == 0 {
+                targeting.insert("device_types".into(), json!(["phone", "tablet"]));
+            }
+            if rng.below(10) < 3 {
+                targeting.insert("os".into(), json!(["ios", "android"]));
+            }
+            if rng.below(10) < 3 {
+                targeting.insert("keywords".into(), json!([format!("kw{}", rng.below(2000)), format!("kw{}", rng.below(2000))]));
+            }
+            if rng.below(10) < 2 {
+                targeting.insert("page_categories".into(), json!([format!("IAB{}", 1 + rng.below(26))]));
+            }
+            if rng.below(10) < 2 {
+                targeting.insert("languages".into(), json!(["zh"]));
+            }
+            let mut creatives = Vec::new();
+            for k in 0..(2 + rng.below(2)) {
+                let (w, h) = SIZES[(rng.below(7) as usize + k as usize) % 7];
+                if creatives.iter().all(|c: &serde_json::Value| c["id"] != format!("b{w}x{h}")) {
+                    creatives.push(json!({"id": format!("b{w}x{h}"), "format": "banner", "w": w, "h": h,
+                        "image_url": format!("https://cdn.example/{i}/{w}x{h}.jpg"), "landing_url": format!("https://shop.example/{i}")}));
+                }
+            }
+            if rng.below(2) == 0 {
+                creatives.push(json!({"id": "native", "format": "native", "w": 1200, "h": 627, "title": format!("商品 {i}"),
+                    "image_url": format!("https://cdn.example/{i}/n.jpg"), "landing_url": format!("https://shop.example/{i}")}));
+            }
+            let pricing = match rng.below(3) {
+                0 => json!({"model": "cpm", "bid": 0.5 + rng.below(400) as f64 / 100.0}),
+                1 => json!({"model": "cpc", "bid": 0.05 + rng.below(50) as f64 / 100.0}),
+                _ => json!({"model": "cps", "commission_rate": 0.05 + rng.below(25) as f64 / 100.0, "avg_order_value": 10.0 + rng.below(300) as f64}),
+            };
+            json!({"id": format!("syn-{i}"), "name": format!("Synthetic {i}"), "advertiser": format!("adv-{}", i % 997),
+                "adomain": [format!("adv{}.example", i % 997)], "cat": [format!("IAB{}-1", 1 + i % 26)],
+                "keywords": [format!("kw{}", rng.below(2000))],
+                "pricing": pricing, "base_ctr": 0.002 + rng.below(100) as f64 / 10000.0,
+                "targeting": targeting, "creatives": creatives})
+        })
+        .collect();
+    json!({"campaigns": campaigns}).to_string()
+}
+
+/// A small deterministic generator (fixture data only).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}

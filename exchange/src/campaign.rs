@@ -50,14 +50,20 @@ pub fn parse(
             )]
         })
     } else {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let field = error.path().to_string();
-            vec![CampaignError::new(
-                origin,
-                &field,
-                error.into_inner().to_string(),
-            )]
+        // Fast path without path tracking; only a rejected file pays for naming the field.
+        serde_json::from_str(text).map_err(|_| {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize::<_, CampaignFile>(&mut deserializer) {
+                Ok(_) => vec![CampaignError::new(origin, "$", "rejected by the parser")],
+                Err(error) => {
+                    let field = error.path().to_string();
+                    vec![CampaignError::new(
+                        origin,
+                        &field,
+                        error.into_inner().to_string(),
+                    )]
+                }
+            }
         })
     }
 }

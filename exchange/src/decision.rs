@@ -1,5 +1,10 @@
 //! From a validated request to cleared imps: features → candidate bitsets → per-candidate
 //! checks → scoring → auction. Synchronous, no IO, no locks: it reads one snapshot.
+//!
+//! Candidate bitsets are walked in dense-id order, which the index made descending
+//! neutral eCPM; with the signal source's `max_boost` bound, selection stops as soon as no
+//! remaining campaign could enter the top `imps + 2`. A request thus scores tens of
+//! campaigns, not the thousands its targeting admits.
 
 use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
 use crate::config::ExchangeConfig;
@@ -23,7 +28,8 @@ pub enum ImpNoBid {
     CurrencyUnsupported,
     /// No campaign passed targeting.
     NoEligibleCampaign,
-    /// Eligible campaigns all scored below the floor.
+    /// Campaigns matched the targeting index but none could reach the floor (selection
+    /// stops at the floor, so those below it are not checked one by one).
     BelowFloor,
     /// Eligible campaigns had all won other imps of this request.
     CampaignCapped,
@@ -75,7 +81,7 @@ pub struct Decision<'r> {
     pub currency: Option<PriceCurrency>,
     /// Auction type applied.
     pub auction_type: i32,
-    /// Per-imp candidates (ranked best first once cleared).
+    /// Per-imp candidates (once cleared, the best ones lead, ranked).
     pub auctions: Vec<ImpAuction>,
     /// Per-imp result, in exchange currency.
     pub clearings: Vec<Option<Clearing>>,
@@ -116,16 +122,33 @@ pub fn decide<'r, S: SignalSource>(
         .collect();
 
     let mut auctions: Vec<ImpAuction> = Vec::with_capacity(imps.len());
+    let mut floor_stops: Vec<bool> = Vec::with_capacity(imps.len());
     if currency.is_some() {
         let request_mask = request_mask(snapshot, &features);
         let mut memo = RequestCheckMemo::new(snapshot.len());
         let mut imp_mask = FixedBitSet::with_capacity(snapshot.len());
+        // Candidates that can still matter per imp: the winner, the runner-up, and one for
+        // each campaign earlier imps may have capped (see `auction::run`).
+        let needed = imps.len() + 2;
+        let max_boost = signals.max_boost();
         for (imp, &seed) in imps.iter().zip(&seeds) {
             let mut candidates = Vec::new();
+            let mut stopped_at_floor = false;
+            let mut best = TopValues::new(needed);
             if !imp.floor_currency_unknown {
                 format_mask(snapshot, imp, &mut imp_mask);
                 imp_mask.intersect_with(&request_mask);
                 for id in imp_mask.ones() {
+                    // Ids run in descending neutral eCPM: once even the maximum boost cannot
+                    // lift this campaign to the floor or past the k-th best, none after can.
+                    let reachable = snapshot.base_ecpm[id] * max_boost;
+                    if reachable < imp.floor {
+                        stopped_at_floor = true;
+                        break;
+                    }
+                    if best.full_above(reachable) {
+                        break;
+                    }
                     let campaign = &snapshot.campaigns[id];
                     if !memo.passes(id, || check_request(campaign, &features).is_ok()) {
                         continue;
@@ -134,6 +157,9 @@ pub fn decide<'r, S: SignalSource>(
                         continue;
                     };
                     let scored = score(campaign, signals.signals(campaign));
+                    if scored.ecpm >= imp.floor {
+                        best.offer(scored.ecpm);
+                    }
                     candidates.push(Candidate {
                         campaign: id as u32,
                         creative,
@@ -142,6 +168,7 @@ pub fn decide<'r, S: SignalSource>(
                     });
                 }
             }
+            floor_stops.push(stopped_at_floor);
             auctions.push(ImpAuction {
                 floor: imp.floor,
                 candidates,
@@ -158,7 +185,8 @@ pub fn decide<'r, S: SignalSource>(
         .iter()
         .zip(&auctions)
         .zip(&clearings)
-        .map(|((imp, auction), clearing)| {
+        .zip(floor_stops.iter().chain(std::iter::repeat(&false)))
+        .map(|(((imp, auction), clearing), &stopped_at_floor)| {
             if clearing.is_some() {
                 None
             } else if currency.is_none() {
@@ -167,10 +195,12 @@ pub fn decide<'r, S: SignalSource>(
                 Some(ImpNoBid::FloorCurrencyUnknown)
             } else if !imp.has_servable_format() {
                 Some(ImpNoBid::UnservableFormat)
+            } else if auction.candidates.iter().all(|c| c.ecpm < auction.floor)
+                && (stopped_at_floor || !auction.candidates.is_empty())
+            {
+                Some(ImpNoBid::BelowFloor)
             } else if auction.candidates.is_empty() {
                 Some(ImpNoBid::NoEligibleCampaign)
-            } else if auction.candidates.iter().all(|c| c.ecpm < auction.floor) {
-                Some(ImpNoBid::BelowFloor)
             } else {
                 Some(ImpNoBid::CampaignCapped)
             }
@@ -225,6 +255,35 @@ fn format_mask(snapshot: &Snapshot, imp: &ImpFeatures<'_>, mask: &mut FixedBitSe
     }
     if imp.native.is_some() {
         mask.union_with(&snapshot.any_native);
+    }
+}
+
+/// The `k` highest values offered so far (k is small: imps + 2).
+struct TopValues {
+    k: usize,
+    values: Vec<f64>,
+}
+
+impl TopValues {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            values: Vec::with_capacity(k + 1),
+        }
+    }
+
+    fn offer(&mut self, value: f64) {
+        let at = self.values.partition_point(|v| *v >= value);
+        if at < self.k {
+            self.values.insert(at, value);
+            self.values.truncate(self.k);
+        }
+    }
+
+    /// Whether `k` values are held and the lowest of them beats `bound` outright (equal
+    /// values still compete on the tie-break).
+    fn full_above(&self, bound: f64) -> bool {
+        self.values.len() == self.k && self.values[self.k - 1] > bound
     }
 }
 

@@ -1,7 +1,7 @@
 //! The campaign index: an immutable [`Snapshot`] of compiled campaigns plus posting lists
 //! per targeting dimension, built off the request path and swapped whole.
 //!
-//! Campaigns get dense `u32` ids (their position). Each dimension (country, device type,
+//! Campaigns get dense `u32` ids in descending neutral eCPM (see `decision`). Each dimension (country, device type,
 //! OS, language, page keyword, banner size) maps a key to the campaigns that target it,
 //! plus a bitset of campaigns that do not constrain that dimension. A request turns into
 //! one bitset per dimension; their intersection is the candidate set, computed in a few
@@ -26,8 +26,11 @@ pub struct Snapshot {
     pub version: u64,
     /// Where the campaigns came from (for logs and `/readyz`).
     pub source: String,
-    /// Campaigns; a campaign's dense id is its position here.
+    /// Campaigns in descending neutral eCPM; a campaign's dense id is its position here,
+    /// so iterating a candidate bitset visits the most valuable campaigns first.
     pub campaigns: Vec<Campaign>,
+    /// Neutral (signal-free) eCPM of each campaign, non-increasing by dense id.
+    pub base_ecpm: Vec<f64>,
     /// Active campaigns that have at least one creative.
     pub active: FixedBitSet,
     /// Target countries (upper-case alpha-3).

@@ -180,7 +180,7 @@ mod tests {
             price_text: None,
             cta: Some("立即购买".into()),
             icon_url: None,
-            markup: MarkupTemplate::parse(""),
+            markup: std::sync::Arc::new(MarkupTemplate::parse("")),
             attr: vec![],
             secure: true,
         }

@@ -37,6 +37,11 @@ impl Signals {
 pub trait SignalSource {
     /// The adjustments for `campaign`.
     fn signals(&self, campaign: &Campaign) -> Signals;
+
+    /// An upper bound on `score(c, signals(c)).ecpm / score(c, NEUTRAL).ecpm` over all
+    /// campaigns. Candidate selection visits campaigns in descending neutral eCPM and stops
+    /// once no later one can reach the best found; `f64::INFINITY` disables that.
+    fn max_boost(&self) -> f64;
 }
 
 /// The price-only auction: no adjustment for anyone.
@@ -46,6 +51,10 @@ pub struct Neutral;
 impl SignalSource for Neutral {
     fn signals(&self, _campaign: &Campaign) -> Signals {
         Signals::NEUTRAL
+    }
+
+    fn max_boost(&self) -> f64 {
+        1.0
     }
 }
 

@@ -84,22 +84,22 @@ fn a_campaign_wins_one_imp_and_the_next_best_takes_the_second() {
 }
 
 fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
-    (
-        0.0f64..5.0,
-        proptest::collection::vec((0u32..20, 0.0f64..10.0, any::<u64>()), 0..12),
-    )
-        .prop_map(|(floor, raw)| ImpAuction {
-            floor,
-            candidates: raw
-                .into_iter()
-                .map(|(campaign, ecpm, tiebreak)| Candidate {
+    let raw = proptest::collection::vec((0u32..20, 0.0f64..10.0, any::<u64>()), 0..12);
+    (0.0f64..5.0, raw).prop_map(|(floor, raw)| {
+        // As the decision builds them: at most one candidate per campaign per imp.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (campaign, ecpm, tiebreak) in raw {
+            if candidates.iter().all(|c| c.campaign != campaign) {
+                candidates.push(Candidate {
                     campaign,
                     creative: 0,
                     ecpm,
                     tiebreak,
-                })
-                .collect(),
-        })
+                });
+            }
+        }
+        ImpAuction { floor, candidates }
+    })
 }
 
 proptest! {
@@ -148,5 +148,31 @@ proptest! {
             let wins = result.iter().flatten().filter(|c| c.winner.campaign == id).count();
             prop_assert!(wins <= cap as usize);
         }
+    }
+}
+
+/// The straightforward version: sort everything, then clear.
+fn reference_run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Candidate>> {
+    let mut wins: Vec<u32> = Vec::new();
+    imps.iter_mut()
+        .map(|imp| {
+            imp.candidates.sort_by(rank_order);
+            let winner = *imp.candidates.iter().find(|c| {
+                c.ecpm >= imp.floor
+                    && wins.iter().filter(|w| **w == c.campaign).count()
+                        < rules.max_wins_per_campaign as usize
+            })?;
+            wins.push(winner.campaign);
+            Some(winner)
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn partial_ranking_picks_the_same_winners_as_a_full_sort(imps in proptest::collection::vec(arbitrary_imp(), 1..6), cap in 1u32..3) {
+        let rules = Rules { max_wins_per_campaign: cap, ..SECOND };
+        let fast: Vec<Option<Candidate>> = run(&mut imps.clone(), &rules).into_iter().map(|c| c.map(|c| c.winner)).collect();
+        prop_assert_eq!(fast, reference_run(&mut imps.clone(), &rules));
     }
 }

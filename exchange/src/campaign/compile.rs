@@ -4,6 +4,7 @@ use super::markup::{MarkupTemplate, DEFAULT_BANNER_MARKUP};
 use super::spec::{CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec};
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use time::{macros::format_description, Date, UtcOffset};
 
 /// Most campaigns one file may hold; keeps a mistaken or hostile file from exhausting memory.
@@ -190,8 +191,8 @@ pub struct Creative {
     pub cta: Option<String>,
     /// Icon URL.
     pub icon_url: Option<String>,
-    /// Banner markup.
-    pub markup: MarkupTemplate,
+    /// Banner markup (shared: most creatives use the default template).
+    pub markup: Arc<MarkupTemplate>,
     /// Creative attributes.
     pub attr: Vec<i32>,
     /// Every URL is https, so it may serve on `imp.secure=1`.
@@ -595,10 +596,18 @@ fn compile_creative(spec: &CreativeSpec, field: &str, check: &mut Checker<'_>) -
         price_text: spec.price_text.clone(),
         cta: spec.cta.clone(),
         icon_url: spec.icon_url.clone(),
-        markup: MarkupTemplate::parse(spec.markup.as_deref().unwrap_or(DEFAULT_BANNER_MARKUP)),
+        markup: match spec.markup.as_deref() {
+            Some(custom) => Arc::new(MarkupTemplate::parse(custom)),
+            None => Arc::clone(default_markup()),
+        },
         attr: spec.attr.clone(),
         secure,
     })
+}
+
+fn default_markup() -> &'static Arc<MarkupTemplate> {
+    static DEFAULT: OnceLock<Arc<MarkupTemplate>> = OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::new(MarkupTemplate::parse(DEFAULT_BANNER_MARKUP)))
 }
 
 fn compile_dayparts(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<[u32; 7]> {

@@ -4,11 +4,20 @@
 use super::dimension::DimensionBuilder;
 use super::{Size, Snapshot};
 use crate::campaign::{Campaign, CreativeKind};
+use crate::scoring::{score, Signals};
 use fixedbitset::FixedBitSet;
 use std::collections::BTreeSet;
 
-/// Indexes `campaigns` as snapshot `version`.
-pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
+/// Indexes `campaigns` as snapshot `version`, ordering them by descending neutral eCPM
+/// (ties by id, so the order is deterministic).
+pub fn build(mut campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
+    let neutral = |c: &Campaign| score(c, Signals::NEUTRAL).ecpm;
+    campaigns.sort_by(|a, b| {
+        neutral(b)
+            .total_cmp(&neutral(a))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let base_ecpm: Vec<f64> = campaigns.iter().map(neutral).collect();
     let len = campaigns.len();
     let mut active = FixedBitSet::with_capacity(len);
     let mut country = DimensionBuilder::new(len);
@@ -63,6 +72,7 @@ pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot
         any_native,
         banner_sizes: sizes.into_iter().collect(),
         campaigns,
+        base_ecpm,
     }
 }
 
