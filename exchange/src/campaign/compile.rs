@@ -328,7 +328,7 @@ impl Checker<'_> {
 
     fn money(&mut self, value: Option<f64>, field: &str) -> Option<i64> {
         let value = value?;
-        if !value.is_finite() || value < 0.0 || value > 1e12 {
+        if !value.is_finite() || !(0.0..=1e12).contains(&value) {
             self.fail(field, "must be a number between 0 and 1e12");
             return None;
         }
