@@ -75,10 +75,11 @@ fn check_config_names_file_and_field_of_every_error() {
     );
 }
 
-#[test]
-fn serves_the_readme_example_and_stops_gracefully() {
+/// Starts the binary with `args` and returns it with the address it logged.
+fn start(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
     let mut child = exchange()
         .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -103,6 +104,12 @@ fn serves_the_readme_example_and_stops_gracefully() {
         let _ = child.kill();
         panic!("the server did not log its listen address within 30 s");
     };
+    (child, addr)
+}
+
+#[test]
+fn serves_the_readme_example_and_stops_gracefully() {
+    let (mut child, addr) = start(&[]);
     let body = std::fs::read(repo().join("configs/examples/banner-request.json")).expect("example");
     let (status, response) = post(&addr, "/openrtb2/auction", &body);
     assert_eq!(status, 200, "{response}");
@@ -135,6 +142,59 @@ fn serves_the_readme_example_and_stops_gracefully() {
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+#[test]
+fn sighup_reloads_the_campaign_file() {
+    let dir = tempfile_dir().join("sighup");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let campaigns = std::fs::read_to_string(repo().join("configs/campaigns.json")).expect("sample");
+    std::fs::write(dir.join("campaigns.json"), &campaigns).expect("write");
+    // The file watcher is off: only the signal can reload.
+    std::fs::write(
+        dir.join("exchange.toml"),
+        "campaigns = \"campaigns.json\"\n[reload]\nwatch_interval_ms = 0\n",
+    )
+    .expect("write");
+    let config = dir.join("exchange.toml");
+    let (mut child, addr) = start(&["--config".as_ref(), config.as_os_str()]);
+    assert!(get(&addr, "/readyz").contains("\"snapshot_version\":1"));
+    let mut file: serde_json::Value = serde_json::from_str(&campaigns).expect("json");
+    file["campaigns"].as_array_mut().expect("array").truncate(5);
+    std::fs::write(dir.join("campaigns.json"), file.to_string()).expect("write");
+    assert!(Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let mut ready = String::new();
+    for _ in 0..100 {
+        ready = get(&addr, "/readyz");
+        if ready.contains("\"campaigns\":5") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ready.contains("\"campaigns\":5") && ready.contains("\"snapshot_version\":2"),
+        "{ready}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("wait").success());
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
 }
 
 fn post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {

@@ -173,6 +173,18 @@ impl TestExchange {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `POST /admin/reload` with the test token.
+    pub async fn admin_reload(&self, client: &Client) -> Reply {
+        client
+            .send(
+                Method::POST,
+                &self.url("/admin/reload"),
+                &[("authorization", "Bearer test-token")],
+                Bytes::new(),
+            )
+            .await
+    }
+
     /// Stops accepting, drains, and waits for the server to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -261,6 +273,17 @@ impl Client {
     pub async fn get(&self, url: &str) -> Reply {
         self.send(Method::GET, url, &[], Bytes::new()).await
     }
+}
+
+/// Reads the first chunk of an HTTP answer from a raw connection, within 5 s.
+pub async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = vec![0u8; 8192];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
 }
 
 /// Validates `document` against a definition of the shared OpenRTB 2.6 JSON Schema

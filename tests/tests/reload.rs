@@ -44,14 +44,7 @@ async fn reloading_under_load_drops_nothing() {
     let campaigns = exchange.state.store.load_full().campaigns.clone();
     for round in 0..40 {
         if round % 2 == 0 {
-            let reply = admin
-                .send(
-                    http::Method::POST,
-                    &exchange.url("/admin/reload"),
-                    &bearer(),
-                    "",
-                )
-                .await;
+            let reply = exchange.admin_reload(&admin).await;
             assert_eq!(
                 reply.status,
                 200,
@@ -92,14 +85,7 @@ async fn a_bad_file_keeps_the_old_snapshot_serving_and_says_why() {
     );
     assert_ne!(broken, sample_campaigns(), "the fixture edit must apply");
     std::fs::write(&exchange.campaigns_path, broken).expect("write");
-    let reply = client
-        .send(
-            http::Method::POST,
-            &exchange.url("/admin/reload"),
-            &bearer(),
-            "",
-        )
-        .await;
+    let reply = exchange.admin_reload(&client).await;
     assert_eq!(reply.status, 422);
     let body = reply.json();
     assert!(
@@ -129,18 +115,7 @@ async fn a_bad_file_keeps_the_old_snapshot_serving_and_says_why() {
     );
     // Not JSON at all: same story.
     std::fs::write(&exchange.campaigns_path, "{\"campaigns\": [").expect("write");
-    assert_eq!(
-        client
-            .send(
-                http::Method::POST,
-                &exchange.url("/admin/reload"),
-                &bearer(),
-                ""
-            )
-            .await
-            .status,
-        422
-    );
+    assert_eq!(exchange.admin_reload(&client).await.status, 422);
     exchange.shutdown().await;
 }
 
@@ -193,18 +168,7 @@ async fn the_admin_api_needs_the_token() {
     );
     exchange.shutdown().await;
     let closed = TestExchange::builder().admin_token("").start().await;
-    assert_eq!(
-        client
-            .send(
-                http::Method::POST,
-                &closed.url("/admin/reload"),
-                &bearer(),
-                ""
-            )
-            .await
-            .status,
-        404
-    );
+    assert_eq!(closed.admin_reload(&client).await.status, 404);
     closed.shutdown().await;
 }
 

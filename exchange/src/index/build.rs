@@ -10,14 +10,8 @@ use std::collections::BTreeSet;
 
 /// Indexes `campaigns` as snapshot `version`, ordering them by descending neutral eCPM
 /// (ties by id, so the order is deterministic).
-pub fn build(mut campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
-    let neutral = |c: &Campaign| score(c, Signals::NEUTRAL).ecpm;
-    campaigns.sort_by(|a, b| {
-        neutral(b)
-            .total_cmp(&neutral(a))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    let base_ecpm: Vec<f64> = campaigns.iter().map(neutral).collect();
+pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
+    let (campaigns, base_ecpm) = order_by_value(campaigns);
     let len = campaigns.len();
     let mut active = FixedBitSet::with_capacity(len);
     let mut country = DimensionBuilder::new(len);
@@ -74,6 +68,24 @@ pub fn build(mut campaigns: Vec<Campaign>, version: u64, source: String) -> Snap
         campaigns,
         base_ecpm,
     }
+}
+
+/// Campaigns sorted by descending neutral eCPM (ties by id), with those eCPMs. Each
+/// score is computed once; positions are sorted, then the campaigns moved into place.
+fn order_by_value(campaigns: Vec<Campaign>) -> (Vec<Campaign>, Vec<f64>) {
+    let values: Vec<f64> = campaigns
+        .iter()
+        .map(|c| score(c, Signals::NEUTRAL).ecpm)
+        .collect();
+    let mut order: Vec<usize> = (0..campaigns.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        values[b]
+            .total_cmp(&values[a])
+            .then_with(|| campaigns[a].id.cmp(&campaigns[b].id))
+    });
+    let mut slots: Vec<Option<Campaign>> = campaigns.into_iter().map(Some).collect();
+    let sorted = order.iter().filter_map(|&i| slots[i].take()).collect();
+    (sorted, order.iter().map(|&i| values[i]).collect())
 }
 
 fn index_list(builder: &mut DimensionBuilder<String>, values: &[String], id: u32) {
