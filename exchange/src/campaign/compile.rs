@@ -280,7 +280,8 @@ pub fn compile(file: &CampaignFile, origin: &str) -> Result<Vec<Campaign>, Vec<C
     for (index, spec) in file.campaigns.iter().enumerate() {
         let mut check = Checker {
             origin,
-            base: format!("campaigns[{index}]({})", spec.id),
+            index,
+            id: &spec.id,
             errors: &mut errors,
         };
         if !seen.insert(spec.id.as_str()) {
@@ -297,20 +298,24 @@ pub fn compile(file: &CampaignFile, origin: &str) -> Result<Vec<Campaign>, Vec<C
     }
 }
 
+/// Collects errors for one campaign. Field paths are `Display` values (literals or
+/// `format_args!`), formatted only when a check fails: validating a large, valid file
+/// allocates nothing for them.
 struct Checker<'a> {
     origin: &'a str,
-    base: String,
+    index: usize,
+    id: &'a str,
     errors: &'a mut Vec<CampaignError>,
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
-        let path = format!("{}.{field}", self.base);
+    fn fail(&mut self, field: impl fmt::Display, message: impl Into<String>) {
+        let path = format!("campaigns[{}]({}).{field}", self.index, self.id);
         self.errors
             .push(CampaignError::new(self.origin, &path, message));
     }
 
-    fn require(&mut self, ok: bool, field: &str, message: &str) {
+    fn require(&mut self, ok: bool, field: impl fmt::Display, message: &str) {
         if !ok {
             self.fail(field, message);
         }
@@ -335,7 +340,7 @@ impl Checker<'_> {
         Some((value * 1e6).round() as i64)
     }
 
-    fn url(&mut self, url: &str, field: &str) {
+    fn url(&mut self, url: &str, field: impl fmt::Display) {
         let ok = (url.starts_with("https://") || url.starts_with("http://"))
             && url.len() <= 2048
             && !url.chars().any(|c| c.is_whitespace() || c.is_control());
@@ -442,7 +447,7 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
     for (i, country) in targeting.countries.iter().enumerate() {
         check.require(
             country.len() == 3 && country.bytes().all(|b| b.is_ascii_alphabetic()),
-            &format!("targeting.countries[{i}]"),
+            format_args!("targeting.countries[{i}]"),
             "use ISO-3166-1 alpha-3, e.g. CHN",
         );
     }
@@ -451,7 +456,7 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         match DeviceClass::parse(name) {
             Some(class) => device_classes.push(class),
             None => check.fail(
-                &format!("targeting.device_types[{i}]"),
+                format_args!("targeting.device_types[{i}]"),
                 "use phone, tablet, desktop, ctv, connected or ooh",
             ),
         }
@@ -459,7 +464,7 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
     for (i, lang) in targeting.languages.iter().enumerate() {
         check.require(
             lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_alphabetic()),
-            &format!("targeting.languages[{i}]"),
+            format_args!("targeting.languages[{i}]"),
             "use ISO-639-1, e.g. zh",
         );
     }
@@ -477,9 +482,9 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         .enumerate()
         .filter_map(|(i, creative)| {
             if !creative_ids.insert(creative.id.as_str()) {
-                check.fail(&format!("creatives[{i}].id"), "duplicate creative id");
+                check.fail(format_args!("creatives[{i}].id"), "duplicate creative id");
             }
-            compile_creative(creative, &format!("creatives[{i}]"), check)
+            compile_creative(creative, i, check)
         })
         .collect();
     let active = match spec.status.as_deref() {
@@ -546,32 +551,42 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
     })
 }
 
-fn compile_creative(spec: &CreativeSpec, field: &str, check: &mut Checker<'_>) -> Option<Creative> {
+fn compile_creative(spec: &CreativeSpec, i: usize, check: &mut Checker<'_>) -> Option<Creative> {
     check.require(
         is_id(&spec.id),
-        &format!("{field}.id"),
+        format_args!("creatives[{i}].id"),
         "need 1-64 letters, digits, '-', '_' or '.'",
     );
     let kind = match spec.format.as_str() {
         "banner" => CreativeKind::Banner,
         "native" => CreativeKind::Native,
         _ => {
-            check.fail(&format!("{field}.format"), "use banner or native");
+            check.fail(
+                format_args!("creatives[{i}].format"),
+                "use banner or native",
+            );
             return None;
         }
     };
     let sides_ok =
         (1..=MAX_CREATIVE_SIDE).contains(&spec.w) && (1..=MAX_CREATIVE_SIDE).contains(&spec.h);
-    check.require(sides_ok, &format!("{field}.w"), "w and h must be 1..=4096");
-    check.url(&spec.image_url, &format!("{field}.image_url"));
-    check.url(&spec.landing_url, &format!("{field}.landing_url"));
+    check.require(
+        sides_ok,
+        format_args!("creatives[{i}].w"),
+        "w and h must be 1..=4096",
+    );
+    check.url(&spec.image_url, format_args!("creatives[{i}].image_url"));
+    check.url(
+        &spec.landing_url,
+        format_args!("creatives[{i}].landing_url"),
+    );
     if let Some(icon) = &spec.icon_url {
-        check.url(icon, &format!("{field}.icon_url"));
+        check.url(icon, format_args!("creatives[{i}].icon_url"));
     }
     if kind == CreativeKind::Native {
         check.require(
             spec.title.is_some(),
-            &format!("{field}.title"),
+            format_args!("creatives[{i}].title"),
             "a native creative needs a title",
         );
     }
@@ -617,10 +632,9 @@ fn compile_dayparts(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<[u32
     }
     let mut hours = [0u32; 7];
     for (i, part) in spec.targeting.dayparts.iter().enumerate() {
-        let field = format!("targeting.dayparts[{i}]");
         if part.start_hour > 23 || part.end_hour > 24 || part.start_hour == part.end_hour {
             check.fail(
-                &field,
+                format_args!("targeting.dayparts[{i}]"),
                 "need start_hour 0..=23, end_hour 1..=24, and start != end",
             );
             continue;
@@ -642,7 +656,10 @@ fn compile_dayparts(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<[u32
                 .filter_map(|d| {
                     let day = DAYS.iter().position(|known| known.eq_ignore_ascii_case(d));
                     if day.is_none() {
-                        check.fail(&format!("{field}.days"), format!("{d:?}: use mon..sun"));
+                        check.fail(
+                            format_args!("targeting.dayparts[{i}].days"),
+                            format!("{d:?}: use mon..sun"),
+                        );
                     }
                     day
                 })

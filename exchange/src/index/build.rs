@@ -35,7 +35,7 @@ pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot
         }
         for class in &campaign.device_classes {
             for &device in class.device_types() {
-                device_type.add(device, id);
+                device_type.add(&device, id);
             }
         }
         index_list(&mut os, &campaign.os, id);
@@ -45,7 +45,7 @@ pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot
             match creative.kind {
                 CreativeKind::Banner => {
                     any_banner.insert(position);
-                    banner_size.add((creative.w, creative.h), id);
+                    banner_size.add(&(creative.w, creative.h), id);
                     sizes.insert((creative.w, creative.h));
                 }
                 CreativeKind::Native => any_native.insert(position),
@@ -93,6 +93,6 @@ fn index_list(builder: &mut DimensionBuilder<String>, values: &[String], id: u32
         builder.unconstrained(id);
     }
     for value in values {
-        builder.add(value.clone(), id);
+        builder.add(value.as_str(), id);
     }
 }

@@ -43,9 +43,17 @@ impl<K: Hash + Eq> DimensionBuilder<K> {
         self.unconstrained.insert(id as usize);
     }
 
-    /// Campaign `id` targets `key`. Ids must arrive in increasing order.
-    pub fn add(&mut self, key: K, id: u32) {
-        let list = self.postings.entry(key).or_default();
+    /// Campaign `id` targets `key`. Ids must arrive in increasing order. The key is
+    /// copied only the first time it is seen.
+    pub fn add<Q>(&mut self, key: &Q, id: u32)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let list = match self.postings.get_mut(key) {
+            Some(list) => list,
+            None => self.postings.entry(key.to_owned()).or_default(),
+        };
         if list.last() != Some(&id) {
             list.push(id);
         }
@@ -134,8 +142,8 @@ mod tests {
         for id in 0..len as u32 {
             match id % 10 {
                 0 => builder.unconstrained(id),
-                1..=7 => builder.add("CHN".to_owned(), id), // dense: 700 ids
-                _ if id < 100 => builder.add("USA".to_owned(), id), // sparse: 20 ids
+                1..=7 => builder.add("CHN", id), // dense: 700 ids
+                _ if id < 100 => builder.add("USA", id), // sparse: 20 ids
                 _ => {}
             }
         }
