@@ -70,6 +70,30 @@ fn deep_nesting_is_rejected_without_recursion() {
 }
 
 #[test]
+fn depth_is_checked_precisely_when_many_brackets_appear() {
+    let at_limit = format!(
+        r#"{{"id":"r","imp":[{{"id":"1","banner":{{}},"ext":{{"x":{}1{}}}}}]}}"#,
+        "[".repeat(MAX_NESTING_DEPTH - 4),
+        "]".repeat(MAX_NESTING_DEPTH - 4)
+    );
+    decode_request(at_limit.as_bytes()).expect("exactly at the limit");
+    let over = at_limit
+        .replacen("\"x\":", "\"x\":[", 1)
+        .replacen("1]", "1]]", 1);
+    assert_eq!(
+        decode_request(over.as_bytes())
+            .expect_err("one deeper")
+            .kind,
+        DecodeErrorKind::TooDeep
+    );
+    let wide = format!(
+        r#"{{"id":"r","imp":[{{"id":"1","banner":{{}},"ext":{{"x":[{}[]]}}}}]}}"#,
+        "[],".repeat(500)
+    );
+    decode_request(wide.as_bytes()).expect("many brackets, shallow");
+}
+
+#[test]
 fn brackets_inside_strings_do_not_count_as_nesting() {
     let text = "[".repeat(500);
     let body = format!(r#"{{"id":"r\"[","imp":[{{"id":"1","banner":{{}},"tagid":"{text}"}}]}}"#);
