@@ -65,29 +65,30 @@ pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watc
     }
 }
 
-/// Reloads on every `SIGHUP` (Unix only).
-pub async fn on_sighup(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!(
-                "cannot listen for SIGHUP; reload with the admin API or by editing the file"
-            );
-            return;
-        };
-        loop {
-            tokio::select! {
-                received = hangups.recv() => {
-                    if received.is_none() { return; }
-                    let _ = reload_now(&state, "sighup").await;
-                }
-                _ = stop.changed() => return,
+/// Listens for `SIGHUP`. Call it before serving: once it returns, a `SIGHUP` no longer
+/// terminates the process (the default action) but reaches [`on_sighup`].
+#[cfg(unix)]
+pub fn listen_for_sighup() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup())
+        .map_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; reload with the admin API or by editing the file"))
+        .ok()
+}
+
+/// Reloads on every `SIGHUP` received by `hangups`.
+#[cfg(unix)]
+pub async fn on_sighup(
+    state: Arc<AppState>,
+    mut hangups: tokio::signal::unix::Signal,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            received = hangups.recv() => {
+                if received.is_none() { return; }
+                let _ = reload_now(&state, "sighup").await;
             }
+            _ = stop.changed() => return,
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (state, stop.changed().await);
     }
 }

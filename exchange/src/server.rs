@@ -39,7 +39,14 @@ pub async fn run(
             stop_rx.clone(),
         ));
     }
-    tokio::spawn(crate::reload::on_sighup(Arc::clone(&state), stop_rx));
+    #[cfg(unix)]
+    if let Some(hangups) = crate::reload::listen_for_sighup() {
+        tokio::spawn(crate::reload::on_sighup(
+            Arc::clone(&state),
+            hangups,
+            stop_rx,
+        ));
+    }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
