@@ -124,48 +124,25 @@ async fn the_admin_api_needs_the_token() {
     let exchange = TestExchange::builder().start().await;
     let client = Client::new();
     let url = exchange.url("/admin/reload");
-    assert_eq!(
-        client.send(http::Method::POST, &url, &[], "").await.status,
-        401
-    );
-    assert_eq!(
-        client
-            .send(
-                http::Method::POST,
-                &url,
-                &[("authorization", "Bearer wrong-token")],
-                ""
-            )
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        client
-            .send(
-                http::Method::POST,
-                &url,
-                &[("authorization", "Bearer test-tokenX")],
-                ""
-            )
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        client
-            .send(http::Method::GET, &url, &bearer(), "")
-            .await
-            .status,
-        405
-    );
-    assert_eq!(
-        client
-            .send(http::Method::POST, &url, &bearer(), "")
-            .await
-            .status,
-        200
-    );
+    let cases: [(http::Method, &[(&str, &str)], u16); 5] = [
+        (http::Method::POST, &[], 401),
+        (
+            http::Method::POST,
+            &[("authorization", "Bearer wrong-token")],
+            401,
+        ),
+        (
+            http::Method::POST,
+            &[("authorization", "Bearer test-tokenX")],
+            401,
+        ),
+        (http::Method::GET, &bearer(), 405),
+        (http::Method::POST, &bearer(), 200),
+    ];
+    for (method, headers, expected) in cases {
+        let reply = client.send(method.clone(), &url, headers, "").await;
+        assert_eq!(reply.status, expected, "{method} with {headers:?}");
+    }
     exchange.shutdown().await;
     let closed = TestExchange::builder().admin_token("").start().await;
     assert_eq!(closed.admin_reload(&client).await.status, 404);
