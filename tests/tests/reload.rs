@@ -119,12 +119,15 @@ async fn a_bad_file_keeps_the_old_snapshot_serving_and_says_why() {
     exchange.shutdown().await;
 }
 
+/// A request header: name and value.
+type Header<'a> = (&'a str, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_needs_the_token() {
     let exchange = TestExchange::builder().start().await;
     let client = Client::new();
     let url = exchange.url("/admin/reload");
-    let cases: [(http::Method, &[(&str, &str)], u16); 5] = [
+    let cases: [(http::Method, &[Header], u16); 5] = [
         (http::Method::POST, &[], 401),
         (
             http::Method::POST,
