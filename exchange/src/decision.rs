@@ -125,7 +125,7 @@ pub fn decide<'r, S: SignalSource>(
     let mut floor_stops: Vec<bool> = Vec::with_capacity(imps.len());
     if currency.is_some() {
         let request_mask = request_mask(snapshot, &features);
-        let mut memo = RequestCheckMemo::new(snapshot.len());
+        let mut memo = RequestCheckMemo::new(snapshot.len(), imps.len());
         let mut imp_mask = FixedBitSet::with_capacity(snapshot.len());
         // Candidates that can still matter per imp: the winner, the runner-up, and one for
         // each campaign earlier imps may have capped (see `auction::run`).
@@ -175,6 +175,7 @@ pub fn decide<'r, S: SignalSource>(
             });
         }
     } else {
+        floor_stops.resize(imps.len(), false);
         auctions.extend(imps.iter().map(|imp| ImpAuction {
             floor: imp.floor,
             candidates: Vec::new(),
@@ -185,7 +186,7 @@ pub fn decide<'r, S: SignalSource>(
         .iter()
         .zip(&auctions)
         .zip(&clearings)
-        .zip(floor_stops.iter().chain(std::iter::repeat(&false)))
+        .zip(&floor_stops)
         .map(|(((imp, auction), clearing), &stopped_at_floor)| {
             if clearing.is_some() {
                 None
@@ -287,25 +288,28 @@ impl TopValues {
     }
 }
 
-/// Remembers request-level check results across the imps of one request.
+/// Remembers request-level check results across the imps of one request. A single-imp
+/// request (the common case) never asks twice, so it gets no memo and allocates nothing.
 struct RequestCheckMemo {
-    checked: FixedBitSet,
-    passed: FixedBitSet,
+    bits: Option<(FixedBitSet, FixedBitSet)>,
 }
 
 impl RequestCheckMemo {
-    fn new(len: usize) -> Self {
+    fn new(campaigns: usize, imps: usize) -> Self {
+        let bitset = || FixedBitSet::with_capacity(campaigns);
         Self {
-            checked: FixedBitSet::with_capacity(len),
-            passed: FixedBitSet::with_capacity(len),
+            bits: (imps > 1).then(|| (bitset(), bitset())),
         }
     }
 
     fn passes(&mut self, id: usize, check: impl FnOnce() -> bool) -> bool {
-        if !self.checked.put(id) {
-            self.passed.set(id, check());
+        let Some((checked, passed)) = &mut self.bits else {
+            return check();
+        };
+        if !checked.put(id) {
+            passed.set(id, check());
         }
-        self.passed.contains(id)
+        passed.contains(id)
     }
 }
 

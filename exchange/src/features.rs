@@ -68,8 +68,6 @@ pub struct ImpFeatures<'r> {
     pub banner_any_size: bool,
     /// The native slot, if the imp has a usable one.
     pub native: Option<NativeSpec>,
-    /// The imp has a native object whose request could not be read.
-    pub native_unreadable: bool,
     /// Blocked creative attributes.
     pub battr: Vec<i32>,
     /// Only https creatives.
@@ -248,15 +246,10 @@ pub fn imp_features<'r>(imp: &'r Imp, floor: Option<f64>, snapshot: &Snapshot) -
         banner_any_size =
             banner_sizes.is_empty() && banner.format.iter().all(|f| f.wratio.is_none());
     }
-    let (native, native_unreadable) = match &imp.native {
-        Some(native) => {
-            battr.extend_from_slice(&native.battr);
-            let spec = NativeSpec::parse(&native.request);
-            let unreadable = spec.is_none();
-            (spec, unreadable)
-        }
-        None => (None, false),
-    };
+    let native = imp.native.as_ref().and_then(|native| {
+        battr.extend_from_slice(&native.battr);
+        NativeSpec::parse(&native.request)
+    });
     ImpFeatures {
         imp,
         floor: floor.unwrap_or(0.0),
@@ -264,7 +257,6 @@ pub fn imp_features<'r>(imp: &'r Imp, floor: Option<f64>, snapshot: &Snapshot) -
         banner_sizes,
         banner_any_size,
         native,
-        native_unreadable,
         battr,
         secure: imp.secure == Some(1),
         private_auction: imp
