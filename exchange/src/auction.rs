@@ -9,13 +9,15 @@
 
 use bidder_sdk::openrtb::enums::auction_type;
 
-/// One campaign's best creative for one imp, scored.
+/// One campaign's best creative for one imp, scored; or one external bid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
-    /// Dense campaign id.
+    /// Dense campaign id; for an external bid, its index in the request's external bids.
     pub campaign: u32,
-    /// Creative index within the campaign.
+    /// Creative index within the campaign (0 for an external bid).
     pub creative: u16,
+    /// An external bidder's bid: not subject to the per-campaign win limit.
+    pub external: bool,
     /// Expected value per thousand impressions.
     pub ecpm: f64,
     /// Tie-break key: higher wins among equal eCPMs.
@@ -67,13 +69,16 @@ pub fn run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Clearing>> {
                 wins.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n)
             };
             let mut eligible = imp.candidates.iter().filter(|c| {
-                c.ecpm >= imp.floor && wins_of(&wins, c.campaign) < rules.max_wins_per_campaign
+                c.ecpm >= imp.floor
+                    && (c.external || wins_of(&wins, c.campaign) < rules.max_wins_per_campaign)
             });
             let winner = *eligible.next()?;
             let runner_up = eligible.next().map(|c| c.ecpm);
-            match wins.iter_mut().find(|(c, _)| *c == winner.campaign) {
-                Some((_, n)) => *n += 1,
-                None => wins.push((winner.campaign, 1)),
+            if !winner.external {
+                match wins.iter_mut().find(|(c, _)| *c == winner.campaign) {
+                    Some((_, n)) => *n += 1,
+                    None => wins.push((winner.campaign, 1)),
+                }
             }
             Some(Clearing {
                 winner,
@@ -100,6 +105,7 @@ pub fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.ecpm
         .total_cmp(&a.ecpm)
         .then(b.tiebreak.cmp(&a.tiebreak))
+        .then(a.external.cmp(&b.external))
         .then(a.campaign.cmp(&b.campaign))
         .then(a.creative.cmp(&b.creative))
 }

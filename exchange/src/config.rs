@@ -3,6 +3,9 @@
 //! `from_str` → `validate` → [`ExchangeConfig`]; an invalid file stops the process with a
 //! message naming the field, before any port is bound.
 
+mod bidders;
+
+pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,10 @@ pub struct ExchangeConfig {
     pub debug: DebugConfig,
     /// Campaign reloads.
     pub reload: ReloadConfig,
+    /// External bidders (DSPs) the exchange fans out to (`[[bidders]]`).
+    pub bidders: Vec<BidderConfig>,
+    /// How the fan-out budgets time, judges bidder health and sends notices.
+    pub fanout: FanoutConfig,
 }
 
 /// Bounds on request size and time.
@@ -104,6 +111,8 @@ impl Default for ExchangeConfig {
             admin: AdminConfig::default(),
             debug: DebugConfig::default(),
             reload: ReloadConfig::default(),
+            bidders: Vec::new(),
+            fanout: FanoutConfig::default(),
         }
     }
 }
@@ -165,8 +174,8 @@ pub enum ConfigError {
     Invalid {
         /// File path.
         path: String,
-        /// The offending key.
-        field: &'static str,
+        /// The offending key (a path such as `bidders[1](dsp-a).endpoint`).
+        field: String,
         /// What is wrong.
         message: String,
     },
@@ -203,9 +212,9 @@ impl ExchangeConfig {
 
     /// Checks ranges and relations between values.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: origin.to_owned(),
-            field,
+            field: field.to_owned(),
             message,
         };
         if !is_currency_code(&self.currency) {
@@ -282,7 +291,7 @@ impl ExchangeConfig {
                 "must be positive".to_owned(),
             ));
         }
-        Ok(())
+        bidders::validate(self).map_err(|(field, message)| invalid(&field, message))
     }
 
     /// Units of `code` per unit of the exchange currency, if known.

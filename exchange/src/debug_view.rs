@@ -3,6 +3,7 @@
 //! every campaign one by one) and only served when the config allows it.
 
 use crate::decision::Decision;
+use crate::fanout::screen::DroppedBid;
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
 use crate::targeting::{explain, FilterReason};
@@ -79,7 +80,9 @@ pub fn build<S: SignalSource>(
 ) -> DebugView {
     let mut wins: BTreeMap<u32, u32> = BTreeMap::new();
     for clearing in decision.clearings.iter().flatten() {
-        *wins.entry(clearing.winner.campaign).or_default() += 1;
+        if !clearing.winner.external {
+            *wins.entry(clearing.winner.campaign).or_default() += 1;
+        }
     }
     let imps = decision
         .imps
@@ -100,7 +103,8 @@ pub fn build<S: SignalSource>(
                 match outcome {
                     Ok(creative) => {
                         let scored = score(campaign, signals.signals(campaign));
-                        let won = clearing.is_some_and(|c| c.winner.campaign == id);
+                        let won =
+                            clearing.is_some_and(|c| !c.winner.external && c.winner.campaign == id);
                         let reason = if won {
                             None
                         } else if scored.ecpm < imp.floor {
@@ -170,4 +174,63 @@ pub fn build<S: SignalSource>(
         tmax_ms,
         imps,
     }
+}
+
+/// One external bid's fate, for the debug view.
+#[derive(Debug, Serialize)]
+pub struct ExternalDebug {
+    /// Bidder name.
+    pub bidder: String,
+    /// The bidder's bid id.
+    pub bid: String,
+    /// Imp id.
+    pub impid: String,
+    /// `won`, `lost` or `dropped`.
+    pub status: &'static str,
+    /// Drop reason (dropped bids).
+    pub reason: Option<&'static str>,
+    /// eCPM in the exchange currency, adjusted (admitted bids).
+    pub ecpm: Option<f64>,
+    /// Price charged, exchange currency (winner).
+    pub price: Option<f64>,
+}
+
+/// Every external bid of a decision and what became of it.
+pub fn external(
+    decision: &Decision<'_>,
+    dropped: &[DroppedBid],
+    names: &[&str],
+) -> Vec<ExternalDebug> {
+    let name = |index: usize| names.get(index).copied().unwrap_or("?").to_owned();
+    let mut rows: Vec<ExternalDebug> = decision
+        .external
+        .iter()
+        .enumerate()
+        .map(|(index, bid)| {
+            let clearing = decision
+                .clearings
+                .iter()
+                .flatten()
+                .find(|c| c.winner.external && c.winner.campaign as usize == index);
+            ExternalDebug {
+                bidder: name(bid.bidder),
+                bid: bid.bid.id.clone(),
+                impid: bid.bid.impid.clone(),
+                status: if clearing.is_some() { "won" } else { "lost" },
+                reason: None,
+                ecpm: Some(bid.ecpm),
+                price: clearing.map(|c| c.price),
+            }
+        })
+        .collect();
+    rows.extend(dropped.iter().map(|d| ExternalDebug {
+        bidder: name(d.bidder),
+        bid: d.bid_id.clone(),
+        impid: d.imp_id.clone(),
+        status: "dropped",
+        reason: Some(d.reason.as_str()),
+        ecpm: None,
+        price: None,
+    }));
+    rows
 }

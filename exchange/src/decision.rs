@@ -8,6 +8,7 @@
 
 use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
 use crate::config::ExchangeConfig;
+use crate::fanout::screen::ExternalBid;
 use crate::features::{imp_features, request_features, ImpFeatures, RequestFeatures};
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
@@ -89,10 +90,30 @@ pub struct Decision<'r> {
     pub no_bids: Vec<Option<ImpNoBid>>,
     /// Tie-break seed per imp.
     pub seeds: Vec<u64>,
+    /// External bids admitted to the auction; external candidates index this.
+    pub external: Vec<ExternalBid>,
+    /// Auction rules applied.
+    pub rules: Rules,
+    /// Per imp: selection stopped at the floor (for the no-bid reason).
+    floor_stops: Vec<bool>,
 }
 
-/// Decides the auction for `request` on `snapshot`.
+/// Decides the auction for `request` on `snapshot`, internal campaigns only.
 pub fn decide<'r, S: SignalSource>(
+    request: &'r BidRequest,
+    snapshot: &Snapshot,
+    config: &ExchangeConfig,
+    signals: &S,
+    now_unix: i64,
+) -> Decision<'r> {
+    let mut decision = prepare(request, snapshot, config, signals, now_unix);
+    decision.clear();
+    decision
+}
+
+/// Gathers the internal candidates of every imp; nothing is cleared yet (external bids
+/// may join with [`Decision::add_external`] before [`Decision::clear`]).
+pub fn prepare<'r, S: SignalSource>(
     request: &'r BidRequest,
     snapshot: &Snapshot,
     config: &ExchangeConfig,
@@ -161,6 +182,7 @@ pub fn decide<'r, S: SignalSource>(
                         best.offer(scored.ecpm);
                     }
                     candidates.push(Candidate {
+                        external: false,
                         campaign: id as u32,
                         creative,
                         ecpm: scored.ecpm,
@@ -181,32 +203,6 @@ pub fn decide<'r, S: SignalSource>(
             candidates: Vec::new(),
         }));
     }
-    let clearings = auction::run(&mut auctions, &rules);
-    let no_bids = imps
-        .iter()
-        .zip(&auctions)
-        .zip(&clearings)
-        .zip(&floor_stops)
-        .map(|(((imp, auction), clearing), &stopped_at_floor)| {
-            if clearing.is_some() {
-                None
-            } else if currency.is_none() {
-                Some(ImpNoBid::CurrencyUnsupported)
-            } else if imp.floor_currency_unknown {
-                Some(ImpNoBid::FloorCurrencyUnknown)
-            } else if !imp.has_servable_format() {
-                Some(ImpNoBid::UnservableFormat)
-            } else if auction.candidates.iter().all(|c| c.ecpm < auction.floor)
-                && (stopped_at_floor || !auction.candidates.is_empty())
-            {
-                Some(ImpNoBid::BelowFloor)
-            } else if auction.candidates.is_empty() {
-                Some(ImpNoBid::NoEligibleCampaign)
-            } else {
-                Some(ImpNoBid::CampaignCapped)
-            }
-        })
-        .collect();
     Decision {
         request_id: &request.id,
         request: features,
@@ -214,9 +210,71 @@ pub fn decide<'r, S: SignalSource>(
         currency,
         auction_type,
         auctions,
-        clearings,
-        no_bids,
+        clearings: Vec::new(),
+        no_bids: Vec::new(),
         seeds,
+        external: Vec::new(),
+        rules,
+        floor_stops,
+    }
+}
+
+impl Decision<'_> {
+    /// Adds screened external bids as candidates of their imps.
+    pub fn add_external(&mut self, bids: Vec<ExternalBid>) {
+        for bid in bids {
+            let index = self.external.len() as u32;
+            if let Some(auction) = self.auctions.get_mut(bid.imp) {
+                auction.candidates.push(Candidate {
+                    external: true,
+                    campaign: index,
+                    creative: 0,
+                    ecpm: bid.ecpm,
+                    tiebreak: auction::mix(self.seeds[bid.imp] ^ (1 << 40 | u64::from(index))),
+                });
+            }
+            self.external.push(bid);
+        }
+    }
+
+    /// Runs the auction of every imp and records why imps went unfilled.
+    pub fn clear(&mut self) {
+        self.clearings = auction::run(&mut self.auctions, &self.rules);
+        let currency_known = self.currency.is_some();
+        self.no_bids = self
+            .imps
+            .iter()
+            .zip(&self.auctions)
+            .zip(&self.clearings)
+            .zip(&self.floor_stops)
+            .map(|(((imp, auction), clearing), &stopped_at_floor)| {
+                if clearing.is_some() {
+                    None
+                } else if !currency_known {
+                    Some(ImpNoBid::CurrencyUnsupported)
+                } else if imp.floor_currency_unknown {
+                    Some(ImpNoBid::FloorCurrencyUnknown)
+                } else if auction.candidates.iter().all(|c| c.ecpm < auction.floor)
+                    && (stopped_at_floor || !auction.candidates.is_empty())
+                {
+                    Some(ImpNoBid::BelowFloor)
+                } else if !imp.has_servable_format() && auction.candidates.is_empty() {
+                    Some(ImpNoBid::UnservableFormat)
+                } else if auction.candidates.is_empty() {
+                    Some(ImpNoBid::NoEligibleCampaign)
+                } else {
+                    Some(ImpNoBid::CampaignCapped)
+                }
+            })
+            .collect();
+    }
+
+    /// The external bid behind a candidate, if it is one.
+    pub fn external_of(&self, candidate: &Candidate) -> Option<&ExternalBid> {
+        candidate
+            .external
+            .then(|| self.external.get(candidate.campaign as usize))
+            .flatten()
     }
 }
 
@@ -337,7 +395,7 @@ fn response_currency(request: &BidRequest, config: &ExchangeConfig) -> Option<Pr
 
 /// The imp's floor in the exchange currency, raised to the exchange floor; `None` when
 /// the floor's currency is unknown.
-fn floor_in_exchange_currency(
+pub fn floor_in_exchange_currency(
     imp: &bidder_sdk::openrtb::Imp,
     config: &ExchangeConfig,
 ) -> Option<f64> {

@@ -1,9 +1,13 @@
-//! The auction endpoint without sockets: body bytes in, status and body out. The
-//! HTTP layer and the tests and benches all call [`auction`].
+//! The auction endpoint without its HTTP framing: body bytes in, status and body out.
+//! The HTTP layer and the tests and benches all call [`auction`].
 
 use crate::config::Limits;
 use crate::debug_view;
-use crate::decision::decide;
+use crate::decision::{floor_in_exchange_currency, prepare};
+use crate::fanout::client::CallOutcome;
+use crate::fanout::screen::screen;
+use crate::fanout::verdicts;
+use crate::fanout::{self, Timing};
 use crate::metrics::Outcome;
 use crate::response::{self, ResponseSettings};
 use crate::scoring::Neutral;
@@ -12,7 +16,8 @@ use crate::validate::validate;
 use bidder_sdk::openrtb::enums::no_bid_reason;
 use bidder_sdk::openrtb::{decode_request, encode_response, BidRequest, BidResponse, Json};
 use http::StatusCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What the endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +42,15 @@ impl Reply {
     }
 }
 
-/// Runs one auction for a request body; `debug_query` is `?debug=1`.
-pub fn auction(state: &AppState, body: &[u8], debug_query: bool) -> Reply {
-    let started = Instant::now();
+/// Runs one auction for a request body that arrived at `arrival`; `debug_query` is
+/// `?debug=1`. With bidders configured, the fan-out runs while internal campaigns are
+/// scored, and the answer is ready by `tmax` whatever the bidders do.
+pub async fn auction(
+    state: &Arc<AppState>,
+    body: &[u8],
+    debug_query: bool,
+    arrival: Instant,
+) -> Reply {
     let reply = match decode_request(body) {
         Err(error) => Reply::error(
             StatusCode::BAD_REQUEST,
@@ -54,32 +65,78 @@ pub fn auction(state: &AppState, body: &[u8], debug_query: bool) -> Reply {
                 &invalid.message,
                 &invalid.field,
             ),
-            Ok(()) => decide_and_answer(state, &request, debug_query),
+            Ok(()) => decide_and_answer(state, &request, debug_query, arrival).await,
         },
     };
     state.metrics.outcome(reply.outcome);
     state
         .metrics
-        .decision_latency_us(started.elapsed().as_micros() as u64);
+        .decision_latency_us(arrival.elapsed().as_micros() as u64);
     reply
 }
 
-fn decide_and_answer(state: &AppState, request: &BidRequest, debug_query: bool) -> Reply {
-    let snapshot = state.store.load();
+async fn decide_and_answer(
+    state: &Arc<AppState>,
+    request: &BidRequest,
+    debug_query: bool,
+    arrival: Instant,
+) -> Reply {
     let config = &state.config;
-    let decision = decide(request, &snapshot, config, &Neutral, state.clock.now_unix());
+    let auction_id = state.next_auction_id();
+    let tmax = effective_tmax(request.tmax, &config.limits);
+    let floors: Vec<Option<f64>> = request
+        .imp
+        .iter()
+        .map(|imp| floor_in_exchange_currency(imp, config))
+        .collect();
+    let timing = Timing {
+        arrival,
+        tmax: Duration::from_millis(tmax),
+    };
+    // Calls go out first; internal campaigns are scored while they are on the wire.
+    let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
+    let snapshot = state.store.load_full();
+    let mut decision = prepare(request, &snapshot, config, &Neutral, state.clock.now_unix());
+    let mut dropped = Vec::new();
+    if !in_flight.is_empty() {
+        let answered = in_flight.collect(&state.fanout).await;
+        let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
+        let mut admitted = Vec::new();
+        for answer in answered {
+            if let CallOutcome::Bids(response) = answer.outcome {
+                let screened = screen(
+                    answer.bidder,
+                    config,
+                    &answer.request,
+                    request,
+                    &floors,
+                    response,
+                );
+                for drop in &screened.dropped {
+                    state.fanout.stats(drop.bidder).drop_bid(drop.reason);
+                }
+                admitted.extend(screened.admitted);
+                dropped.extend(screened.dropped);
+            }
+        }
+        decision.add_external(admitted);
+    }
+    decision.clear();
     for reason in decision.no_bids.iter().flatten() {
         state.metrics.imp_no_bid(*reason);
     }
-    let auction_id = state.next_auction_id();
+    if !decision.external.is_empty() || !dropped.is_empty() {
+        verdicts::send(state, &decision, &auction_id, &dropped);
+    }
+    let bidder_names: Vec<&str> = config.bidders.iter().map(|b| b.name.as_str()).collect();
     let settings = ResponseSettings {
         public_url: &config.public_url,
         bid_expiry_secs: config.auction.bid_expiry_secs,
+        bidder_names: &bidder_names,
     };
     let response = response::build(&decision, &snapshot, &auction_id, settings);
     let debug = config.debug.allow && (debug_query || debug_requested(request));
     if debug {
-        let tmax = effective_tmax(request.tmax, &config.limits);
         let view = debug_view::build(
             &decision,
             &snapshot,
@@ -93,7 +150,8 @@ fn decide_and_answer(state: &AppState, request: &BidRequest, debug_query: bool) 
             nbr: Some(no_bid_reason::UNKNOWN),
             ..BidResponse::default()
         });
-        response.ext = Some(serde_json::json!({ "debug": view }));
+        let external = debug_view::external(&decision, &dropped, &bidder_names);
+        response.ext = Some(serde_json::json!({ "debug": view, "bidders": external }));
         let outcome = if filled {
             Outcome::Filled
         } else {

@@ -5,6 +5,8 @@
 //! - [`validate`]: OpenRTB rules beyond types (decoding is `bidder_sdk::openrtb`).
 //! - [`features`] (and [`native`]): what the auction needs from a request, extracted once.
 //! - [`decision`]: candidate bitsets from the [`index`], [`targeting`] checks, [`scoring`], [`auction`].
+//! - [`fanout`]: external bidders called under the deadline, their bids screened and
+//!   merged into the same auction, their notices sent off the request path.
 //! - [`response`]: bids, markup, notice URLs; [`debug_view`]: why each campaign lost.
 //!
 //! Around it: [`config`], [`campaign`] (file format and compilation), [`store`] (the
@@ -16,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod debug_view;
 pub mod decision;
+pub mod fanout;
 pub mod features;
 pub mod handler;
 pub mod index;

@@ -55,11 +55,45 @@ impl Outcome {
     }
 }
 
+/// A notice the exchange received on its own endpoints (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// `GET /notice/win`.
+    Win,
+    /// `GET /notice/bill`.
+    Billing,
+    /// A billing notice that forwarded an external bidder's `burl`.
+    BillingForwarded,
+    /// A notice without a bid id.
+    Rejected,
+}
+
+impl NoticeEvent {
+    /// Every value.
+    pub const ALL: [NoticeEvent; 4] = [
+        Self::Win,
+        Self::Billing,
+        Self::BillingForwarded,
+        Self::Rejected,
+    ];
+
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Win => "win",
+            Self::Billing => "billing",
+            Self::BillingForwarded => "billing_forwarded",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
 /// All exchange metrics.
 #[derive(Debug)]
 pub struct Metrics {
     outcomes: [AtomicU64; Outcome::ALL.len()],
     imp_no_bids: [AtomicU64; ImpNoBid::ALL.len()],
+    notices: [AtomicU64; NoticeEvent::ALL.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     latency_dropped: AtomicU64,
@@ -91,6 +125,7 @@ impl Metrics {
         Self {
             outcomes: Default::default(),
             imp_no_bids: Default::default(),
+            notices: Default::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             latency_dropped: AtomicU64::new(0),
@@ -112,6 +147,16 @@ impl Metrics {
     /// Counts an imp that got no bid.
     pub fn imp_no_bid(&self, reason: ImpNoBid) {
         self.imp_no_bids[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a notice received.
+    pub fn notice(&self, event: NoticeEvent) {
+        self.notices[event as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Count of notices of `event` so far.
+    pub fn notice_count(&self, event: NoticeEvent) -> u64 {
+        self.notices[event as usize].load(Relaxed)
     }
 
     /// Counts a campaign reload.
@@ -154,7 +199,16 @@ impl Metrics {
                 self.imp_no_bids[reason as usize].load(Relaxed)
             );
         }
-        let _ = writeln!(out, "# HELP exchange_decision_latency_seconds Server-side time from body received to response ready.\n# TYPE exchange_decision_latency_seconds summary");
+        let _ = writeln!(out, "# HELP exchange_notices_received_total Notices received on the exchange's own endpoints.\n# TYPE exchange_notices_received_total counter");
+        for event in NoticeEvent::ALL {
+            let _ = writeln!(
+                out,
+                "exchange_notices_received_total{{event=\"{}\"}} {}",
+                event.as_str(),
+                self.notice_count(event)
+            );
+        }
+        let _ = writeln!(out, "# HELP exchange_decision_latency_seconds Server-side time from request headers received to response ready (bidders included).\n# TYPE exchange_decision_latency_seconds summary");
         if let Ok(histogram) = self.latency.lock() {
             for q in [0.5, 0.9, 0.99, 0.999] {
                 let _ = writeln!(

@@ -1,9 +1,12 @@
 //! Turns a [`Decision`] into a BidResponse: one bid per cleared imp, grouped by seat
 //! (advertiser), with markup filled and notice URLs that point back at the exchange.
 
+use crate::auction::Clearing;
 use crate::campaign::{CreativeKind, MarkupValues};
 use crate::decision::Decision;
+use crate::features::ImpFeatures;
 use crate::index::Snapshot;
+use bidder_sdk::macros::{substitute, MacroValues as DspMacros};
 use bidder_sdk::openrtb::enums::markup_type;
 use bidder_sdk::openrtb::{Bid, BidResponse, SeatBid};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -22,6 +25,8 @@ pub struct ResponseSettings<'a> {
     pub public_url: &'a str,
     /// `bid.exp` in seconds.
     pub bid_expiry_secs: i64,
+    /// Bidder names by index (the seat of their bids).
+    pub bidder_names: &'a [&'a str],
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -35,79 +40,78 @@ pub fn build(
     let mut seatbids: Vec<SeatBid> = Vec::new();
     for (index, (imp, clearing)) in decision.imps.iter().zip(&decision.clearings).enumerate() {
         let Some(clearing) = clearing else { continue };
-        let campaign = &snapshot.campaigns[clearing.winner.campaign as usize];
-        let creative = &campaign.creatives[usize::from(clearing.winner.creative)];
         let price = round_price(clearing.price * currency.rate);
-        let bid_id = format!("{auction_id}-{index}");
-        let crid = format!("{}.{}", campaign.id, creative.id);
-        let (adm, mtype) = match creative.kind {
-            CreativeKind::Banner => {
-                let values = MarkupValues {
-                    click_url: &creative.landing_url,
-                    image_url: &creative.image_url,
-                    title: &creative.title,
-                    w: creative.w,
-                    h: creative.h,
-                    auction_id: decision.request_id,
-                    bid_id: &bid_id,
-                    imp_id: &imp.imp.id,
-                    price,
-                    currency: &currency.code,
+        let bid_id = bid_id(auction_id, index);
+        let (bid, seat) = match decision.external_of(&clearing.winner) {
+            Some(external) => {
+                let values = DspMacros {
+                    auction_id: Some(auction_id),
+                    bid_id: Some(&external.bid.id),
+                    imp_id: Some(&imp.imp.id),
+                    seat_id: external.seat.as_deref(),
+                    ad_id: external.bid.adid.as_deref(),
+                    price: Some(external.bidder_price(clearing.price)),
+                    currency: Some(&external.currency),
+                    ..DspMacros::default()
                 };
-                (creative.markup.render(&values), markup_type::BANNER)
+                let seat = settings
+                    .bidder_names
+                    .get(external.bidder)
+                    .copied()
+                    .unwrap_or("bidder");
+                let query = notice_query(&[
+                    ("auction", auction_id),
+                    ("imp", &imp.imp.id),
+                    ("bid", &bid_id),
+                    ("bidder", seat),
+                    ("cur", &currency.code),
+                ]);
+                let source = &external.bid;
+                let bid = Bid {
+                    id: bid_id,
+                    impid: imp.imp.id.clone(),
+                    price,
+                    nurl: Some(notice_url(settings.public_url, "win", &query)),
+                    burl: Some(notice_url(settings.public_url, "bill", &query)),
+                    adm: source.adm.as_deref().map(|adm| substitute(adm, &values)),
+                    adid: source.adid.clone(),
+                    adomain: source.adomain.clone(),
+                    bundle: source.bundle.clone(),
+                    iurl: source.iurl.clone(),
+                    cid: source.cid.clone(),
+                    crid: source.crid.clone(),
+                    cattax: source.cattax,
+                    cat: source.cat.clone(),
+                    attr: source.attr.clone(),
+                    language: source.language.clone(),
+                    dealid: source.dealid.clone(),
+                    w: source.w,
+                    h: source.h,
+                    exp: Some(
+                        source
+                            .exp
+                            .filter(|e| *e > 0)
+                            .map_or(settings.bid_expiry_secs, |e| {
+                                e.min(settings.bid_expiry_secs)
+                            }),
+                    ),
+                    mtype: source.mtype.or_else(|| inferred_mtype(imp.imp)),
+                    ..Bid::default()
+                };
+                (bid, seat.to_owned())
             }
-            CreativeKind::Native => {
-                let spec = imp.native.as_ref();
-                let adm = spec
-                    .map(|s| s.render(creative, &creative.landing_url))
-                    .unwrap_or_default();
-                (adm, markup_type::NATIVE)
-            }
-        };
-        let query = notice_query(&[
-            ("auction", auction_id),
-            ("imp", &imp.imp.id),
-            ("bid", &bid_id),
-            ("campaign", &campaign.id),
-            ("creative", &creative.id),
-            ("cur", &currency.code),
-        ]);
-        let bid = Bid {
-            id: bid_id,
-            impid: imp.imp.id.clone(),
-            price,
-            nurl: Some(format!(
-                "{}/notice/win?{query}&price=${{AUCTION_PRICE}}",
-                settings.public_url
-            )),
-            burl: Some(format!(
-                "{}/notice/bill?{query}&price=${{AUCTION_PRICE}}",
-                settings.public_url
-            )),
-            adm: Some(adm),
-            adid: Some(crid.clone()),
-            adomain: campaign.adomain.clone(),
-            bundle: campaign.bundle.clone(),
-            iurl: Some(creative.image_url.clone()),
-            cid: Some(campaign.id.clone()),
-            crid: Some(crid),
-            cat: campaign.cat.clone(),
-            attr: creative.attr.clone(),
-            language: campaign.language.clone(),
-            w: Some(i64::from(creative.w)),
-            h: Some(i64::from(creative.h)),
-            exp: Some(settings.bid_expiry_secs),
-            mtype: Some(mtype),
-            ..Bid::default()
+            None => campaign_bid(
+                decision, snapshot, clearing, imp, auction_id, bid_id, price, settings,
+            ),
         };
         match seatbids
             .iter_mut()
-            .find(|s| s.seat.as_deref() == Some(campaign.advertiser.as_str()))
+            .find(|s| s.seat.as_deref() == Some(seat.as_str()))
         {
-            Some(seat) => seat.bid.push(bid),
+            Some(existing) => existing.bid.push(bid),
             None => seatbids.push(SeatBid {
                 bid: vec![bid],
-                seat: Some(campaign.advertiser.clone()),
+                seat: Some(seat),
                 ..SeatBid::default()
             }),
         }
@@ -122,6 +126,104 @@ pub fn build(
         cur: Some(currency.code.clone()),
         ..BidResponse::default()
     })
+}
+
+/// The exchange's id of the bid for imp number `index` of auction `auction_id`.
+pub fn bid_id(auction_id: &str, index: usize) -> String {
+    format!("{auction_id}-{index}")
+}
+
+/// The bid of an internal campaign and its seat (the advertiser).
+#[allow(clippy::too_many_arguments)]
+fn campaign_bid(
+    decision: &Decision<'_>,
+    snapshot: &Snapshot,
+    clearing: &Clearing,
+    imp: &ImpFeatures<'_>,
+    auction_id: &str,
+    bid_id: String,
+    price: f64,
+    settings: ResponseSettings<'_>,
+) -> (Bid, String) {
+    let currency_code = decision.currency.as_ref().map_or("", |c| c.code.as_str());
+    let campaign = &snapshot.campaigns[clearing.winner.campaign as usize];
+    let creative = &campaign.creatives[usize::from(clearing.winner.creative)];
+    let crid = format!("{}.{}", campaign.id, creative.id);
+    let (adm, mtype) = match creative.kind {
+        CreativeKind::Banner => {
+            let values = MarkupValues {
+                click_url: &creative.landing_url,
+                image_url: &creative.image_url,
+                title: &creative.title,
+                w: creative.w,
+                h: creative.h,
+                auction_id: decision.request_id,
+                bid_id: &bid_id,
+                imp_id: &imp.imp.id,
+                price,
+                currency: currency_code,
+            };
+            (creative.markup.render(&values), markup_type::BANNER)
+        }
+        CreativeKind::Native => {
+            let spec = imp.native.as_ref();
+            let adm = spec
+                .map(|s| s.render(creative, &creative.landing_url))
+                .unwrap_or_default();
+            (adm, markup_type::NATIVE)
+        }
+    };
+    let query = notice_query(&[
+        ("auction", auction_id),
+        ("imp", &imp.imp.id),
+        ("bid", &bid_id),
+        ("campaign", &campaign.id),
+        ("creative", &creative.id),
+        ("cur", currency_code),
+    ]);
+    let bid = Bid {
+        id: bid_id,
+        impid: imp.imp.id.clone(),
+        price,
+        nurl: Some(notice_url(settings.public_url, "win", &query)),
+        burl: Some(notice_url(settings.public_url, "bill", &query)),
+        adm: Some(adm),
+        adid: Some(crid.clone()),
+        adomain: campaign.adomain.clone(),
+        bundle: campaign.bundle.clone(),
+        iurl: Some(creative.image_url.clone()),
+        cid: Some(campaign.id.clone()),
+        crid: Some(crid),
+        cat: campaign.cat.clone(),
+        attr: creative.attr.clone(),
+        language: campaign.language.clone(),
+        w: Some(i64::from(creative.w)),
+        h: Some(i64::from(creative.h)),
+        exp: Some(settings.bid_expiry_secs),
+        mtype: Some(mtype),
+        ..Bid::default()
+    };
+    (bid, campaign.advertiser.clone())
+}
+
+/// `{public_url}/notice/{kind}?{query}&price=${AUCTION_PRICE}`.
+fn notice_url(public_url: &str, kind: &str, query: &str) -> String {
+    format!("{public_url}/notice/{kind}?{query}&price=${{AUCTION_PRICE}}")
+}
+
+/// The markup type of an imp with exactly one media object.
+fn inferred_mtype(imp: &bidder_sdk::openrtb::Imp) -> Option<i32> {
+    let present = [
+        (imp.banner.is_some(), markup_type::BANNER),
+        (imp.video.is_some(), markup_type::VIDEO),
+        (imp.audio.is_some(), markup_type::AUDIO),
+        (imp.native.is_some(), markup_type::NATIVE),
+    ];
+    let mut offered = present.iter().filter(|(yes, _)| *yes);
+    match (offered.next(), offered.next()) {
+        (Some((_, mtype)), None) => Some(*mtype),
+        _ => None,
+    }
 }
 
 /// `a=1&b=2` with values percent-encoded.

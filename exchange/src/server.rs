@@ -5,6 +5,7 @@
 
 mod admin;
 mod body;
+mod notice;
 pub mod routes;
 
 use crate::state::AppState;
@@ -46,6 +47,11 @@ pub async fn run(
             hangups,
             stop_rx,
         ));
+    }
+
+    if !state.fanout.is_empty() {
+        let notices = Arc::clone(&state);
+        tokio::spawn(async move { notices.fanout.send_notices(&notices.config).await });
     }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -1,7 +1,8 @@
-//! Shared state of a running exchange: config, snapshot store, metrics, clock.
+//! Shared state of a running exchange: config, snapshot store, bidders, metrics, clock.
 
 use crate::clock::Clock;
 use crate::config::ExchangeConfig;
+use crate::fanout::Fanout;
 use crate::metrics::Metrics;
 use crate::store::SnapshotStore;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -18,6 +19,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Source of "now" for flights and day-parts.
     pub clock: Clock,
+    /// External bidders: clients, health, notices.
+    pub fanout: Fanout,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -31,6 +34,7 @@ impl AppState {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Self {
+            fanout: Fanout::new(&config),
             config,
             store,
             metrics: Metrics::new(),

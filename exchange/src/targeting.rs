@@ -289,7 +289,7 @@ pub fn category_within(category: &str, ancestor: &str) -> bool {
 }
 
 /// `shop.example.com` is within `example.com`.
-fn domain_within(domain: &str, blocked: &str) -> bool {
+pub fn domain_within(domain: &str, blocked: &str) -> bool {
     domain == blocked
         || (domain.ends_with(blocked)
             && domain.as_bytes().get(domain.len() - blocked.len() - 1) == Some(&b'.'))

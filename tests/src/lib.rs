@@ -111,22 +111,23 @@ impl Builder {
 
     /// Starts the server on `127.0.0.1:0`.
     pub async fn start(self) -> TestExchange {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
         let dir = tempfile::tempdir().expect("temp dir");
         let campaigns_path = dir.path().join("campaigns.json");
         std::fs::write(&campaigns_path, &self.campaigns).expect("write campaigns");
         let config_path = dir.path().join("exchange.toml");
+        // Notice URLs point at this server, so tests can fire them.
         let config_text = format!(
-            "{}\n[debug]\nallow = {}\n[admin]\ntoken = {:?}\n",
+            "public_url = \"http://{addr}\"\n{}\n[debug]\nallow = {}\n[admin]\ntoken = {:?}\n",
             self.config, self.debug, self.admin_token
         );
         std::fs::write(&config_path, config_text).expect("write config");
         let config = ExchangeConfig::load(&config_path).expect("valid test config");
         let store = SnapshotStore::open(&config.campaigns).expect("valid test campaigns");
         let state = Arc::new(AppState::new(config, store).with_clock(self.clock));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(exchange::run(listener, Arc::clone(&state), async {
             let _ = stopped.await;
@@ -160,7 +161,8 @@ impl TestExchange {
     /// A builder with the sample campaigns, a fixed clock and a known admin token.
     pub fn builder() -> Builder {
         Builder {
-            config: "campaigns = \"campaigns.json\"\n[fx_rates]\nCNY = 7.1\n".to_owned(),
+            config: "campaigns = \"campaigns.json\"\n[fx_rates]\nCNY = 7.1\nEUR = 0.92\n"
+                .to_owned(),
             campaigns: sample_campaigns(),
             clock: Clock::Fixed(TEST_NOW),
             debug: true,

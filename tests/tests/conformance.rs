@@ -64,7 +64,7 @@ async fn every_valid_request_is_served_and_answers_conform_to_the_schema() {
                     for url in ["nurl", "burl"] {
                         let u = bid[url].as_str().expect("notice url");
                         assert!(
-                            u.starts_with("http://127.0.0.1:8080/notice/")
+                            u.starts_with(&exchange.url("/notice/"))
                                 && u.ends_with("price=${AUCTION_PRICE}"),
                             "{name}: {u}"
                         );
@@ -123,8 +123,8 @@ async fn every_invalid_request_is_rejected_with_a_named_field() {
     exchange.shutdown().await;
 }
 
-#[test]
-fn specific_invalid_requests_name_the_right_field() {
+#[tokio::test]
+async fn specific_invalid_requests_name_the_right_field() {
     let expected = [
         ("pbs-request-duplicate-imp-ids.json", "imp[1].id"),
         ("pbs-request-imp-empty-array.json", "imp"),
@@ -139,17 +139,18 @@ fn specific_invalid_requests_name_the_right_field() {
         ("handmade-request-wrong-types.json", "id"),
         ("handmade-request-nan-bidfloor.json", "imp[0].bidfloor"),
     ];
-    let state = exchange::AppState::new(
+    let state = std::sync::Arc::new(exchange::AppState::new(
         exchange::config::ExchangeConfig::default(),
         exchange::SnapshotStore::with_campaigns(std::path::Path::new("none.json"), Vec::new()),
-    );
+    ));
     let files = corpus("invalid");
     for (file, field) in expected {
         let (_, body) = files
             .iter()
             .find(|(name, _)| name == file)
             .unwrap_or_else(|| panic!("{file} missing"));
-        let reply = exchange::handler::auction(&state, body, false);
+        let reply =
+            exchange::handler::auction(&state, body, false, std::time::Instant::now()).await;
         assert_eq!(reply.status, 400, "{file}");
         let error: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
         assert_eq!(error["field"], field, "{file}: {error}");

@@ -62,3 +62,49 @@ pub mod markup_type {
     /// Native markup.
     pub const NATIVE: i32 = 4;
 }
+
+/// Loss reason codes for `${AUCTION_LOSS}` (OpenRTB 2.6 list "Loss Reason Codes").
+pub mod loss_reason {
+    /// The bid won.
+    pub const WON: i32 = 0;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i32 = 1;
+    /// Impression opportunity expired.
+    pub const EXPIRED: i32 = 2;
+    /// Invalid bid response.
+    pub const INVALID_RESPONSE: i32 = 3;
+    /// Invalid deal id.
+    pub const INVALID_DEAL: i32 = 4;
+    /// Invalid auction id.
+    pub const INVALID_AUCTION_ID: i32 = 5;
+    /// Invalid advertiser domain.
+    pub const INVALID_ADOMAIN: i32 = 6;
+    /// Missing markup.
+    pub const MISSING_MARKUP: i32 = 7;
+    /// Missing creative id.
+    pub const MISSING_CRID: i32 = 8;
+    /// Missing bid price.
+    pub const MISSING_PRICE: i32 = 9;
+    /// Bid was below the auction floor.
+    pub const BELOW_FLOOR: i32 = 100;
+    /// Bid was below the deal floor.
+    pub const BELOW_DEAL_FLOOR: i32 = 101;
+    /// Lost to a higher bid.
+    pub const LOST_TO_HIGHER_BID: i32 = 102;
+    /// Lost to a bid for a PMP deal.
+    pub const LOST_TO_DEAL: i32 = 103;
+    /// Buyer seat blocked.
+    pub const SEAT_BLOCKED: i32 = 104;
+    /// Creative filtered: general.
+    pub const CREATIVE_FILTERED: i32 = 200;
+    /// Creative filtered: size not allowed.
+    pub const SIZE_NOT_ALLOWED: i32 = 203;
+    /// Creative filtered: incorrect creative format.
+    pub const INCORRECT_FORMAT: i32 = 204;
+    /// Creative filtered: advertiser exclusions.
+    pub const ADVERTISER_EXCLUSIONS: i32 = 205;
+    /// Creative filtered: category exclusions.
+    pub const CATEGORY_EXCLUSIONS: i32 = 209;
+    /// Creative filtered: creative attribute exclusions.
+    pub const ATTRIBUTE_EXCLUSIONS: i32 = 210;
+}

@@ -3,6 +3,7 @@ use proptest::prelude::*;
 
 fn candidate(campaign: u32, ecpm: f64) -> Candidate {
     Candidate {
+        external: false,
         campaign,
         creative: 0,
         ecpm,
@@ -91,6 +92,7 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
         for (campaign, ecpm, tiebreak) in raw {
             if candidates.iter().all(|c| c.campaign != campaign) {
                 candidates.push(Candidate {
+                    external: false,
                     campaign,
                     creative: 0,
                     ecpm,

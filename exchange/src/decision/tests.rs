@@ -314,6 +314,7 @@ proptest! {
             floor: imp.floor,
             candidates: (0..snap.len() as u32)
                 .filter_map(|id| explain(&snap, id, &decision.request, imp).ok().map(|creative| Candidate {
+        external: false,
                     campaign: id,
                     creative,
                     ecpm: score(&snap.campaigns[id as usize], Signals::NEUTRAL).ecpm,

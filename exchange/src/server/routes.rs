@@ -1,7 +1,7 @@
 //! Routing: which handler answers which method and path, and the HTTP form of every
 //! reply (status, headers, JSON errors).
 
-use super::{admin, body};
+use super::{admin, body, notice};
 use crate::handler;
 use crate::state::AppState;
 use bytes::Bytes;
@@ -10,24 +10,30 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Response body type of every route.
 pub type Body = Full<Bytes>;
 
 /// Answers one request.
 pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = Instant::now();
     let path = request.uri().path();
     match (request.method(), path) {
-        (&Method::POST, "/openrtb2/auction") => auction(state, request).await,
+        (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
+        (&Method::GET, "/notice/win" | "/notice/bill") => {
+            let billing = path == "/notice/bill";
+            notice::receive(&state, billing, request.uri().query().unwrap_or(""))
+        }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
         (&Method::GET, "/metrics") => {
             let snapshot = state.store.load();
-            let text_body =
+            let mut text_body =
                 state
                     .metrics
                     .render((snapshot.version, snapshot.len(), snapshot.creative_count()));
+            state.fanout.render_metrics(&state.config, &mut text_body);
             let mut response = text(StatusCode::OK, text_body);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -37,7 +43,9 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
         }
         (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
         (_, "/openrtb2/auction" | "/admin/reload") => method_not_allowed("POST"),
-        (_, "/healthz" | "/readyz" | "/metrics") => method_not_allowed("GET"),
+        (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
+            method_not_allowed("GET")
+        }
         _ => json(
             StatusCode::NOT_FOUND,
             &serde_json::json!({ "error": "no such endpoint", "field": "path" }),
@@ -45,7 +53,11 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
     }
 }
 
-async fn auction(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+async fn auction(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+    arrival: Instant,
+) -> Response<Body> {
     let debug_query = request
         .uri()
         .query()
@@ -58,7 +70,7 @@ async fn auction(state: Arc<AppState>, request: Request<Incoming>) -> Response<B
     )
     .await
     {
-        Ok(bytes) => handler::auction(&state, &bytes, debug_query),
+        Ok(bytes) => handler::auction(&state, &bytes, debug_query, arrival).await,
         Err(error) => {
             state.metrics.outcome(error.outcome);
             handler::Reply::error(error.status, error.outcome, error.message, "body")
