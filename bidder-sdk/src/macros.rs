@@ -221,7 +221,11 @@ mod tests {
     #[test]
     fn prices_are_short_decimals() {
         assert_eq!(format_price(1.0), "1");
-        assert_eq!(format_price(2.0 + 0.01), "2.01", "2.0099999999999998 in binary");
+        assert_eq!(
+            format_price(2.0 + 0.01),
+            "2.01",
+            "2.0099999999999998 in binary"
+        );
         assert_eq!(format_price(0.0000004), "0");
         assert_eq!(format_price(12.345678), "12.345678");
     }

@@ -10,6 +10,7 @@ pub mod enums;
 mod nullable;
 mod request;
 mod response;
+mod validate;
 
 pub use codec::{
     decode_request, decode_response, encode_request, encode_response, DecodeError, DecodeErrorKind,
@@ -17,6 +18,10 @@ pub use codec::{
 };
 pub use request::*;
 pub use response::*;
+pub use validate::{
+    is_currency_code, validate_request, Invalid, MAX_FORMATS, MAX_ID_BYTES, MAX_IMPS,
+    MAX_LIST_ENTRIES,
+};
 
 /// Fields an object does not model, kept for the round trip.
 pub type Extra = serde_json::Map<String, serde_json::Value>;

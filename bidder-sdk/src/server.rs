@@ -3,7 +3,7 @@
 //! are the notice URLs the host fills into bids.
 //!
 //! Per request: read the body under a cap (gunzip when `Content-Encoding: gzip`), decode
-//! with the SDK codec (400 naming the field on failure), call the bidder under the
+//! with the SDK codec and check the OpenRTB rules (400 naming the field on failure), call the bidder under the
 //! deadline (`tmax` from arrival, minus a margin; 204 rather than late), check its bids
 //! (invalid ones are dropped and logged for the DSP), answer 200 or 204 with
 //! `x-openrtb-version: 2.6`, gzip when the caller accepts it.
@@ -13,7 +13,7 @@ use crate::bidder::{Answer, BidContext, Bidder, NoticeKind, EXCHANGE_HEADER};
 use crate::gzip::{gunzip, gzip, names_gzip};
 use crate::macros::{substitute_present, MacroValues};
 use crate::notice::{notice_kind, parse_notice, NoticeUrls};
-use crate::openrtb::{decode_request, encode_response, BidRequest, BidResponse};
+use crate::openrtb::{decode_request, encode_response, validate_request, BidRequest, BidResponse};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -142,7 +142,7 @@ impl<B: Bidder> Host<B> {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let bid_request = match decode_request(&body) {
+        let mut bid_request = match decode_request(&body) {
             Ok(bid_request) => bid_request,
             Err(error) => {
                 tracing::info!(field = %error.field, "bid request rejected: {}", error.message);
@@ -152,6 +152,13 @@ impl<B: Bidder> Host<B> {
                 );
             }
         };
+        if let Err(invalid) = validate_request(&mut bid_request) {
+            tracing::info!(field = %invalid.field, "bid request rejected: {}", invalid.message);
+            return reply(
+                StatusCode::BAD_REQUEST,
+                error_body(&invalid.message, &invalid.field),
+            );
+        }
         let tmax = bid_request
             .tmax
             .filter(|t| *t > 0)

@@ -306,10 +306,7 @@ impl ExchangeConfig {
     }
 }
 
-/// Three ASCII upper-case letters.
-pub fn is_currency_code(code: &str) -> bool {
-    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
+pub use bidder_sdk::openrtb::is_currency_code;
 
 #[cfg(test)]
 mod tests {

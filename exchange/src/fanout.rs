@@ -232,17 +232,19 @@ pub fn start(
             runtime.stats.skip(Skip::Throttled);
             continue;
         }
-        let Some(permit) = runtime.circuit.allow(fanout.now_ms(now)) else {
-            runtime.stats.skip(Skip::CircuitOpen);
+        // Validation guarantees a rate; without one the bidder could not be priced.
+        let Some(rate) = config.rate_of(&bidder.currency) else {
             continue;
         };
-        let Some(rate) = config.rate_of(&bidder.currency) else {
+        let Some(permit) = runtime.circuit.allow(fanout.now_ms(now)) else {
+            runtime.stats.skip(Skip::CircuitOpen);
             continue;
         };
         let terms = CallTerms {
             auction_id,
             tmax_ms: told.as_millis() as u64,
             rate,
+            adjustment: bidder.bid_adjustment,
         };
         let sent = build_request(request, bidder, &runtime.sizes, &imps, &known_floors, terms);
         let encoded = encode_request(&sent);

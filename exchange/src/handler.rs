@@ -12,9 +12,10 @@ use crate::metrics::Outcome;
 use crate::response::{self, ResponseSettings};
 use crate::scoring::Neutral;
 use crate::state::AppState;
-use crate::validate::validate;
 use bidder_sdk::openrtb::enums::no_bid_reason;
-use bidder_sdk::openrtb::{decode_request, encode_response, BidRequest, BidResponse, Json};
+use bidder_sdk::openrtb::{
+    decode_request, encode_response, validate_request, BidRequest, BidResponse, Json,
+};
 use http::StatusCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ pub async fn auction(
             &error.message,
             &error.field,
         ),
-        Ok(mut request) => match validate(&mut request) {
+        Ok(mut request) => match validate_request(&mut request) {
             Err(invalid) => Reply::error(
                 StatusCode::BAD_REQUEST,
                 Outcome::BadRequest,

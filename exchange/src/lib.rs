@@ -2,7 +2,7 @@
 //!
 //! Request path, in order (see `ARCHITECTURE.md`):
 //! - [`server`]: hyper accept loop, routing, body caps; [`handler`]: the endpoint without sockets.
-//! - [`validate`]: OpenRTB rules beyond types (decoding is `bidder_sdk::openrtb`).
+//! - decoding and OpenRTB rules beyond types: `bidder_sdk::openrtb` (shared with DSPs).
 //! - [`features`] (and [`native`]): what the auction needs from a request, extracted once.
 //! - [`decision`]: candidate bitsets from the [`index`], [`targeting`] checks, [`scoring`], [`auction`].
 //! - [`fanout`]: external bidders called under the deadline, their bids screened and
@@ -31,7 +31,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod targeting;
-pub mod validate;
 
 pub use server::run;
 pub use state::AppState;

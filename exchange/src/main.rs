@@ -60,6 +60,23 @@ fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = ExchangeConfig::load(path)?;
     println!("config {}: ok", path.display());
+    for bidder in &config.bidders {
+        println!(
+            "  bidder {}: {} (timeout {} ms, max qps {}, adjustment {}, {}{}{})",
+            bidder.name,
+            bidder.endpoint,
+            bidder.timeout_ms,
+            if bidder.max_qps == 0 {
+                "unlimited".to_owned()
+            } else {
+                bidder.max_qps.to_string()
+            },
+            bidder.bid_adjustment,
+            bidder.currency,
+            if bidder.gzip { ", gzip" } else { "" },
+            if bidder.test { ", test mode" } else { "" },
+        );
+    }
     match campaign::load(&config.campaigns) {
         Ok(campaigns) => {
             let creatives: usize = campaigns.iter().map(|c| c.creatives.len()).sum();

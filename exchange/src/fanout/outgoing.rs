@@ -73,10 +73,14 @@ pub struct CallTerms<'a> {
     pub tmax_ms: u64,
     /// Units of the bidder's currency per unit of the exchange currency.
     pub rate: f64,
+    /// The bidder's bid adjustment: the floor it is told is the price it must bid for
+    /// its adjusted eCPM to reach the floor.
+    pub adjustment: f64,
 }
 
 /// The request `bidder` gets: only the imps in `imps` (with media it does not take
-/// removed), `floors[i]` (exchange currency) restated in its currency.
+/// removed), `floors[i]` (exchange currency) restated in its currency and divided by its
+/// bid adjustment.
 pub fn build_request(
     request: &BidRequest,
     bidder: &BidderConfig,
@@ -132,7 +136,7 @@ pub fn build_request(
         }
         let floor = floors.get(index).copied().unwrap_or(0.0);
         if floor > 0.0 {
-            imp.bidfloor = Some((floor * terms.rate * 1e6).ceil() / 1e6);
+            imp.bidfloor = Some((floor * terms.rate / terms.adjustment * 1e6).ceil() / 1e6);
             imp.bidfloorcur = Some(bidder.currency.clone());
         } else {
             imp.bidfloor = None;
@@ -220,6 +224,7 @@ mod tests {
             auction_id: "auc-9",
             tmax_ms: 87,
             rate: 7.0,
+            adjustment: 0.5,
         };
         let floors = [1.0 / 0.9, 0.0, 0.0];
         let out = build_request(&request, &video, &[], &[0], &floors, terms);
@@ -239,7 +244,10 @@ mod tests {
         assert!(out.imp[0].banner.is_none() && out.imp[0].video.is_some());
         assert_eq!(out.imp[0].bidfloorcur.as_deref(), Some("CNY"));
         let floor = out.imp[0].bidfloor.expect("floor");
-        assert!((floor - 7.777778).abs() < 1e-6, "{floor}");
+        assert!(
+            (floor - 15.555556).abs() < 1e-6,
+            "1 EUR = 1.11 USD = 7.78 CNY, ÷ 0.5: {floor}"
+        );
         assert!(
             out.ext.is_none(),
             "the publisher's debug switch is not forwarded"

@@ -1,9 +1,9 @@
-//! OpenRTB rules the types alone do not enforce. A request either fails with a
-//! [`Invalid`] naming the field (→ 400), or is sanitised in place (out-of-range
+//! OpenRTB rules the types alone do not enforce, shared by the exchange (publisher
+//! requests) and the SDK host (the requests a DSP receives). A request either fails with
+//! an [`Invalid`] naming the field (→ 400), or is sanitised in place (out-of-range
 //! coordinates dropped) and served.
 
-use crate::config::is_currency_code;
-use bidder_sdk::openrtb::{BidRequest, Geo, Imp, Json};
+use super::{BidRequest, Geo, Imp, Json};
 use std::collections::HashSet;
 
 /// Most imps in one request; more is a 400 (real pages carry a handful).
@@ -31,8 +31,13 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     }
 }
 
+/// Three ASCII upper-case letters (the shape of an ISO-4217 code).
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
 /// Checks `request` and sanitises what can be sanitised.
-pub fn validate(request: &mut BidRequest) -> Result<(), Invalid> {
+pub fn validate_request(request: &mut BidRequest) -> Result<(), Invalid> {
     if request.id.is_empty() || request.id.len() > MAX_ID_BYTES {
         return Err(invalid("id", format!("must be 1..={MAX_ID_BYTES} bytes")));
     }
@@ -213,11 +218,11 @@ fn sanitise_geo(geo: &mut Geo) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bidder_sdk::openrtb::decode_request;
+    use crate::openrtb::decode_request;
 
     fn check(body: &str) -> Result<BidRequest, Invalid> {
         let mut request = decode_request(body.as_bytes()).expect("decodes");
-        validate(&mut request).map(|()| request)
+        validate_request(&mut request).map(|()| request)
     }
 
     #[test]
