@@ -144,7 +144,7 @@ impl Fanout {
 #[derive(Debug)]
 pub struct InFlight {
     calls: Vec<SentCall>,
-    tasks: JoinSet<(usize, CallOutcome)>,
+    tasks: JoinSet<(usize, CallOutcome, Duration)>,
     deadline: Instant,
 }
 
@@ -165,6 +165,8 @@ pub struct Answered {
     pub request: BidRequest,
     /// How the call ended.
     pub outcome: CallOutcome,
+    /// How long it took (until the deadline, for a timeout).
+    pub elapsed: Duration,
 }
 
 /// The time rules of one request's fan-out.
@@ -268,7 +270,7 @@ pub fn start(
             .await
             .unwrap_or(CallOutcome::Timeout);
             account(fanout, index, permit, &outcome, started);
-            (index, outcome)
+            (index, outcome, started.elapsed())
         });
         in_flight.calls.push(SentCall {
             bidder: index,
@@ -320,15 +322,17 @@ impl InFlight {
     /// Waits for the calls, never past the deadline; calls still out then are aborted
     /// and counted as timeouts.
     pub async fn collect(mut self, fanout: &Fanout) -> Vec<Answered> {
-        let mut outcomes: Vec<Option<CallOutcome>> = self.calls.iter().map(|_| None).collect();
+        let started = Instant::now();
+        let mut outcomes: Vec<Option<(CallOutcome, Duration)>> =
+            self.calls.iter().map(|_| None).collect();
         let give_up = tokio::time::Instant::from(self.deadline + COLLECT_GRACE);
         while let Ok(Some(joined)) = tokio::time::timeout_at(give_up, self.tasks.join_next()).await
         {
-            let Ok((bidder, outcome)) = joined else {
+            let Ok((bidder, outcome, elapsed)) = joined else {
                 continue;
             };
             if let Some(slot) = self.calls.iter().position(|c| c.bidder == bidder) {
-                outcomes[slot] = Some(outcome);
+                outcomes[slot] = Some((outcome, elapsed));
             }
         }
         self.tasks.abort_all();
@@ -336,18 +340,19 @@ impl InFlight {
             .into_iter()
             .zip(outcomes)
             .map(|(call, outcome)| {
-                let outcome = outcome.unwrap_or_else(|| {
+                let (outcome, elapsed) = outcome.unwrap_or_else(|| {
                     let runtime = &fanout.bidders[call.bidder];
                     runtime.stats.timeouts.fetch_add(1, Relaxed);
                     runtime
                         .circuit
                         .record(call.permit, false, fanout.now_ms(Instant::now()));
-                    CallOutcome::Timeout
+                    (CallOutcome::Timeout, started.elapsed())
                 });
                 Answered {
                     bidder: call.bidder,
                     request: call.request,
                     outcome,
+                    elapsed,
                 }
             })
             .collect()

@@ -66,7 +66,15 @@ pub async fn auction(
                 &invalid.message,
                 &invalid.field,
             ),
-            Ok(()) => decide_and_answer(state, &request, debug_query, arrival).await,
+            Ok(()) => {
+                let (reply, slowest_bidder) =
+                    decide_and_answer(state, &request, debug_query, arrival).await;
+                if let Some(slowest) = slowest_bidder {
+                    let overhead = arrival.elapsed().saturating_sub(slowest);
+                    state.metrics.fanout_overhead_us(overhead.as_micros() as u64);
+                }
+                reply
+            }
         },
     };
     state.metrics.outcome(reply.outcome);
@@ -76,12 +84,13 @@ pub async fn auction(
     reply
 }
 
+/// The reply, and how long the slowest awaited bidder took (when any was called).
 async fn decide_and_answer(
     state: &Arc<AppState>,
     request: &BidRequest,
     debug_query: bool,
     arrival: Instant,
-) -> Reply {
+) -> (Reply, Option<Duration>) {
     let config = &state.config;
     let auction_id = state.next_auction_id();
     let tmax = effective_tmax(request.tmax, &config.limits);
@@ -99,8 +108,10 @@ async fn decide_and_answer(
     let snapshot = state.store.load_full();
     let mut decision = prepare(request, &snapshot, config, &Neutral, state.clock.now_unix());
     let mut dropped = Vec::new();
+    let mut slowest_bidder = None;
     if !in_flight.is_empty() {
         let answered = in_flight.collect(&state.fanout).await;
+        slowest_bidder = answered.iter().map(|a| a.elapsed).max();
         let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
         let mut admitted = Vec::new();
         for answer in answered {
@@ -158,13 +169,14 @@ async fn decide_and_answer(
         } else {
             Outcome::NoFill
         };
-        return Reply {
+        let reply = Reply {
             status: StatusCode::OK,
             body: encode_response(&response),
             outcome,
         };
+        return (reply, slowest_bidder);
     }
-    match response {
+    let reply = match response {
         Some(response) => Reply {
             status: StatusCode::OK,
             body: encode_response(&response),
@@ -175,7 +187,8 @@ async fn decide_and_answer(
             body: Vec::new(),
             outcome: Outcome::NoFill,
         },
-    }
+    };
+    (reply, slowest_bidder)
 }
 
 fn debug_requested(request: &BidRequest) -> bool {

@@ -1,4 +1,5 @@
-//! Metrics: atomic counters with bounded labels, and a decision-latency histogram fed
+//! Metrics: atomic counters with bounded labels, and latency histograms (decision time,
+//! fan-out overhead) fed
 //! off the request path through a bounded channel. Rendered as Prometheus text.
 
 use crate::decision::ImpNoBid;
@@ -97,8 +98,8 @@ pub struct Metrics {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     latency_dropped: AtomicU64,
-    latency_tx: Sender<u64>,
-    latency: Arc<Mutex<Histogram<u64>>>,
+    latency_tx: Sender<(Series, u64)>,
+    latency: Arc<Mutex<[Histogram<u64>; 2]>>,
 }
 
 impl Default for Metrics {
@@ -115,7 +116,7 @@ impl Metrics {
         // Three significant figures over 1 µs .. 60 s: about 100 KiB.
         let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
             .expect("constant histogram bounds are valid");
-        let latency = Arc::new(Mutex::new(histogram));
+        let latency = Arc::new(Mutex::new([histogram.clone(), histogram]));
         let sink = Arc::clone(&latency);
         std::thread::Builder::new()
             .name("latency-recorder".into())
@@ -171,8 +172,18 @@ impl Metrics {
 
     /// Records one server-side decision time, µs. Never blocks.
     pub fn decision_latency_us(&self, micros: u64) {
+        self.sample(Series::Decision, micros);
+    }
+
+    /// Records how long a request took beyond its slowest awaited bidder, µs: the
+    /// exchange's own overhead on a fanned-out request. Never blocks.
+    pub fn fanout_overhead_us(&self, micros: u64) {
+        self.sample(Series::FanoutOverhead, micros);
+    }
+
+    fn sample(&self, series: Series, micros: u64) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.latency_tx.try_send(micros.max(1))
+            self.latency_tx.try_send((series, micros.max(1)))
         {
             self.latency_dropped.fetch_add(1, Relaxed);
         }
@@ -208,25 +219,28 @@ impl Metrics {
                 self.notice_count(event)
             );
         }
-        let _ = writeln!(out, "# HELP exchange_decision_latency_seconds Server-side time from request headers received to response ready (bidders included).\n# TYPE exchange_decision_latency_seconds summary");
-        if let Ok(histogram) = self.latency.lock() {
-            for q in [0.5, 0.9, 0.99, 0.999] {
+        if let Ok(histograms) = self.latency.lock() {
+            let families = [
+                ("exchange_decision_latency_seconds", "Server-side time from request headers received to response ready (bidders included).", Series::Decision),
+                ("exchange_fanout_overhead_seconds", "Time a request with bidders took beyond its slowest awaited bidder.", Series::FanoutOverhead),
+            ];
+            for (name, help, series) in families {
+                let histogram = &histograms[series as usize];
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} summary");
+                for q in [0.5, 0.9, 0.99, 0.999] {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{quantile=\"{q}\"}} {:.6}",
+                        histogram.value_at_quantile(q) as f64 / 1e6
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "exchange_decision_latency_seconds{{quantile=\"{q}\"}} {:.6}",
-                    histogram.value_at_quantile(q) as f64 / 1e6
+                    "{name}_sum {:.6}",
+                    histogram.mean() * histogram.len() as f64 / 1e6
                 );
+                let _ = writeln!(out, "{name}_count {}", histogram.len());
             }
-            let _ = writeln!(
-                out,
-                "exchange_decision_latency_seconds_sum {:.6}",
-                histogram.mean() * histogram.len() as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "exchange_decision_latency_seconds_count {}",
-                histogram.len()
-            );
         }
         let _ = writeln!(out, "# HELP exchange_latency_samples_dropped_total Latency samples dropped because the recorder fell behind.\n# TYPE exchange_latency_samples_dropped_total counter");
         let _ = writeln!(
@@ -253,14 +267,20 @@ impl Metrics {
     }
 }
 
-fn record_latencies(rx: &Receiver<u64>, sink: &Mutex<Histogram<u64>>) {
+/// Which latency histogram a sample belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Series {
+    Decision = 0,
+    FanoutOverhead = 1,
+}
+
+fn record_latencies(rx: &Receiver<(Series, u64)>, sink: &Mutex<[Histogram<u64>; 2]>) {
     while let Ok(first) = rx.recv() {
-        let Ok(mut histogram) = sink.lock() else {
+        let Ok(mut histograms) = sink.lock() else {
             return;
         };
-        histogram.saturating_record(first.min(MAX_LATENCY_US));
-        for more in rx.try_iter().take(4096) {
-            histogram.saturating_record(more.min(MAX_LATENCY_US));
+        for (series, micros) in std::iter::once(first).chain(rx.try_iter().take(4096)) {
+            histograms[series as usize].saturating_record(micros.min(MAX_LATENCY_US));
         }
     }
 }
@@ -279,7 +299,7 @@ mod tests {
         }
         // The recorder thread runs concurrently; wait (bounded) until it caught up.
         for _ in 0..200 {
-            if metrics.latency.lock().map(|h| h.len()).unwrap_or(0) == 3 {
+            if metrics.latency.lock().map(|h| h[0].len()).unwrap_or(0) == 3 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -30,6 +30,25 @@ fn check_config_accepts_the_samples() {
     );
     assert!(stdout.contains("64 campaigns"), "{stdout}");
     assert!(stdout.contains("cps"), "{stdout}");
+    let output = exchange()
+        .args([
+            "--config",
+            "configs/exchange-with-bidders.toml",
+            "check-config",
+        ])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("bidder fixed-price: http://127.0.0.1:9001/openrtb2/bid"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("bidder contextual:"), "{stdout}");
 }
 
 #[test]

@@ -50,6 +50,15 @@ async fn exchange(config: &str, campaigns: &str) -> TestExchange {
         .await
 }
 
+/// POSTs one auction request.
+async fn auction(
+    client: &Client,
+    exchange: &TestExchange,
+    body: impl Into<bytes::Bytes>,
+) -> tests::Reply {
+    client.post(&exchange.url("/openrtb2/auction"), body).await
+}
+
 /// The response as JSON with `${AUCTION_PRICE}` filled, as the publisher's ad server
 /// would before firing a URL (a URL with the raw macro is not a valid URI).
 fn substituted(body: &[u8]) -> serde_json::Value {
@@ -85,9 +94,7 @@ async fn external_bids_compete_with_campaigns_in_one_auction() {
     let config = bidders(&[("rich", &rich, ""), ("poor", &poor, "")]);
     let exchange = exchange(&config, &tests::sample_campaigns()).await;
     let client = Client::new();
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction"), banner_request("r1", ""))
-        .await;
+    let reply = auction(&client, &exchange, banner_request("r1", "")).await;
     assert_eq!(
         reply.status,
         200,
@@ -138,12 +145,7 @@ async fn external_bids_compete_with_campaigns_in_one_auction() {
     // With only the poor bidder, a campaign wins instead.
     let exchange2 =
         self::exchange(&bidders(&[("poor", &poor, "")]), &tests::sample_campaigns()).await;
-    let reply = client
-        .post(
-            &exchange2.url("/openrtb2/auction"),
-            banner_request("r2", ""),
-        )
-        .await;
+    let reply = auction(&client, &exchange2, banner_request("r2", "")).await;
     let response = decode_response(&reply.body).expect("response");
     assert_ne!(response.seatbid[0].seat.as_deref(), Some("poor"));
     exchange.shutdown().await;
@@ -173,12 +175,12 @@ async fn a_late_or_silent_bidder_is_cut_off_and_the_answer_is_in_time() {
     let exchange = exchange(&config, NO_CAMPAIGNS).await;
     let client = Client::new();
     let started = Instant::now();
-    let reply = client
-        .post(
-            &exchange.url("/openrtb2/auction"),
-            banner_request("r", "").replace("\"tmax\":300", "\"tmax\":120"),
-        )
-        .await;
+    let reply = auction(
+        &client,
+        &exchange,
+        banner_request("r", "").replace("\"tmax\":300", "\"tmax\":120"),
+    )
+    .await;
     let elapsed = started.elapsed();
     // The slow bidder would take 3 s and the silent one forever; the deadline is 120 ms.
     assert!(
@@ -241,9 +243,7 @@ async fn broken_bidders_are_counted_and_the_auction_goes_on() {
     ));
     let exchange = exchange(&config, NO_CAMPAIGNS).await;
     let client = Client::new();
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction"), banner_request("r", ""))
-        .await;
+    let reply = auction(&client, &exchange, banner_request("r", "")).await;
     assert_eq!(
         reply.status,
         200,
@@ -275,9 +275,7 @@ async fn gzip_bidders_get_and_give_gzip() {
     )
     .await;
     let client = Client::new();
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction"), banner_request("r", ""))
-        .await;
+    let reply = auction(&client, &exchange, banner_request("r", "")).await;
     assert_eq!(
         reply.status,
         200,
@@ -338,12 +336,12 @@ async fn bad_bids_are_dropped_with_reasons_and_told_why() {
     let config = bidders(&[("dsp", &dsp, ""), ("gold", &other_currency, "")]);
     let exchange = exchange(&config, NO_CAMPAIGNS).await;
     let client = Client::new();
-    let reply = client
-        .post(
-            &exchange.url("/openrtb2/auction"),
-            banner_request("r", r#""badv":["blocked.example"],"#),
-        )
-        .await;
+    let reply = auction(
+        &client,
+        &exchange,
+        banner_request("r", r#""badv":["blocked.example"],"#),
+    )
+    .await;
     assert_eq!(
         reply.status,
         200,
@@ -479,9 +477,7 @@ async fn the_winner_hears_its_clearing_price_and_the_loser_its_reason() {
     ]);
     let exchange = exchange(&config, NO_CAMPAIGNS).await;
     let client = Client::new();
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction"), banner_request("r", ""))
-        .await;
+    let reply = auction(&client, &exchange, banner_request("r", "")).await;
     let response = decode_response(&reply.body).expect("response");
     let bid = &response.seatbid[0].bid[0];
     assert_eq!(response.seatbid[0].seat.as_deref(), Some("winner"));
@@ -560,9 +556,7 @@ async fn test_mode_bidders_are_screened_but_never_win() {
     )
     .await;
     let client = Client::new();
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction"), banner_request("r", ""))
-        .await;
+    let reply = auction(&client, &exchange, banner_request("r", "")).await;
     assert_eq!(reply.status, 204);
     assert_eq!(shadow.stats.requests_seen()[0].test, Some(1));
     let text = metrics(&client, &exchange).await;
@@ -636,9 +630,7 @@ async fn conformance_pairs_run_through_a_mock_dsp() {
             echo_id,
             ..mock(1.0)
         });
-        let reply = client
-            .post(&exchange.url("/openrtb2/auction"), find(&requests, request))
-            .await;
+        let reply = auction(&client, &exchange, find(&requests, request)).await;
         if filled == 0 {
             assert_eq!(
                 reply.status,
@@ -701,12 +693,12 @@ async fn invalid_bidder_answers_are_no_bids() {
             canned: Some(body),
             ..mock(1.0)
         });
-        let reply = client
-            .post(
-                &exchange.url("/openrtb2/auction"),
-                banner_request(&format!("inv-{checked}"), ""),
-            )
-            .await;
+        let reply = auction(
+            &client,
+            &exchange,
+            banner_request(&format!("inv-{checked}"), ""),
+        )
+        .await;
         assert_eq!(
             reply.status,
             204,
@@ -720,5 +712,22 @@ async fn invalid_bidder_answers_are_no_bids() {
         "only {checked} invalid responses in the corpus"
     );
     assert_eq!(client.get(&exchange.url("/healthz")).await.status, 200);
+    exchange.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bidder_over_its_qps_is_skipped_not_queued() {
+    let limited = spawn_local(mock(2.0)).await.expect("mock");
+    let exchange = exchange(&bidders(&[("limited", &limited, "max_qps = 1")]), NO_CAMPAIGNS).await;
+    let client = Client::new();
+    assert_eq!(auction(&client, &exchange, banner_request("q1", "")).await.status, 200);
+    // Within the same second: over the limit, so no call and no bid.
+    assert_eq!(auction(&client, &exchange, banner_request("q2", "")).await.status, 204);
+    assert_eq!(limited.stats.requests.load(Relaxed), 1);
+    let text = metrics(&client, &exchange).await;
+    assert_eq!(
+        metric(&text, "exchange_bidder_skipped_total{bidder=\"limited\",reason=\"throttled\"}"),
+        1.0
+    );
     exchange.shutdown().await;
 }

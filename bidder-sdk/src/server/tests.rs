@@ -147,18 +147,23 @@ async fn send(method: Method, url: &str, body: Vec<u8>, headers: &[(&str, &str)]
     }
 }
 
-const REQUEST: &str = r#"{"id":"req-1","tmax":80,"imp":[{"id":"1","banner":{"w":300,"h":250}}]}"#;
-
-#[tokio::test]
-async fn valid_bids_go_out_and_invalid_ones_are_dropped() {
-    let host = start(Mode::GoodAndBad, false).await;
-    let answer = send(
+/// POSTs [`REQUEST`] to the host's bid endpoint.
+async fn post_request(host: &Running) -> Answered {
+    send(
         Method::POST,
         &format!("{}/bid", host.base),
         REQUEST.into(),
         &[],
     )
-    .await;
+    .await
+}
+
+const REQUEST: &str = r#"{"id":"req-1","tmax":80,"imp":[{"id":"1","banner":{"w":300,"h":250}}]}"#;
+
+#[tokio::test]
+async fn valid_bids_go_out_and_invalid_ones_are_dropped() {
+    let host = start(Mode::GoodAndBad, false).await;
+    let answer = post_request(&host).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.headers["x-openrtb-version"], "2.6");
     let response = decode_response(&answer.body).expect("decodes");
@@ -179,13 +184,7 @@ async fn valid_bids_go_out_and_invalid_ones_are_dropped() {
 #[tokio::test]
 async fn a_late_bidder_gets_204_at_the_deadline() {
     let host = start(Mode::Slow, false).await;
-    let answer = send(
-        Method::POST,
-        &format!("{}/bid", host.base),
-        REQUEST.into(),
-        &[],
-    )
-    .await;
+    let answer = post_request(&host).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(
         answer.elapsed < Duration::from_secs(2),
@@ -196,23 +195,11 @@ async fn a_late_bidder_gets_204_at_the_deadline() {
 #[tokio::test]
 async fn no_bid_is_204_and_failure_is_500() {
     let host = start(Mode::Nothing, false).await;
-    let answer = send(
-        Method::POST,
-        &format!("{}/bid", host.base),
-        REQUEST.into(),
-        &[],
-    )
-    .await;
+    let answer = post_request(&host).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(answer.body.is_empty());
     let host = start(Mode::Fails, false).await;
-    let answer = send(
-        Method::POST,
-        &format!("{}/bid", host.base),
-        REQUEST.into(),
-        &[],
-    )
-    .await;
+    let answer = post_request(&host).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
@@ -269,13 +256,7 @@ async fn bad_input_is_rejected_with_the_field() {
 #[tokio::test]
 async fn generated_notice_urls_reach_the_hooks() {
     let host = start(Mode::GoodAndBad, true).await;
-    let answer = send(
-        Method::POST,
-        &format!("{}/bid", host.base),
-        REQUEST.into(),
-        &[],
-    )
-    .await;
+    let answer = post_request(&host).await;
     let response = decode_response(&answer.body).expect("decodes");
     let bid = &response.seatbid[0].bid[0];
     let nurl = bid.nurl.as_deref().expect("nurl filled");
