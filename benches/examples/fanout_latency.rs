@@ -279,6 +279,9 @@ async fn start_exchange(binary: &Path, config: &PathBuf, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("exchange did not start");
 }
 

@@ -71,7 +71,9 @@ pub async fn auction(
                     decide_and_answer(state, &request, debug_query, arrival).await;
                 if let Some(slowest) = slowest_bidder {
                     let overhead = arrival.elapsed().saturating_sub(slowest);
-                    state.metrics.fanout_overhead_us(overhead.as_micros() as u64);
+                    state
+                        .metrics
+                        .fanout_overhead_us(overhead.as_micros() as u64);
                 }
                 reply
             }

@@ -718,15 +718,32 @@ async fn invalid_bidder_answers_are_no_bids() {
 #[tokio::test]
 async fn a_bidder_over_its_qps_is_skipped_not_queued() {
     let limited = spawn_local(mock(2.0)).await.expect("mock");
-    let exchange = exchange(&bidders(&[("limited", &limited, "max_qps = 1")]), NO_CAMPAIGNS).await;
+    let exchange = exchange(
+        &bidders(&[("limited", &limited, "max_qps = 1")]),
+        NO_CAMPAIGNS,
+    )
+    .await;
     let client = Client::new();
-    assert_eq!(auction(&client, &exchange, banner_request("q1", "")).await.status, 200);
+    assert_eq!(
+        auction(&client, &exchange, banner_request("q1", ""))
+            .await
+            .status,
+        200
+    );
     // Within the same second: over the limit, so no call and no bid.
-    assert_eq!(auction(&client, &exchange, banner_request("q2", "")).await.status, 204);
+    assert_eq!(
+        auction(&client, &exchange, banner_request("q2", ""))
+            .await
+            .status,
+        204
+    );
     assert_eq!(limited.stats.requests.load(Relaxed), 1);
     let text = metrics(&client, &exchange).await;
     assert_eq!(
-        metric(&text, "exchange_bidder_skipped_total{bidder=\"limited\",reason=\"throttled\"}"),
+        metric(
+            &text,
+            "exchange_bidder_skipped_total{bidder=\"limited\",reason=\"throttled\"}"
+        ),
         1.0
     );
     exchange.shutdown().await;
