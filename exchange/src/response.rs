@@ -4,6 +4,7 @@
 use crate::auction::Clearing;
 use crate::campaign::{CreativeKind, MarkupValues};
 use crate::decision::Decision;
+use crate::fanout::screen::ExternalBid;
 use crate::features::ImpFeatures;
 use crate::index::Snapshot;
 use bidder_sdk::macros::{substitute, MacroValues as DspMacros};
@@ -41,68 +42,16 @@ pub fn build(
     for (index, (imp, clearing)) in decision.imps.iter().zip(&decision.clearings).enumerate() {
         let Some(clearing) = clearing else { continue };
         let price = round_price(clearing.price * currency.rate);
-        let bid_id = bid_id(auction_id, index);
+        let slot = Slot {
+            imp,
+            auction_id,
+            bid_id: bid_id(auction_id, index),
+            price,
+            currency_code: &currency.code,
+        };
         let (bid, seat) = match decision.external_of(&clearing.winner) {
-            Some(external) => {
-                let values = DspMacros {
-                    auction_id: Some(auction_id),
-                    bid_id: Some(&external.bid.id),
-                    imp_id: Some(&imp.imp.id),
-                    seat_id: external.seat.as_deref(),
-                    ad_id: external.bid.adid.as_deref(),
-                    price: Some(external.bidder_price(clearing.price)),
-                    currency: Some(&external.currency),
-                    ..DspMacros::default()
-                };
-                let seat = settings
-                    .bidder_names
-                    .get(external.bidder)
-                    .copied()
-                    .unwrap_or("bidder");
-                let query = notice_query(&[
-                    ("auction", auction_id),
-                    ("imp", &imp.imp.id),
-                    ("bid", &bid_id),
-                    ("bidder", seat),
-                    ("cur", &currency.code),
-                ]);
-                let source = &external.bid;
-                let bid = Bid {
-                    id: bid_id,
-                    impid: imp.imp.id.clone(),
-                    price,
-                    nurl: Some(notice_url(settings.public_url, "win", &query)),
-                    burl: Some(notice_url(settings.public_url, "bill", &query)),
-                    adm: source.adm.as_deref().map(|adm| substitute(adm, &values)),
-                    adid: source.adid.clone(),
-                    adomain: source.adomain.clone(),
-                    bundle: source.bundle.clone(),
-                    iurl: source.iurl.clone(),
-                    cid: source.cid.clone(),
-                    crid: source.crid.clone(),
-                    cattax: source.cattax,
-                    cat: source.cat.clone(),
-                    attr: source.attr.clone(),
-                    language: source.language.clone(),
-                    dealid: source.dealid.clone(),
-                    w: source.w,
-                    h: source.h,
-                    exp: Some(
-                        source
-                            .exp
-                            .filter(|e| *e > 0)
-                            .map_or(settings.bid_expiry_secs, |e| {
-                                e.min(settings.bid_expiry_secs)
-                            }),
-                    ),
-                    mtype: source.mtype.or_else(|| inferred_mtype(imp.imp)),
-                    ..Bid::default()
-                };
-                (bid, seat.to_owned())
-            }
-            None => campaign_bid(
-                decision, snapshot, clearing, imp, auction_id, bid_id, price, settings,
-            ),
+            Some(external) => external_bid(external, clearing, slot, settings),
+            None => campaign_bid(decision, snapshot, clearing, slot, settings),
         };
         match seatbids
             .iter_mut()
@@ -133,19 +82,30 @@ pub fn bid_id(auction_id: &str, index: usize) -> String {
     format!("{auction_id}-{index}")
 }
 
+/// Where a bid goes: the imp, the exchange's ids and the price in response currency.
+struct Slot<'a> {
+    imp: &'a ImpFeatures<'a>,
+    auction_id: &'a str,
+    bid_id: String,
+    price: f64,
+    currency_code: &'a str,
+}
+
 /// The bid of an internal campaign and its seat (the advertiser).
-#[allow(clippy::too_many_arguments)]
 fn campaign_bid(
     decision: &Decision<'_>,
     snapshot: &Snapshot,
     clearing: &Clearing,
-    imp: &ImpFeatures<'_>,
-    auction_id: &str,
-    bid_id: String,
-    price: f64,
+    slot: Slot<'_>,
     settings: ResponseSettings<'_>,
 ) -> (Bid, String) {
-    let currency_code = decision.currency.as_ref().map_or("", |c| c.code.as_str());
+    let Slot {
+        imp,
+        auction_id,
+        bid_id,
+        price,
+        currency_code,
+    } = slot;
     let campaign = &snapshot.campaigns[clearing.winner.campaign as usize];
     let creative = &campaign.creatives[usize::from(clearing.winner.creative)];
     let crid = format!("{}.{}", campaign.id, creative.id);
@@ -204,6 +164,77 @@ fn campaign_bid(
         ..Bid::default()
     };
     (bid, campaign.advertiser.clone())
+}
+
+/// The bid of an external bidder's winning bid, and its seat (the bidder's name).
+fn external_bid(
+    external: &ExternalBid,
+    clearing: &Clearing,
+    slot: Slot<'_>,
+    settings: ResponseSettings<'_>,
+) -> (Bid, String) {
+    let Slot {
+        imp,
+        auction_id,
+        bid_id,
+        price,
+        currency_code,
+    } = slot;
+    let values = DspMacros {
+        auction_id: Some(auction_id),
+        bid_id: Some(&external.bid.id),
+        imp_id: Some(&imp.imp.id),
+        seat_id: external.seat.as_deref(),
+        ad_id: external.bid.adid.as_deref(),
+        price: Some(external.bidder_price(clearing.price)),
+        currency: Some(&external.currency),
+        ..DspMacros::default()
+    };
+    let seat = settings
+        .bidder_names
+        .get(external.bidder)
+        .copied()
+        .unwrap_or("bidder");
+    let query = notice_query(&[
+        ("auction", auction_id),
+        ("imp", &imp.imp.id),
+        ("bid", &bid_id),
+        ("bidder", seat),
+        ("cur", currency_code),
+    ]);
+    let source = &external.bid;
+    let bid = Bid {
+        id: bid_id,
+        impid: imp.imp.id.clone(),
+        price,
+        nurl: Some(notice_url(settings.public_url, "win", &query)),
+        burl: Some(notice_url(settings.public_url, "bill", &query)),
+        adm: source.adm.as_deref().map(|adm| substitute(adm, &values)),
+        adid: source.adid.clone(),
+        adomain: source.adomain.clone(),
+        bundle: source.bundle.clone(),
+        iurl: source.iurl.clone(),
+        cid: source.cid.clone(),
+        crid: source.crid.clone(),
+        cattax: source.cattax,
+        cat: source.cat.clone(),
+        attr: source.attr.clone(),
+        language: source.language.clone(),
+        dealid: source.dealid.clone(),
+        w: source.w,
+        h: source.h,
+        exp: Some(
+            source
+                .exp
+                .filter(|e| *e > 0)
+                .map_or(settings.bid_expiry_secs, |e| {
+                    e.min(settings.bid_expiry_secs)
+                }),
+        ),
+        mtype: source.mtype.or_else(|| inferred_mtype(imp.imp)),
+        ..Bid::default()
+    };
+    (bid, seat.to_owned())
 }
 
 /// `{public_url}/notice/{kind}?{query}&price=${AUCTION_PRICE}`.

@@ -178,42 +178,36 @@ pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCoun
             );
         }
     }
-    let _ = writeln!(out, "# HELP exchange_bidder_errors_total Failed calls by kind.\n# TYPE exchange_bidder_errors_total counter");
-    for bidder in bidders {
-        for kind in CallError::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_bidder_errors_total{{bidder=\"{}\",kind=\"{}\"}} {}",
-                bidder.name,
-                kind.as_str(),
-                bidder.stats.errors(kind)
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP exchange_bidder_dropped_bids_total Bids dropped by screening, by reason.\n# TYPE exchange_bidder_dropped_bids_total counter");
-    for bidder in bidders {
-        for reason in DropReason::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_bidder_dropped_bids_total{{bidder=\"{}\",reason=\"{}\"}} {}",
-                bidder.name,
-                reason.as_str(),
-                bidder.stats.drops(reason)
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP exchange_bidder_skipped_total Requests the bidder was not called for, by reason.\n# TYPE exchange_bidder_skipped_total counter");
-    for bidder in bidders {
-        for skip in Skip::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_bidder_skipped_total{{bidder=\"{}\",reason=\"{}\"}} {}",
-                bidder.name,
-                skip.as_str(),
-                bidder.stats.skips(skip)
-            );
-        }
-    }
+    labelled(
+        out,
+        ("exchange_bidder_errors_total", "Failed calls by kind."),
+        bidders,
+        "kind",
+        &CallError::ALL.map(|k| (k.as_str(), k)),
+        |stats, kind| stats.errors(kind),
+    );
+    labelled(
+        out,
+        (
+            "exchange_bidder_dropped_bids_total",
+            "Bids dropped by screening, by reason.",
+        ),
+        bidders,
+        "reason",
+        &DropReason::ALL.map(|r| (r.as_str(), r)),
+        |stats, reason| stats.drops(reason),
+    );
+    labelled(
+        out,
+        (
+            "exchange_bidder_skipped_total",
+            "Requests the bidder was not called for, by reason.",
+        ),
+        bidders,
+        "reason",
+        &Skip::ALL.map(|r| (r.as_str(), r)),
+        |stats, skip| stats.skips(skip),
+    );
     let _ = writeln!(out, "# HELP exchange_bidder_notices_total Notices to the bidder by kind and result.\n# TYPE exchange_bidder_notices_total counter");
     for (index, bidder) in bidders.iter().enumerate() {
         for kind in [NoticeKind::Win, NoticeKind::Billing, NoticeKind::Loss] {
@@ -258,5 +252,28 @@ pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCoun
             bidder.name,
             histogram.len()
         );
+    }
+}
+
+/// One counter family with a second label besides `bidder`: `(name, help)`, the label's
+/// key, its values with what they select, and how to read a bidder's count for one.
+fn labelled<L: Copy>(
+    out: &mut String,
+    (name, help): (&str, &str),
+    bidders: &[BidderView<'_>],
+    key: &str,
+    values: &[(&'static str, L)],
+    read: impl Fn(&BidderStats, L) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for bidder in bidders {
+        for &(label, value) in values {
+            let _ = writeln!(
+                out,
+                "{name}{{bidder=\"{}\",{key}=\"{label}\"}} {}",
+                bidder.name,
+                read(bidder.stats, value)
+            );
+        }
     }
 }
