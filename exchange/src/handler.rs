@@ -5,7 +5,7 @@ use crate::config::Limits;
 use crate::debug_view;
 use crate::decision::{floor_in_exchange_currency, prepare};
 use crate::fanout::client::CallOutcome;
-use crate::fanout::screen::screen;
+use crate::fanout::screen::{screen, Auctioned};
 use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
 use crate::metrics::Outcome;
@@ -115,17 +115,16 @@ async fn decide_and_answer(
         let answered = in_flight.collect(&state.fanout).await;
         slowest_bidder = answered.iter().map(|a| a.elapsed).max();
         let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
+        let auctioned = Auctioned {
+            config,
+            publisher: request,
+            features: &decision.request,
+            floors: &floors,
+        };
         let mut admitted = Vec::new();
         for answer in answered {
             if let CallOutcome::Bids(response) = answer.outcome {
-                let screened = screen(
-                    answer.bidder,
-                    config,
-                    &answer.request,
-                    request,
-                    &floors,
-                    response,
-                );
+                let screened = screen(answer.bidder, &auctioned, &answer.request, response);
                 for drop in &screened.dropped {
                     state.fanout.stats(drop.bidder).drop_bid(drop.reason);
                 }

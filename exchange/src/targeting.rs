@@ -146,28 +146,13 @@ pub fn check_request(
     {
         return Err(FilterReason::PageCategory);
     }
-    if campaign.cat.iter().any(|cat| {
-        request
-            .bcat
-            .iter()
-            .any(|blocked| category_within(cat, blocked))
-    }) {
-        return Err(FilterReason::BlockedCategory);
-    }
-    if campaign.adomain.iter().any(|domain| {
-        request
-            .badv
-            .iter()
-            .any(|blocked| domain_within(domain, blocked))
-    }) {
-        return Err(FilterReason::BlockedAdvertiser);
-    }
-    if campaign
-        .bundle
-        .as_ref()
-        .is_some_and(|bundle| request.bapp.contains(bundle))
-    {
-        return Err(FilterReason::BlockedApp);
+    if let Some(reason) = blocked_ad(
+        request,
+        &campaign.cat,
+        &campaign.adomain,
+        campaign.bundle.as_deref(),
+    ) {
+        return Err(reason);
     }
     let seat = campaign.advertiser.as_str();
     if (!request.wseat.is_empty() && !request.wseat.iter().any(|s| s == seat))
@@ -280,6 +265,37 @@ pub fn explain(
     pick_creative(campaign, imp)
 }
 
+/// The request block (`bcat`, `badv`, `bapp`) an ad falls under, given its declared
+/// categories, advertiser domains and app bundle (domains and bundle lower-case). Shared by
+/// campaigns and external bids.
+pub fn blocked_ad(
+    request: &RequestFeatures<'_>,
+    cat: &[String],
+    adomain: &[String],
+    bundle: Option<&str>,
+) -> Option<FilterReason> {
+    if cat.iter().any(|cat| {
+        request
+            .bcat
+            .iter()
+            .any(|blocked| category_within(cat, blocked))
+    }) {
+        return Some(FilterReason::BlockedCategory);
+    }
+    if adomain.iter().any(|domain| {
+        request
+            .badv
+            .iter()
+            .any(|blocked| domain_within(domain, blocked))
+    }) {
+        return Some(FilterReason::BlockedAdvertiser);
+    }
+    if bundle.is_some_and(|bundle| request.bapp.iter().any(|b| b == bundle)) {
+        return Some(FilterReason::BlockedApp);
+    }
+    None
+}
+
 /// `IAB6-1` is within `IAB6` and within `IAB6-1`, not within `IAB6-10`'s sibling `IAB6-1x`.
 pub fn category_within(category: &str, ancestor: &str) -> bool {
     category == ancestor
@@ -289,7 +305,7 @@ pub fn category_within(category: &str, ancestor: &str) -> bool {
 }
 
 /// `shop.example.com` is within `example.com`.
-pub fn domain_within(domain: &str, blocked: &str) -> bool {
+fn domain_within(domain: &str, blocked: &str) -> bool {
     domain == blocked
         || (domain.ends_with(blocked)
             && domain.as_bytes().get(domain.len() - blocked.len() - 1) == Some(&b'.'))

@@ -3,7 +3,8 @@
 //! the bids that pass become auction candidates in the exchange currency.
 
 use crate::config::{BidderConfig, ExchangeConfig};
-use crate::targeting::{category_within, domain_within};
+use crate::features::RequestFeatures;
+use crate::targeting::{blocked_ad, FilterReason};
 use bidder_sdk::bid_check::{check_bids, response_currency, BidProblem};
 use bidder_sdk::openrtb::enums::{loss_reason, markup_type};
 use bidder_sdk::openrtb::{Bid, BidRequest, BidResponse, Imp};
@@ -179,17 +180,31 @@ pub struct Screened {
     pub dropped: Vec<DroppedBid>,
 }
 
+/// What bids are screened against: the publisher's request, as decoded and as
+/// featurised for the auction (blocks normalised once), and its imps' floors.
+#[derive(Debug, Clone, Copy)]
+pub struct Auctioned<'a> {
+    /// Exchange config (bidders, rates).
+    pub config: &'a ExchangeConfig,
+    /// The publisher's request.
+    pub publisher: &'a BidRequest,
+    /// Its request-level features.
+    pub features: &'a RequestFeatures<'a>,
+    /// Its imps' floors in the exchange currency, by imp index.
+    pub floors: &'a [f64],
+}
+
 /// Screens `response` from bidder `index` (`config.bidders[index]`), which answered
-/// `sent`; `publisher` is the publisher's request and `floors` its imps' floors in the
-/// exchange currency.
+/// `sent`, against the auction it is to enter.
 pub fn screen(
     index: usize,
-    config: &ExchangeConfig,
+    auctioned: &Auctioned<'_>,
     sent: &BidRequest,
-    publisher: &BidRequest,
-    floors: &[f64],
     response: BidResponse,
 ) -> Screened {
+    let Auctioned {
+        config, publisher, ..
+    } = *auctioned;
     let bidder = &config.bidders[index];
     let mut screened = Screened::default();
     let whole_answer = if response.id != sent.id {
@@ -226,16 +241,8 @@ pub fn screen(
                 (None, None) => Err(DropReason::UnknownImp),
                 (None, Some(i)) => {
                     let ecpm = bid.price / rate * bidder.bid_adjustment;
-                    judge(
-                        bidder,
-                        publisher,
-                        &publisher.imp[i],
-                        &bid,
-                        seatbid.seat.as_deref(),
-                        ecpm,
-                        floors[i],
-                    )
-                    .map(|()| (i, ecpm))
+                    judge(bidder, auctioned, i, &bid, seatbid.seat.as_deref(), ecpm)
+                        .map(|()| (i, ecpm))
                 }
             };
             match verdict {
@@ -278,43 +285,32 @@ fn from_problem(problem: BidProblem) -> DropReason {
 /// The exchange's own rules for one well-formed bid on `imp`.
 fn judge(
     bidder: &BidderConfig,
-    request: &BidRequest,
-    imp: &Imp,
+    auctioned: &Auctioned<'_>,
+    imp_index: usize,
     bid: &Bid,
     seat: Option<&str>,
     ecpm: f64,
-    floor: f64,
 ) -> Result<(), DropReason> {
+    let request = auctioned.publisher;
+    let imp = &request.imp[imp_index];
+    let floor = auctioned.floors[imp_index];
     if bid.adm.as_deref().is_none_or(|adm| adm.trim().is_empty()) {
         return Err(DropReason::NoMarkup);
     }
     if ecpm < floor {
         return Err(DropReason::BelowFloor);
     }
-    let blocked_domain = bid.adomain.iter().any(|domain| {
-        let domain = domain.trim().to_ascii_lowercase();
-        request
-            .badv
-            .iter()
-            .any(|blocked| domain_within(&domain, &blocked.trim().to_ascii_lowercase()))
-    });
-    if blocked_domain {
-        return Err(DropReason::BlockedAdomain);
-    }
-    if bid.cat.iter().any(|cat| {
-        request
-            .bcat
-            .iter()
-            .any(|blocked| category_within(cat, blocked))
-    }) {
-        return Err(DropReason::BlockedCategory);
-    }
-    if bid
-        .bundle
-        .as_deref()
-        .is_some_and(|bundle| request.bapp.iter().any(|b| b == bundle))
-    {
-        return Err(DropReason::BlockedApp);
+    let adomain: Vec<String> = bid
+        .adomain
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let bundle = bid.bundle.as_deref().map(str::to_ascii_lowercase);
+    match blocked_ad(auctioned.features, &bid.cat, &adomain, bundle.as_deref()) {
+        Some(FilterReason::BlockedCategory) => return Err(DropReason::BlockedCategory),
+        Some(FilterReason::BlockedApp) => return Err(DropReason::BlockedApp),
+        Some(_) => return Err(DropReason::BlockedAdomain),
+        None => {}
     }
     let seat_allowed = match seat {
         Some(seat) => {

@@ -24,6 +24,19 @@ fn sent(publisher: &BidRequest) -> BidRequest {
     sent
 }
 
+/// Screens `response` as bidder 0's answer to [`sent`] in an auction of `publisher`
+/// (floors: 0.5 on imp 1, none elsewhere).
+fn run(config: &ExchangeConfig, publisher: &BidRequest, response: BidResponse) -> Screened {
+    let features = crate::features::request_features(publisher, 0);
+    let auctioned = Auctioned {
+        config,
+        publisher,
+        features: &features,
+        floors: &[0.5, 0.0, 0.0, 0.0],
+    };
+    screen(0, &auctioned, &sent(publisher), response)
+}
+
 fn screen_one(bid: &str, cur: &str, extra: &str) -> Screened {
     let publisher = decode_request(PUBLISHER.as_bytes()).expect("request");
     let response = decode_response(
@@ -31,14 +44,7 @@ fn screen_one(bid: &str, cur: &str, extra: &str) -> Screened {
             .as_bytes(),
     )
     .expect("response");
-    screen(
-        0,
-        &config(extra),
-        &sent(&publisher),
-        &publisher,
-        &[0.5, 0.0, 0.0, 0.0],
-        response,
-    )
+    run(&config(extra), &publisher, response)
 }
 
 fn reason(bid: &str) -> Option<DropReason> {
@@ -148,14 +154,7 @@ fn duplicates_and_seats_and_test_mode() {
         format!(r#"{{"id":"auc","seatbid":[{{"seat":"evil","bid":[{bid}]}}]}}"#).as_bytes(),
     )
     .expect("response");
-    let screened = screen(
-        0,
-        &config(""),
-        &sent(&publisher),
-        &publisher,
-        &[0.5, 0.0, 0.0, 0.0],
-        response,
-    );
+    let screened = run(&config(""), &publisher, response);
     assert_eq!(screened.dropped[0].reason, DropReason::SeatBlocked);
 }
 
@@ -171,14 +170,7 @@ fn whole_answers_are_dropped_for_a_wrong_id_or_an_unknown_currency() {
             format!(r#"{{"id":"{id}","cur":"{cur}","seatbid":[{{"bid":[{bid}]}}]}}"#).as_bytes(),
         )
         .expect("response");
-        let screened = screen(
-            0,
-            &config(""),
-            &sent(&publisher),
-            &publisher,
-            &[0.5, 0.0, 0.0, 0.0],
-            response,
-        );
+        let screened = run(&config(""), &publisher, response);
         assert!(screened.admitted.is_empty());
         assert_eq!(screened.dropped.len(), 1);
         assert_eq!(screened.dropped[0].reason, expected);
