@@ -106,15 +106,27 @@ pub fn decide<'r, S: SignalSource>(
     signals: &S,
     now_unix: i64,
 ) -> Decision<'r> {
-    let mut decision = prepare(request, snapshot, config, signals, now_unix);
+    let floors = imp_floors(request, config);
+    let mut decision = prepare(request, &floors, snapshot, config, signals, now_unix);
     decision.clear();
     decision
 }
 
-/// Gathers the internal candidates of every imp; nothing is cleared yet (external bids
-/// may join with [`Decision::add_external`] before [`Decision::clear`]).
+/// Every imp's floor in the exchange currency (see [`floor_in_exchange_currency`]).
+pub fn imp_floors(request: &BidRequest, config: &ExchangeConfig) -> Vec<Option<f64>> {
+    request
+        .imp
+        .iter()
+        .map(|imp| floor_in_exchange_currency(imp, config))
+        .collect()
+}
+
+/// Gathers the internal candidates of every imp, given their floors ([`imp_floors`]);
+/// nothing is cleared yet (external bids may join with [`Decision::add_external`] before
+/// [`Decision::clear`]).
 pub fn prepare<'r, S: SignalSource>(
     request: &'r BidRequest,
+    floors: &[Option<f64>],
     snapshot: &Snapshot,
     config: &ExchangeConfig,
     signals: &S,
@@ -134,7 +146,8 @@ pub fn prepare<'r, S: SignalSource>(
     let imps: Vec<ImpFeatures<'r>> = request
         .imp
         .iter()
-        .map(|imp| imp_features(imp, floor_in_exchange_currency(imp, config), snapshot))
+        .zip(floors)
+        .map(|(imp, floor)| imp_features(imp, *floor, snapshot))
         .collect();
     let seeds: Vec<u64> = request
         .imp

@@ -144,7 +144,8 @@ impl Fanout {
 #[derive(Debug)]
 pub struct InFlight {
     calls: Vec<SentCall>,
-    tasks: JoinSet<(usize, CallOutcome, Duration)>,
+    /// Created with the first call: a request that calls nobody allocates nothing here.
+    tasks: Option<JoinSet<(usize, CallOutcome, Duration)>>,
     deadline: Instant,
 }
 
@@ -203,7 +204,7 @@ pub fn start(
     let deadline = timing.response_deadline(config);
     let mut in_flight = InFlight {
         calls: Vec::new(),
-        tasks: JoinSet::new(),
+        tasks: None,
         deadline,
     };
     if fanout.is_empty() {
@@ -259,19 +260,22 @@ pub fn start(
         };
         runtime.stats.requests.fetch_add(1, Relaxed);
         let task_state = Arc::clone(state);
-        in_flight.tasks.spawn(async move {
-            let started = Instant::now();
-            let fanout = &task_state.fanout;
-            let max_bytes = task_state.config.fanout.max_response_bytes;
-            let outcome = tokio::time::timeout_at(
-                call_deadline.into(),
-                call(&fanout.client, outgoing, max_bytes),
-            )
-            .await
-            .unwrap_or(CallOutcome::Timeout);
-            account(fanout, index, permit, &outcome, started);
-            (index, outcome, started.elapsed())
-        });
+        in_flight
+            .tasks
+            .get_or_insert_with(JoinSet::new)
+            .spawn(async move {
+                let started = Instant::now();
+                let fanout = &task_state.fanout;
+                let max_bytes = task_state.config.fanout.max_response_bytes;
+                let outcome = tokio::time::timeout_at(
+                    call_deadline.into(),
+                    call(&fanout.client, outgoing, max_bytes),
+                )
+                .await
+                .unwrap_or(CallOutcome::Timeout);
+                account(fanout, index, permit, &outcome, started);
+                (index, outcome, started.elapsed())
+            });
         in_flight.calls.push(SentCall {
             bidder: index,
             request: sent,
@@ -326,8 +330,8 @@ impl InFlight {
         let mut outcomes: Vec<Option<(CallOutcome, Duration)>> =
             self.calls.iter().map(|_| None).collect();
         let give_up = tokio::time::Instant::from(self.deadline + COLLECT_GRACE);
-        while let Ok(Some(joined)) = tokio::time::timeout_at(give_up, self.tasks.join_next()).await
-        {
+        let mut tasks = self.tasks.take().unwrap_or_default();
+        while let Ok(Some(joined)) = tokio::time::timeout_at(give_up, tasks.join_next()).await {
             let Ok((bidder, outcome, elapsed)) = joined else {
                 continue;
             };
@@ -335,7 +339,7 @@ impl InFlight {
                 outcomes[slot] = Some((outcome, elapsed));
             }
         }
-        self.tasks.abort_all();
+        tasks.abort_all();
         self.calls
             .into_iter()
             .zip(outcomes)

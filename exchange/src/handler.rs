@@ -3,7 +3,7 @@
 
 use crate::config::Limits;
 use crate::debug_view;
-use crate::decision::{floor_in_exchange_currency, prepare};
+use crate::decision::{imp_floors, prepare};
 use crate::fanout::client::CallOutcome;
 use crate::fanout::screen::{screen, Auctioned};
 use crate::fanout::verdicts;
@@ -96,11 +96,7 @@ async fn decide_and_answer(
     let config = &state.config;
     let auction_id = state.next_auction_id();
     let tmax = effective_tmax(request.tmax, &config.limits);
-    let floors: Vec<Option<f64>> = request
-        .imp
-        .iter()
-        .map(|imp| floor_in_exchange_currency(imp, config))
-        .collect();
+    let floors = imp_floors(request, config);
     let timing = Timing {
         arrival,
         tmax: Duration::from_millis(tmax),
@@ -108,7 +104,14 @@ async fn decide_and_answer(
     // Calls go out first; internal campaigns are scored while they are on the wire.
     let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
     let snapshot = state.store.load_full();
-    let mut decision = prepare(request, &snapshot, config, &Neutral, state.clock.now_unix());
+    let mut decision = prepare(
+        request,
+        &floors,
+        &snapshot,
+        config,
+        &Neutral,
+        state.clock.now_unix(),
+    );
     let mut dropped = Vec::new();
     let mut slowest_bidder = None;
     if !in_flight.is_empty() {
