@@ -30,4 +30,4 @@ pub mod testing;
 pub use bidder::{Answer, BidContext, Bidder, Notice, NoticeKind, EXCHANGE_HEADER};
 pub use notice::NoticeUrls;
 #[cfg(feature = "server")]
-pub use server::{serve, serve_with, ServeOptions};
+pub use server::{serve, serve_with, ServeOptions, DRAIN_TIMEOUT};

@@ -21,10 +21,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
+
+/// Longest wait for requests in progress once shutdown starts.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the host behaves.
 #[derive(Debug, Clone)]
@@ -66,7 +70,8 @@ pub async fn serve<B: Bidder>(bidder: B, listener: TcpListener) -> std::io::Resu
     .await
 }
 
-/// Serves `bidder` on `listener` until `shutdown` completes.
+/// Serves `bidder` on `listener` until `shutdown` completes, then drains requests in
+/// progress (at most [`DRAIN_TIMEOUT`]).
 pub async fn serve_with<B: Bidder>(
     bidder: B,
     listener: TcpListener,
@@ -79,6 +84,7 @@ pub async fn serve_with<B: Bidder>(
         options,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -94,13 +100,18 @@ pub async fn serve_with<B: Bidder>(
                     async move { Ok::<_, std::convert::Infallible>(host.handle(request).await) }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
             }
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
         }
     }
+    // Stop accepting, let requests in progress finish (bounded), then return.
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+    Ok(())
 }
 
 struct Host<B> {

@@ -85,14 +85,26 @@ fn a_campaign_wins_one_imp_and_the_next_best_takes_the_second() {
 }
 
 fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
-    let raw = proptest::collection::vec((0u32..20, 0.0f64..10.0, any::<u64>()), 0..12);
+    let raw = proptest::collection::vec(
+        (
+            0u32..20,
+            0.0f64..10.0,
+            any::<u64>(),
+            proptest::bool::weighted(0.3),
+        ),
+        0..12,
+    );
     (0.0f64..5.0, raw).prop_map(|(floor, raw)| {
-        // As the decision builds them: at most one candidate per campaign per imp.
+        // As the decision builds them: at most one candidate per campaign per imp, and
+        // external bids (indexed apart from campaigns) mixed in.
         let mut candidates: Vec<Candidate> = Vec::new();
-        for (campaign, ecpm, tiebreak) in raw {
-            if candidates.iter().all(|c| c.campaign != campaign) {
+        for (campaign, ecpm, tiebreak, external) in raw {
+            if candidates
+                .iter()
+                .all(|c| (c.campaign, c.external) != (campaign, external))
+            {
                 candidates.push(Candidate {
-                    external: false,
+                    external,
                     campaign,
                     creative: 0,
                     ecpm,
@@ -147,13 +159,18 @@ proptest! {
         let mut auctions = imps;
         let result = run(&mut auctions, &rules);
         for id in 0..20u32 {
-            let wins = result.iter().flatten().filter(|c| c.winner.campaign == id).count();
+            let wins = result
+                .iter()
+                .flatten()
+                .filter(|c| !c.winner.external && c.winner.campaign == id)
+                .count();
             prop_assert!(wins <= cap as usize);
         }
     }
 }
 
-/// The straightforward version: sort everything, then clear.
+/// The straightforward version: sort everything, then clear; external bids are never
+/// capped.
 fn reference_run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Candidate>> {
     let mut wins: Vec<u32> = Vec::new();
     imps.iter_mut()
@@ -161,10 +178,13 @@ fn reference_run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Candidate
             imp.candidates.sort_by(rank_order);
             let winner = *imp.candidates.iter().find(|c| {
                 c.ecpm >= imp.floor
-                    && wins.iter().filter(|w| **w == c.campaign).count()
-                        < rules.max_wins_per_campaign as usize
+                    && (c.external
+                        || wins.iter().filter(|w| **w == c.campaign).count()
+                            < rules.max_wins_per_campaign as usize)
             })?;
-            wins.push(winner.campaign);
+            if !winner.external {
+                wins.push(winner.campaign);
+            }
             Some(winner)
         })
         .collect()
