@@ -22,6 +22,8 @@ use tokio::sync::watch;
 
 /// Longest wait for in-flight requests to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait at shutdown for queued bidder notices (wins and bills are money).
+pub const NOTICE_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -98,6 +100,15 @@ pub async fn run(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+    let unsent = state.fanout.notifier.pending();
+    if unsent > 0 {
+        state.fanout.notifier.flush(NOTICE_FLUSH_TIMEOUT).await;
+        tracing::info!(
+            unsent,
+            left = state.fanout.notifier.pending(),
+            "flushed bidder notices"
+        );
     }
     Ok(())
 }

@@ -114,6 +114,8 @@ fn kind_index(kind: NoticeKind) -> usize {
 pub struct Notifier {
     tx: mpsc::Sender<NoticeJob>,
     rx: Mutex<Option<mpsc::Receiver<NoticeJob>>>,
+    /// Notices queued or being sent.
+    pending: Arc<AtomicU64>,
     /// Outcome counters.
     pub counters: Arc<NoticeCounters>,
 }
@@ -135,6 +137,7 @@ impl Notifier {
         Self {
             tx,
             rx: Mutex::new(Some(rx)),
+            pending: Arc::new(AtomicU64::new(0)),
             counters: Arc::new(NoticeCounters::new(bidders)),
         }
     }
@@ -142,8 +145,24 @@ impl Notifier {
     /// Queues a notice; never blocks (a full queue drops it and counts).
     pub fn send(&self, job: NoticeJob) {
         let (bidder, kind) = (job.bidder, job.kind);
+        self.pending.fetch_add(1, Relaxed);
         if self.tx.try_send(job).is_err() {
+            self.pending.fetch_sub(1, Relaxed);
             self.counters.count(bidder, kind, NoticeResult::Dropped);
+        }
+    }
+
+    /// Notices queued or being sent right now.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Relaxed)
+    }
+
+    /// Waits until every queued notice has been sent or given up, at most `limit`
+    /// (used at shutdown: win and billing notices are money).
+    pub async fn flush(&self, limit: Duration) {
+        let give_up = Instant::now() + limit;
+        while self.pending() > 0 && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -159,9 +178,11 @@ impl Notifier {
             };
             let client = client.clone();
             let counters = Arc::clone(&self.counters);
+            let pending = Arc::clone(&self.pending);
             tokio::spawn(async move {
                 let result = deliver(&client, &job.url, policy).await;
                 counters.count(job.bidder, job.kind, result);
+                pending.fetch_sub(1, Relaxed);
                 drop(permit);
             });
         }
