@@ -70,25 +70,9 @@ impl Price {
     }
 }
 
-/// Parses `250us`, `5ms`, `2s`, `1.5s`.
+/// Parses a duration (`250us`, `5ms`, `2s`, `1.5s`, `2m`).
 pub fn parse_duration(text: &str) -> Result<Duration, SpecError> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        return Err(SpecError(format!("{text:?}: add a unit (us, ms, s)")));
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| SpecError(format!("{text:?} is not a duration")))?;
-    if !value.is_finite() || value < 0.0 || value * scale > 3600.0 {
-        return Err(SpecError(format!("{text:?} is out of range (0..1h)")));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
+    crate::units::parse_duration(text).map_err(SpecError)
 }
 
 /// Parses a latency model.
@@ -153,6 +137,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("-1ms").is_err());
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(
             parse_latency("fixed:5ms"),
             Ok(Latency::Fixed(Duration::from_millis(5)))
