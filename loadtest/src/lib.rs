@@ -4,15 +4,23 @@
 //!   a folder of requests to replay).
 //! - [`engine`]: the open-loop sender (fixed schedule, latency from the scheduled time,
 //!   keep-alive connections, its own lag measured); [`report`]: what it measured.
-//! - [`baseline`]: the bare hyper server the exchange is compared against.
+//! - [`baseline`]: the bare hyper server the exchange is compared against;
+//!   [`servers`]: the exchange and the baseline started on their own runtimes.
+//! - [`sweep`]: runs at rising rates to find the highest that holds a p99 objective;
+//!   [`compare`]: the exchange against the baseline in alternating rounds, as ratios;
+//!   [`demo`]: the exchange with two mock DSPs under a short load, in one command.
 //! - [`mock_bidder`]: a configurable DSP built on the bidder SDK (latency distribution,
 //!   bid rate, prices, errors, garbage, silence, canned answers); used by the end-to-end
 //!   tests and by `loadtest mock-bidder`.
 //! - [`units`]: durations as people write them (`10s`, `2m`).
 
 pub mod baseline;
+pub mod compare;
+pub mod demo;
 pub mod engine;
 pub mod mock_bidder;
 pub mod report;
 pub mod scenario;
+pub mod servers;
+pub mod sweep;
 pub mod units;

@@ -32,11 +32,104 @@ enum Command {
     Run(RunArgs),
     /// Serve the bare hyper baseline (parse + validate, fixed answer) until Ctrl-C.
     Baseline(BaselineArgs),
+    /// Step the rate up and report the highest that holds a p99 objective.
+    Sweep(SweepArgs),
+    /// The exchange against the bare baseline in alternating rounds, as ratios.
+    Compare(CompareArgs),
+    /// The exchange on the sample configs with two mock DSPs under a short load.
+    Demo(DemoArgs),
     /// Run a mock DSP (built on the bidder SDK) until Ctrl-C.
     MockBidder(MockArgs),
-    /// Not built yet: sweep, compare, demo (the load-test issue).
-    #[command(external_subcommand)]
-    Other(Vec<String>),
+}
+
+/// Settings shared by the commands that send load.
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// Measured duration of each run (`10s`, `2m`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Warm-up before each run (sent, not recorded).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Keep-alive connections (requests in flight at most).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Scenario file.
+    #[arg(long, default_value = "configs/loadtest/default.toml")]
+    scenario: PathBuf,
+    /// Write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// A sweep.
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// Target URL (a bare `http://host:port` means `/openrtb2/auction`).
+    #[arg(long)]
+    target: String,
+    /// First rate.
+    #[arg(long)]
+    from: f64,
+    /// Last rate.
+    #[arg(long)]
+    to: f64,
+    /// Rate step.
+    #[arg(long)]
+    step: f64,
+    /// p99 objective (`1ms`, `5ms`).
+    #[arg(long, value_parser = parse_duration)]
+    slo_p99: Duration,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// A comparison.
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Exchange config.
+    #[arg(long, default_value = "configs/exchange.toml")]
+    config: PathBuf,
+    /// Rounds (each runs the baseline, then the exchange).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// First swept rate.
+    #[arg(long, default_value_t = 500.0)]
+    from: f64,
+    /// Last swept rate.
+    #[arg(long, default_value_t = 4000.0)]
+    to: f64,
+    /// Rate step.
+    #[arg(long, default_value_t = 500.0)]
+    step: f64,
+    /// p99 objective of the sweep.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    slo_p99: Duration,
+    /// Fixed rate at which p99 is compared.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// The demo.
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Exchange config.
+    #[arg(long, default_value = "configs/exchange.toml")]
+    config: PathBuf,
+    /// Requests per second.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Measured duration.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Scenario file.
+    #[arg(long, default_value = "configs/loadtest/default.toml")]
+    scenario: PathBuf,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 /// An open-loop run.
@@ -66,6 +159,9 @@ struct RunArgs {
     /// Write the full report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -128,6 +224,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => report_failure("run", run_load(args)),
+        Command::Sweep(args) => report_failure("sweep", sweep_rates(args)),
+        Command::Compare(args) => report_failure("compare", compare(args)),
+        Command::Demo(args) => report_failure("demo", demo(args)),
         Command::Baseline(args) => report_failure("baseline", baseline(args)),
         Command::MockBidder(args) => match mock_bidder(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -136,13 +235,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Other(args) => {
-            eprintln!(
-                "loadtest {}: not built yet (the load-test issue); run, baseline and mock-bidder are available",
-                args.first().map_or("", String::as_str)
-            );
-            ExitCode::from(2)
-        }
     }
 }
 
@@ -206,20 +298,176 @@ fn run_load(args: RunArgs) -> anyhow::Result<()> {
         progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let report = runtime()?.block_on(async {
-        let stop = StopSignal::default();
-        let on_ctrl_c = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.stop();
-            }
-        });
-        run(&options, &prepared.name, Arc::new(prepared.bodies), stop).await
+        run(
+            &options,
+            &prepared.name,
+            Arc::new(prepared.bodies),
+            stop_on_ctrl_c(),
+        )
+        .await
     });
     print!("{report}");
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text).with_context(|| format!("{}", path.display()))?;
         eprintln!("JSON report: {}", path.display());
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, loadtest::report::html::render(&report))
+            .with_context(|| format!("{}", path.display()))?;
+        eprintln!("HTML report: {}", path.display());
+    }
+    Ok(())
+}
+
+/// A target URL; a bare `http://host:port` means the auction endpoint.
+fn parse_target(text: &str) -> anyhow::Result<http::Uri> {
+    let target: http::Uri = text.parse().with_context(|| format!("--target {text:?}"))?;
+    anyhow::ensure!(
+        target.scheme_str() == Some("http") && target.host().is_some(),
+        "--target must be http://host[:port][/path]"
+    );
+    if target.path() == "/" {
+        return Ok(format!("{}/openrtb2/auction", text.trim_end_matches('/')).parse()?);
+    }
+    Ok(target)
+}
+
+/// Loads a scenario and builds its bodies (before any timing starts).
+fn prepare(path: &std::path::Path) -> anyhow::Result<loadtest::scenario::Prepared> {
+    let (scenario, folder) = Scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let prepared = scenario
+        .prepare(&folder)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "scenario {}: {} request bodies prepared",
+        prepared.name,
+        prepared.bodies.len()
+    );
+    Ok(prepared)
+}
+
+/// A stop signal that Ctrl-C sets (the report then covers what was sent).
+fn stop_on_ctrl_c() -> StopSignal {
+    let stop = StopSignal::default();
+    let on_ctrl_c = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.stop();
+        }
+    });
+    stop
+}
+
+fn write_json(path: Option<&PathBuf>, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_string_pretty(value)?)
+            .with_context(|| format!("{}", path.display()))?;
+        eprintln!("JSON: {}", path.display());
+    }
+    Ok(())
+}
+
+fn load_options(load: &LoadArgs, target: http::Uri, rate: f64) -> anyhow::Result<RunOptions> {
+    anyhow::ensure!(
+        (1..=10_000).contains(&load.connections),
+        "--connections must be 1..=10000"
+    );
+    anyhow::ensure!(!load.duration.is_zero(), "--duration must be > 0");
+    Ok(RunOptions {
+        target,
+        rate,
+        duration: load.duration,
+        warmup: load.warmup,
+        connections: load.connections,
+        timeout: Duration::from_secs(5),
+        progress: false,
+    })
+}
+
+fn sweep_rates(args: SweepArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.from > 0.0 && args.step > 0.0 && args.to >= args.from,
+        "need 0 < --from <= --to and --step > 0"
+    );
+    let template = load_options(&args.load, parse_target(&args.target)?, args.from)?;
+    let prepared = prepare(&args.load.scenario)?;
+    let rates = loadtest::sweep::rates(args.from, args.to, args.step);
+    let steps = runtime()?.block_on(async {
+        let stop = stop_on_ctrl_c();
+        loadtest::sweep::sweep(
+            &template,
+            &rates,
+            args.slo_p99,
+            &prepared.name,
+            Arc::new(prepared.bodies),
+            &stop,
+        )
+        .await
+    });
+    print!("{}", loadtest::sweep::table(&steps));
+    match loadtest::sweep::highest_passing(&steps) {
+        Some(rate) => println!(
+            "highest rate holding p99 <= {:?}: {rate:.0}/s",
+            args.slo_p99
+        ),
+        None => println!("no rate held p99 <= {:?}", args.slo_p99),
+    }
+    let reports: Vec<_> = steps
+        .iter()
+        .map(|s| (s.rate, s.passed, &s.report))
+        .collect();
+    write_json(args.load.json.as_ref(), &reports)
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=20).contains(&args.rounds), "--rounds must be 1..=20");
+    anyhow::ensure!(
+        args.from > 0.0 && args.step > 0.0 && args.to >= args.from && args.rate > 0.0,
+        "need 0 < --from <= --to, --step > 0, --rate > 0"
+    );
+    let template = load_options(&args.load, "http://127.0.0.1/".parse()?, args.rate)?;
+    let prepared = prepare(&args.load.scenario)?;
+    let options = loadtest::compare::CompareOptions {
+        config: args.config,
+        bidders: Vec::new(),
+        rounds: args.rounds,
+        rates: loadtest::sweep::rates(args.from, args.to, args.step),
+        slo_p99: args.slo_p99,
+        fixed_rate: args.rate,
+        template,
+    };
+    let comparison = runtime()?.block_on(async {
+        let stop = stop_on_ctrl_c();
+        loadtest::compare::compare(&options, &prepared.name, Arc::new(prepared.bodies), &stop).await
+    })?;
+    print!("{comparison}");
+    write_json(args.load.json.as_ref(), &comparison)
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rate > 0.0 && args.rate <= 100_000.0,
+        "--rate must be within (0, 100000]"
+    );
+    let prepared = prepare(&args.scenario)?;
+    let report = runtime()?.block_on(async {
+        let stop = stop_on_ctrl_c();
+        loadtest::demo::demo(
+            &args.config,
+            args.rate,
+            args.duration,
+            &prepared.name,
+            Arc::new(prepared.bodies),
+            &stop,
+        )
+        .await
+    })?;
+    print!("{report}");
+    if let Some(path) = &args.html {
+        std::fs::write(path, loadtest::report::html::render(&report))
+            .with_context(|| format!("{}", path.display()))?;
+        eprintln!("HTML report: {}", path.display());
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! What a run measured: the [`Recorder`] the engine feeds, and the [`Report`] it becomes
 //! (terminal table, JSON with every figure, and the data of the HTML report).
 
+pub mod html;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -493,5 +495,15 @@ mod tests {
             .windows(2)
             .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
         assert!(report.to_string().contains("p99"));
+        let page = html::render(&report);
+        assert!(
+            page.starts_with("<!doctype html>")
+                && page.contains("<svg")
+                && page.contains("polyline")
+        );
+        assert!(
+            !page.contains("<script") && !page.contains("src="),
+            "self-contained: no script, nothing fetched"
+        );
     }
 }

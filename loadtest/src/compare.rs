@@ -1,0 +1,193 @@
+//! `loadtest compare`: the exchange against the bare baseline, in alternating rounds on
+//! the same machine at the same rates, stated as ratios (the only way to state speed on
+//! a noisy shared 2-core host). Each round, each server in turn: a sweep for the highest
+//! rate that holds the p99 objective, and a run at one fixed rate for p99 and p99.9.
+
+use crate::engine::{run, RunOptions, StopSignal};
+use crate::servers::{start_baseline, start_exchange, Served};
+use crate::sweep::{highest_passing, sweep};
+use bytes::Bytes;
+use exchange::config::BidderConfig;
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Exchange config file.
+    pub config: PathBuf,
+    /// Extra bidders for the exchange (mock DSPs started by the caller).
+    pub bidders: Vec<BidderConfig>,
+    /// Rounds (each runs both servers).
+    pub rounds: usize,
+    /// Rates swept.
+    pub rates: Vec<f64>,
+    /// p99 objective of the sweep.
+    pub slo_p99: Duration,
+    /// Fixed rate for the p99 comparison.
+    pub fixed_rate: f64,
+    /// Run settings (target and rate are set per run).
+    pub template: RunOptions,
+}
+
+/// One server's figures in one round.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    /// `baseline` or `exchange`.
+    pub server: &'static str,
+    /// Round number (1-based).
+    pub round: usize,
+    /// Highest swept rate that held the objective (0 when none did).
+    pub rate_at_slo: f64,
+    /// p99 at the fixed rate, µs.
+    pub p99_us: u64,
+    /// p99.9 at the fixed rate, µs.
+    pub p999_us: u64,
+    /// Achieved rate at the fixed rate.
+    pub achieved_at_fixed: f64,
+}
+
+/// The comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Every round's figures.
+    pub rounds: Vec<Measured>,
+    /// Median over rounds of exchange rate at SLO / baseline rate at SLO.
+    pub throughput_ratio: f64,
+    /// Median over rounds of exchange p99 / baseline p99 at the fixed rate.
+    pub p99_ratio: f64,
+    /// The p99 objective, µs.
+    pub slo_p99_us: u64,
+    /// The fixed rate.
+    pub fixed_rate: f64,
+}
+
+/// Runs the comparison.
+pub async fn compare(
+    options: &CompareOptions,
+    scenario: &str,
+    bodies: Arc<Vec<Bytes>>,
+    stop: &StopSignal,
+) -> anyhow::Result<Comparison> {
+    let mut rounds = Vec::new();
+    for round in 1..=options.rounds {
+        for server in ["baseline", "exchange"] {
+            if stop.stopped() {
+                break;
+            }
+            let served: Served = if server == "baseline" {
+                start_baseline()?
+            } else {
+                start_exchange(&options.config, options.bidders.clone())?
+            };
+            let template = RunOptions {
+                target: served.auction_url().parse()?,
+                ..options.template.clone()
+            };
+            eprintln!("round {round}: {server} on {}", served.addr);
+            let steps = sweep(
+                &template,
+                &options.rates,
+                options.slo_p99,
+                scenario,
+                Arc::clone(&bodies),
+                stop,
+            )
+            .await;
+            let fixed = RunOptions {
+                rate: options.fixed_rate,
+                ..template
+            };
+            let report = run(&fixed, scenario, Arc::clone(&bodies), stop.clone()).await;
+            tokio::task::spawn_blocking(move || served.stop()).await?;
+            rounds.push(Measured {
+                server: if server == "baseline" {
+                    "baseline"
+                } else {
+                    "exchange"
+                },
+                round,
+                rate_at_slo: highest_passing(&steps).unwrap_or(0.0),
+                p99_us: report.latency_us.p99,
+                p999_us: report.latency_us.p999,
+                achieved_at_fixed: report.achieved_rate,
+            });
+        }
+    }
+    let ratios = |f: &dyn Fn(&Measured) -> f64| {
+        let mut values: Vec<f64> = (1..=options.rounds)
+            .filter_map(|round| {
+                let of = |name: &str| rounds.iter().find(|m| m.round == round && m.server == name);
+                let (b, e) = (of("baseline")?, of("exchange")?);
+                let denominator = f(b);
+                (denominator > 0.0).then(|| f(e) / denominator)
+            })
+            .collect();
+        median(&mut values)
+    };
+    Ok(Comparison {
+        throughput_ratio: ratios(&|m| m.rate_at_slo),
+        p99_ratio: ratios(&|m| m.p99_us as f64),
+        slo_p99_us: options.slo_p99.as_micros() as u64,
+        fixed_rate: options.fixed_rate,
+        rounds,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "| round | server | highest rate with p99 ≤ {:.2} ms | p99 ms at {:.0}/s | p99.9 ms at {:.0}/s | achieved/s |",
+            self.slo_p99_us as f64 / 1e3,
+            self.fixed_rate,
+            self.fixed_rate
+        )?;
+        writeln!(f, "| --- | --- | --- | --- | --- | --- |")?;
+        for m in &self.rounds {
+            writeln!(
+                f,
+                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.1} |",
+                m.round,
+                m.server,
+                m.rate_at_slo,
+                m.p99_us as f64 / 1e3,
+                m.p999_us as f64 / 1e3,
+                m.achieved_at_fixed
+            )?;
+        }
+        writeln!(
+            f,
+            "\nexchange / baseline (median of rounds): throughput at the SLO {:.2}, p99 at {:.0}/s {:.2}",
+            self.throughput_ratio, self.fixed_rate, self.p99_ratio
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
+}
