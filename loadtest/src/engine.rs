@@ -146,7 +146,10 @@ pub async fn run(
             if let Ok(mut recorder) = recorder.lock() {
                 let second = scheduled.saturating_duration_since(measure_from).as_secs() as usize;
                 match outcome {
-                    Ok(Ok((status, price))) => recorder.answered(second, latency, status, price),
+                    Ok(Ok((status, price))) => {
+                        let at = Instant::now().saturating_duration_since(measure_from);
+                        recorder.answered(second, at, latency, status, price)
+                    }
                     Ok(Err(Failure::Connect)) => recorder.connect_error(second),
                     Ok(Err(Failure::Io)) => recorder.io_error(second),
                     Err(_) => recorder.timeout(second),
