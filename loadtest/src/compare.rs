@@ -46,6 +46,10 @@ pub struct Measured {
     pub p99_us: u64,
     /// p99.9 at the fixed rate, µs.
     pub p999_us: u64,
+    /// The exchange's own decision-time p99 at the fixed rate, µs (none for the baseline).
+    pub server_p99_us: Option<u64>,
+    /// The exchange's own decision-time p99.9 at the fixed rate, µs.
+    pub server_p999_us: Option<u64>,
     /// Achieved rate at the fixed rate.
     pub achieved_at_fixed: f64,
 }
@@ -88,6 +92,14 @@ pub async fn compare(
                 ..options.template.clone()
             };
             eprintln!("round {round}: {server} on {}", served.addr);
+            // The fixed rate first, on a fresh server, so its own latency figures cover
+            // that run alone; then the sweep.
+            let fixed = RunOptions {
+                rate: options.fixed_rate,
+                ..template.clone()
+            };
+            let report = run(&fixed, scenario, Arc::clone(&bodies), stop.clone()).await;
+            let server_side = served.server_quantiles();
             let steps = sweep(
                 &template,
                 &options.rates,
@@ -97,11 +109,6 @@ pub async fn compare(
                 stop,
             )
             .await;
-            let fixed = RunOptions {
-                rate: options.fixed_rate,
-                ..template
-            };
-            let report = run(&fixed, scenario, Arc::clone(&bodies), stop.clone()).await;
             tokio::task::spawn_blocking(move || served.stop()).await?;
             rounds.push(Measured {
                 server: if server == "baseline" {
@@ -113,6 +120,8 @@ pub async fn compare(
                 rate_at_slo: highest_passing(&steps).unwrap_or(0.0),
                 p99_us: report.latency_us.p99,
                 p999_us: report.latency_us.p999,
+                server_p99_us: server_side.map(|(p99, _)| p99),
+                server_p999_us: server_side.map(|(_, p999)| p999),
                 achieved_at_fixed: report.achieved_rate,
             });
         }
@@ -154,16 +163,21 @@ impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| round | server | highest rate with p99 ≤ {:.2} ms | p99 ms at {:.0}/s | p99.9 ms at {:.0}/s | achieved/s |",
+            "| round | server | highest rate with p99 ≤ {:.2} ms | client p99 / p99.9 ms at {:.0}/s | server p99 / p99.9 ms | achieved/s |",
             self.slo_p99_us as f64 / 1e3,
             self.fixed_rate,
-            self.fixed_rate
         )?;
         writeln!(f, "| --- | --- | --- | --- | --- | --- |")?;
         for m in &self.rounds {
+            let server = match (m.server_p99_us, m.server_p999_us) {
+                (Some(p99), Some(p999)) => {
+                    format!("{:.3} / {:.3}", p99 as f64 / 1e3, p999 as f64 / 1e3)
+                }
+                _ => "-".to_owned(),
+            };
             writeln!(
                 f,
-                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.1} |",
+                "| {} | {} | {:.0} | {:.3} / {:.3} | {server} | {:.1} |",
                 m.round,
                 m.server,
                 m.rate_at_slo,

@@ -108,6 +108,9 @@ struct CompareArgs {
     /// Fixed rate at which p99 is compared.
     #[arg(long, default_value_t = 500.0)]
     rate: f64,
+    /// Mock DSPs (answering in 1–3 ms) added to the exchange as bidders.
+    #[arg(long, default_value_t = 0)]
+    bidders: usize,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -437,8 +440,28 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         fixed_rate: args.rate,
         template,
     };
+    anyhow::ensure!(args.bidders <= 16, "--bidders must be 0..=16");
+    let mut options = options;
     let comparison = runtime()?.block_on(async {
         let stop = stop_on_ctrl_c();
+        let mut mocks = Vec::new();
+        for i in 0..args.bidders {
+            let mock = loadtest::mock_bidder::spawn_local(MockConfig {
+                latency: Latency::Uniform(Duration::from_millis(1), Duration::from_millis(3)),
+                price: Price::Uniform(0.5, 20.0),
+                bid_rate: 0.7,
+                seat: format!("mock-{i}"),
+                ..MockConfig::default()
+            })
+            .await?;
+            options.bidders.push(exchange::config::BidderConfig {
+                name: format!("mock-{i}"),
+                endpoint: mock.endpoint(),
+                timeout_ms: 100,
+                ..Default::default()
+            });
+            mocks.push(mock);
+        }
         loadtest::compare::compare(&options, &prepared.name, Arc::new(prepared.bodies), &stop).await
     })?;
     print!("{comparison}");

@@ -22,12 +22,26 @@ pub struct Served {
     pub name: &'static str,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    state: Option<Arc<AppState>>,
 }
 
 impl Served {
     /// The auction URL.
     pub fn auction_url(&self) -> String {
         format!("http://{}/openrtb2/auction", self.addr)
+    }
+
+    /// The exchange's own decision-time p99 and p99.9 so far, µs (what its `/metrics`
+    /// reports); `None` for the baseline.
+    pub fn server_quantiles(&self) -> Option<(u64, u64)> {
+        let text = self.state.as_ref()?.metrics.render((0, 0, 0));
+        let quantile = |q: &str| {
+            let series = format!("exchange_decision_latency_seconds{{quantile=\"{q}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+                .map(|seconds| (seconds * 1e6).round() as u64)
+        };
+        Some((quantile("0.99")?, quantile("0.999")?))
     }
 
     /// Stops it and waits until it has drained.
@@ -61,12 +75,15 @@ pub fn start_exchange(config: &Path, bidders: Vec<BidderConfig>) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = SnapshotStore::open(&settings.campaigns).map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = Arc::new(AppState::new(settings, store));
-    spawn("exchange", move |listener, stopped| async move {
-        let _ = exchange::run(listener, state, async {
+    let serving = Arc::clone(&state);
+    let mut served = spawn("exchange", move |listener, stopped| async move {
+        let _ = exchange::run(listener, serving, async {
             let _ = stopped.await;
         })
         .await;
-    })
+    })?;
+    served.state = Some(state);
+    Ok(served)
 }
 
 /// Starts the bare baseline server.
@@ -121,5 +138,6 @@ where
         name,
         stop: Some(stop),
         thread: Some(thread),
+        state: None,
     })
 }
