@@ -1,6 +1,7 @@
 //! `loadtest`: load tools for the exchange. `run` sends open-loop load and reports;
-//! `baseline` serves the bare-hyper ceiling; `mock-bidder` runs a configurable DSP. The
-//! commands not built yet say so plainly.
+//! `sweep` finds the highest rate holding a p99 objective; `compare` states the exchange
+//! against the bare `baseline` as ratios; `demo` runs it all with two mock DSPs;
+//! `mock-bidder` runs a configurable DSP. The work is in the library (`loadtest::*`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
