@@ -2,6 +2,7 @@
 //! filtered or lost. Answers "why didn't my campaign win?". Slow on purpose (it checks
 //! every campaign one by one) and only served when the config allows it.
 
+use crate::config::BidderConfig;
 use crate::decision::Decision;
 use crate::fanout::screen::DroppedBid;
 use crate::index::Snapshot;
@@ -199,9 +200,14 @@ pub struct ExternalDebug {
 pub fn external(
     decision: &Decision<'_>,
     dropped: &[DroppedBid],
-    names: &[&str],
+    bidders: &[BidderConfig],
 ) -> Vec<ExternalDebug> {
-    let name = |index: usize| names.get(index).copied().unwrap_or("?").to_owned();
+    let name = |index: usize| {
+        bidders
+            .get(index)
+            .map_or("?", |b| b.name.as_str())
+            .to_owned()
+    };
     let mut rows: Vec<ExternalDebug> = decision
         .external
         .iter()

@@ -112,7 +112,8 @@ pub fn decide<'r, S: SignalSource>(
     decision
 }
 
-/// Every imp's floor in the exchange currency (see [`floor_in_exchange_currency`]).
+/// Every imp's floor in the exchange currency, raised to the exchange floor; `None`
+/// where the floor's currency has no known rate.
 pub fn imp_floors(request: &BidRequest, config: &ExchangeConfig) -> Vec<Option<f64>> {
     request
         .imp
@@ -408,7 +409,7 @@ fn response_currency(request: &BidRequest, config: &ExchangeConfig) -> Option<Pr
 
 /// The imp's floor in the exchange currency, raised to the exchange floor; `None` when
 /// the floor's currency is unknown.
-pub fn floor_in_exchange_currency(
+fn floor_in_exchange_currency(
     imp: &bidder_sdk::openrtb::Imp,
     config: &ExchangeConfig,
 ) -> Option<f64> {

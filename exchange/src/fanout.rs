@@ -106,11 +106,6 @@ impl Fanout {
         &self.bidders[index].stats
     }
 
-    /// The circuit state of bidder `index`.
-    pub fn circuit_state(&self, index: usize) -> circuit::CircuitState {
-        self.bidders[index].circuit.state()
-    }
-
     /// Sends queued notices until shutdown (spawned by the server).
     pub async fn send_notices(&self, config: &ExchangeConfig) {
         let policy = SendPolicy {

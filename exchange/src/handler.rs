@@ -144,11 +144,10 @@ async fn decide_and_answer(
     if !decision.external.is_empty() || !dropped.is_empty() {
         verdicts::send(state, &decision, &auction_id, &dropped);
     }
-    let bidder_names: Vec<&str> = config.bidders.iter().map(|b| b.name.as_str()).collect();
     let settings = ResponseSettings {
         public_url: &config.public_url,
         bid_expiry_secs: config.auction.bid_expiry_secs,
-        bidder_names: &bidder_names,
+        bidders: &config.bidders,
     };
     let response = response::build(&decision, &snapshot, &auction_id, settings);
     let debug = config.debug.allow && (debug_query || debug_requested(request));
@@ -166,7 +165,7 @@ async fn decide_and_answer(
             nbr: Some(no_bid_reason::UNKNOWN),
             ..BidResponse::default()
         });
-        let external = debug_view::external(&decision, &dropped, &bidder_names);
+        let external = debug_view::external(&decision, &dropped, &config.bidders);
         response.ext = Some(serde_json::json!({ "debug": view, "bidders": external }));
         let outcome = if filled {
             Outcome::Filled

@@ -3,6 +3,7 @@
 
 use crate::auction::Clearing;
 use crate::campaign::{CreativeKind, MarkupValues};
+use crate::config::BidderConfig;
 use crate::decision::Decision;
 use crate::fanout::screen::ExternalBid;
 use crate::features::ImpFeatures;
@@ -26,8 +27,8 @@ pub struct ResponseSettings<'a> {
     pub public_url: &'a str,
     /// `bid.exp` in seconds.
     pub bid_expiry_secs: i64,
-    /// Bidder names by index (the seat of their bids).
-    pub bidder_names: &'a [&'a str],
+    /// The configured bidders, by index (their names are the seats of their bids).
+    pub bidders: &'a [BidderConfig],
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -191,9 +192,9 @@ fn external_bid(
         ..DspMacros::default()
     };
     let seat = settings
-        .bidder_names
+        .bidders
         .get(external.bidder)
-        .copied()
+        .map(|b| b.name.as_str())
         .unwrap_or("bidder");
     let query = notice_query(&[
         ("auction", auction_id),
