@@ -11,7 +11,8 @@ mod spec;
 
 pub(crate) use compile::normalise_os;
 pub use compile::{
-    compile, Campaign, CampaignError, Creative, CreativeKind, DeviceClass, ListFilter, Pricing,
+    compile, Campaign, CampaignError, Creative, CreativeKind, DeviceClass, FrequencyCap,
+    ListFilter, PacingMode, Pricing,
 };
 pub use markup::{MarkupTemplate, MarkupValues};
 pub use spec::{CampaignFile, CampaignSpec};

@@ -13,6 +13,16 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// Now, unix milliseconds.
+    pub fn now_millis(self) -> i64 {
+        match self {
+            Self::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            Self::Fixed(at) => at.saturating_mul(1000),
+        }
+    }
+
     /// Now, unix seconds.
     pub fn now_unix(self) -> i64 {
         match self {

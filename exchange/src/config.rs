@@ -4,11 +4,13 @@
 //! message naming the field, before any port is bound.
 
 mod bidders;
+mod store;
 
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+pub use store::StoreConfig;
 use thiserror::Error;
 
 /// Everything the exchange reads from `configs/exchange.toml`.
@@ -37,6 +39,8 @@ pub struct ExchangeConfig {
     pub bidders: Vec<BidderConfig>,
     /// How the fan-out budgets time, judges bidder health and sends notices.
     pub fanout: FanoutConfig,
+    /// Where frequency counters and budgets live, and how leases are sized.
+    pub store: StoreConfig,
 }
 
 /// Bounds on request size and time.
@@ -113,6 +117,7 @@ impl Default for ExchangeConfig {
             reload: ReloadConfig::default(),
             bidders: Vec::new(),
             fanout: FanoutConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -196,6 +201,10 @@ impl ExchangeConfig {
         }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            config.store.redis_url = url;
+            config.validate(&path.display().to_string())?;
         }
         Ok(config)
     }
@@ -291,7 +300,10 @@ impl ExchangeConfig {
                 "must be positive".to_owned(),
             ));
         }
-        bidders::validate(self).map_err(|(field, message)| invalid(&field, message))
+        bidders::validate(self).map_err(|(field, message)| invalid(&field, message))?;
+        self.store
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))
     }
 
     /// Units of `code` per unit of the exchange currency, if known.

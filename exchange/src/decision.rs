@@ -7,6 +7,7 @@
 //! campaigns, not the thousands its targeting admits.
 
 use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
+use crate::campaign::Campaign;
 use crate::config::ExchangeConfig;
 use crate::fanout::screen::ExternalBid;
 use crate::features::{imp_features, request_features, ImpFeatures, RequestFeatures};
@@ -34,17 +35,20 @@ pub enum ImpNoBid {
     BelowFloor,
     /// Eligible campaigns had all won other imps of this request.
     CampaignCapped,
+    /// The winner's budget lease could not pay for the impression.
+    BudgetExhausted,
 }
 
 impl ImpNoBid {
     /// Every value, for metric registration.
-    pub const ALL: [ImpNoBid; 6] = [
+    pub const ALL: [ImpNoBid; 7] = [
         Self::UnservableFormat,
         Self::FloorCurrencyUnknown,
         Self::CurrencyUnsupported,
         Self::NoEligibleCampaign,
         Self::BelowFloor,
         Self::CampaignCapped,
+        Self::BudgetExhausted,
     ];
 
     /// Stable label.
@@ -56,6 +60,7 @@ impl ImpNoBid {
             Self::NoEligibleCampaign => "no_eligible_campaign",
             Self::BelowFloor => "below_floor",
             Self::CampaignCapped => "campaign_capped",
+            Self::BudgetExhausted => "budget_exhausted",
         }
     }
 }
@@ -98,6 +103,23 @@ pub struct Decision<'r> {
     floor_stops: Vec<bool>,
 }
 
+/// Per-request admission of campaigns beyond targeting: frequency caps, budget, pacing.
+/// Asked once per campaign and request (memoised with the targeting checks).
+pub trait Gate {
+    /// Whether campaign `id` may bid on this request.
+    fn admits(&self, id: usize, campaign: &Campaign) -> bool;
+}
+
+/// Admits every campaign (no caps, no budgets: benches, tests, the debug replay).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Open;
+
+impl Gate for Open {
+    fn admits(&self, _id: usize, _campaign: &Campaign) -> bool {
+        true
+    }
+}
+
 /// Decides the auction for `request` on `snapshot`, internal campaigns only.
 pub fn decide<'r, S: SignalSource>(
     request: &'r BidRequest,
@@ -107,7 +129,7 @@ pub fn decide<'r, S: SignalSource>(
     now_unix: i64,
 ) -> Decision<'r> {
     let floors = imp_floors(request, config);
-    let mut decision = prepare(request, &floors, snapshot, config, signals, now_unix);
+    let mut decision = prepare(request, &floors, snapshot, config, signals, now_unix, &Open);
     decision.clear();
     decision
 }
@@ -124,14 +146,15 @@ pub fn imp_floors(request: &BidRequest, config: &ExchangeConfig) -> Vec<Option<f
 
 /// Gathers the internal candidates of every imp, given their floors ([`imp_floors`]);
 /// nothing is cleared yet (external bids may join with [`Decision::add_external`] before
-/// [`Decision::clear`]).
-pub fn prepare<'r, S: SignalSource>(
+/// [`Decision::clear`]). `gate` admits campaigns past targeting (caps, budgets).
+pub fn prepare<'r, S: SignalSource, G: Gate>(
     request: &'r BidRequest,
     floors: &[Option<f64>],
     snapshot: &Snapshot,
     config: &ExchangeConfig,
     signals: &S,
     now_unix: i64,
+    gate: &G,
 ) -> Decision<'r> {
     let features = request_features(request, now_unix);
     let currency = response_currency(request, config);
@@ -185,7 +208,9 @@ pub fn prepare<'r, S: SignalSource>(
                         break;
                     }
                     let campaign = &snapshot.campaigns[id];
-                    if !memo.passes(id, || check_request(campaign, &features).is_ok()) {
+                    if !memo.passes(id, || {
+                        check_request(campaign, &features).is_ok() && gate.admits(id, campaign)
+                    }) {
                         continue;
                     }
                     let Ok(creative) = pick_creative(campaign, imp) else {

@@ -1,6 +1,7 @@
 //! The auction endpoint without its HTTP framing: body bytes in, status and body out.
 //! The HTTP layer and the tests and benches all call [`auction`].
 
+use crate::admission::{charge_winners, RequestGate};
 use crate::config::Limits;
 use crate::debug_view;
 use crate::decision::{imp_floors, prepare};
@@ -8,7 +9,10 @@ use crate::fanout::client::CallOutcome;
 use crate::fanout::screen::{screen, Auctioned};
 use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
+use crate::freq::{self, CapRead};
+use crate::index::Snapshot;
 use crate::metrics::Outcome;
+use crate::pacing_store::{PacingStore, UserKey};
 use crate::response::{self, ResponseSettings};
 use crate::scoring::Neutral;
 use crate::state::AppState;
@@ -17,6 +21,7 @@ use bidder_sdk::openrtb::{
     decode_request, encode_response, validate_request, BidRequest, BidResponse, Json,
 };
 use http::StatusCode;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,16 +106,31 @@ async fn decide_and_answer(
         arrival,
         tmax: Duration::from_millis(tmax),
     };
-    // Calls go out first; internal campaigns are scored while they are on the wire.
+    // Calls go out first; the counter read and the scoring of internal campaigns happen
+    // while they are on the wire.
     let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
     let snapshot = state.store.load_full();
+    let user = freq::user_key(request, &state.user_secret);
+    let caps = read_caps(state, &snapshot, user, timing.response_deadline(config)).await;
+    let now_ms = state.clock.now_millis();
+    let pacers = state.pacing.table(&snapshot);
+    let gate = RequestGate {
+        caps: &caps,
+        pacers: &pacers,
+        now_unix: now_ms.div_euclid(1000),
+        now_ms,
+        seed: crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default()),
+        cap_stats: &state.caps,
+        pacing_stats: &state.pacing.stats,
+    };
     let mut decision = prepare(
         request,
         &floors,
         &snapshot,
         config,
         &Neutral,
-        state.clock.now_unix(),
+        now_ms.div_euclid(1000),
+        &gate,
     );
     let mut dropped = Vec::new();
     let mut slowest_bidder = None;
@@ -138,13 +158,16 @@ async fn decide_and_answer(
         decision.add_external(admitted);
     }
     decision.clear();
+    charge_winners(&mut decision, &pacers, &state.pacing.stats);
     for reason in decision.no_bids.iter().flatten() {
         state.metrics.imp_no_bid(*reason);
     }
     if !decision.external.is_empty() || !dropped.is_empty() {
         verdicts::send(state, &decision, &auction_id, &dropped);
     }
+    let user_hex = user.map(UserKey::hex);
     let settings = ResponseSettings {
+        user: user_hex.as_deref(),
         public_url: &config.public_url,
         bid_expiry_secs: config.auction.bid_expiry_secs,
         bidders: &config.bidders,
@@ -192,6 +215,44 @@ async fn decide_and_answer(
         },
     };
     (reply, slowest_bidder)
+}
+
+/// Reads the user's frequency counters when some campaign is capped: one store call,
+/// bounded by `store.read_timeout_ms` and the response deadline. Counted either way.
+async fn read_caps(
+    state: &AppState,
+    snapshot: &Snapshot,
+    user: Option<UserKey>,
+    response_deadline: Instant,
+) -> CapRead {
+    if !snapshot.any_frequency_cap {
+        return CapRead::NotNeeded;
+    }
+    let Some(user) = user else {
+        state.caps.anonymous.fetch_add(1, Relaxed);
+        return CapRead::Anonymous;
+    };
+    let started = Instant::now();
+    let limit = started + Duration::from_millis(state.config.store.read_timeout_ms);
+    let deadline = limit.min(response_deadline);
+    match tokio::time::timeout_at(deadline.into(), state.shared.read_counters(user)).await {
+        Ok(Ok(counters)) => {
+            state.caps.reads_ok.fetch_add(1, Relaxed);
+            state
+                .metrics
+                .cap_read_us(started.elapsed().as_micros() as u64);
+            CapRead::Counters(counters)
+        }
+        Ok(Err(error)) => {
+            state.caps.reads_failed.fetch_add(1, Relaxed);
+            tracing::debug!(%error, "frequency read failed");
+            CapRead::Failed
+        }
+        Err(_) => {
+            state.caps.reads_late.fetch_add(1, Relaxed);
+            CapRead::Failed
+        }
+    }
 }
 
 fn debug_requested(request: &BidRequest) -> bool {

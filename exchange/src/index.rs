@@ -51,9 +51,18 @@ pub struct Snapshot {
     pub any_native: FixedBitSet,
     /// Every banner size some creative has, sorted.
     pub banner_sizes: Vec<Size>,
+    /// Some active campaign has a frequency cap (else the request path reads no counters).
+    pub any_frequency_cap: bool,
+    /// Dense id of each campaign id (notices name campaigns by id).
+    pub ids: std::collections::HashMap<String, u32>,
 }
 
 impl Snapshot {
+    /// The campaign with id `id`, if this snapshot has it.
+    pub fn campaign(&self, id: &str) -> Option<&Campaign> {
+        self.ids.get(id).map(|&i| &self.campaigns[i as usize])
+    }
+
     /// Number of campaigns (active or not).
     pub fn len(&self) -> usize {
         self.campaigns.len()

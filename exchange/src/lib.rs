@@ -12,6 +12,7 @@
 //! Around it: [`config`], [`campaign`] (file format and compilation), [`store`] (the
 //! `arc-swap` snapshot), [`reload`] (triggers), [`metrics`], [`state`], [`clock`].
 
+pub mod admission;
 pub mod auction;
 pub mod campaign;
 pub mod clock;
@@ -20,10 +21,13 @@ pub mod debug_view;
 pub mod decision;
 pub mod fanout;
 pub mod features;
+pub mod freq;
 pub mod handler;
 pub mod index;
 pub mod metrics;
 pub mod native;
+pub mod pacing;
+pub mod pacing_store;
 pub mod reload;
 pub mod response;
 pub mod scoring;

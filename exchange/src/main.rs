@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use exchange::campaign::{self, Pricing};
 use exchange::config::ExchangeConfig;
+use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +26,10 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Redis URL for frequency counters and budgets (overrides `REDIS_URL` and
+    /// `store.redis_url`); without any, an in-process store serves one node.
+    #[arg(long, global = true)]
+    redis: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,8 +50,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::CheckConfig) => check_config(&cli.config),
-        None => serve(&cli.config, cli.listen),
+        Some(Command::CheckConfig) => check_config(&cli.config, cli.redis.as_deref()),
+        None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -57,9 +62,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = ExchangeConfig::load(path)?;
+/// The config at `path`, with `--redis` applied (and checked) when given.
+fn load_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<ExchangeConfig> {
+    let mut config = ExchangeConfig::load(path)?;
+    if let Some(url) = redis {
+        config.store.redis_url = url.to_owned();
+        config.validate(&path.display().to_string())?;
+    }
+    Ok(config)
+}
+
+fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = load_config(path, redis)?;
     println!("config {}: ok", path.display());
+    if config.store.redis_url.is_empty() {
+        println!("  store: in process (one node)");
+    } else {
+        println!(
+            "  store: redis{} {} (key prefix {})",
+            if config.store.cluster { " cluster" } else { "" },
+            config.store.redis_url,
+            config.store.key_prefix
+        );
+    }
     for bidder in &config.bidders {
         println!(
             "  bidder {}: {} (timeout {} ms, max qps {}, adjustment {}, {}{}{})",
@@ -134,16 +159,24 @@ fn join<K: std::fmt::Display>(counts: &BTreeMap<K, usize>) -> String {
         .join(", ")
 }
 
-fn serve(config_path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<ExitCode> {
-    let config = ExchangeConfig::load(config_path)?;
+fn serve(
+    config_path: &std::path::Path,
+    listen: SocketAddr,
+    redis: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path, redis)?;
     let store =
         SnapshotStore::open(&config.campaigns).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let state = Arc::new(AppState::new(config, store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
+        let shared = SharedStore::open(&config.store)
+            .await
+            .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
+        tracing::info!(store = shared.kind(), "shared store ready");
+        let state = Arc::new(AppState::new(config, store).with_shared_store(shared));
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("local address")?;
         let snapshot = state.store.load_full();

@@ -99,7 +99,7 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     latency_dropped: AtomicU64,
     latency_tx: Sender<(Series, u64)>,
-    latency: Arc<Mutex<[Histogram<u64>; 2]>>,
+    latency: Arc<Mutex<[Histogram<u64>; 3]>>,
 }
 
 impl Default for Metrics {
@@ -116,7 +116,11 @@ impl Metrics {
         // Three significant figures over 1 µs .. 60 s: about 100 KiB.
         let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
             .expect("constant histogram bounds are valid");
-        let latency = Arc::new(Mutex::new([histogram.clone(), histogram]));
+        let latency = Arc::new(Mutex::new([
+            histogram.clone(),
+            histogram.clone(),
+            histogram,
+        ]));
         let sink = Arc::clone(&latency);
         std::thread::Builder::new()
             .name("latency-recorder".into())
@@ -181,6 +185,11 @@ impl Metrics {
         self.sample(Series::FanoutOverhead, micros);
     }
 
+    /// Records one frequency-counter read on the request path, µs. Never blocks.
+    pub fn cap_read_us(&self, micros: u64) {
+        self.sample(Series::CapRead, micros);
+    }
+
     fn sample(&self, series: Series, micros: u64) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.latency_tx.try_send((series, micros.max(1)))
@@ -223,6 +232,7 @@ impl Metrics {
             let families = [
                 ("exchange_decision_latency_seconds", "Server-side time from request headers received to response ready (bidders included).", Series::Decision),
                 ("exchange_fanout_overhead_seconds", "Time a request with bidders took beyond its slowest awaited bidder.", Series::FanoutOverhead),
+                ("exchange_frequency_read_seconds", "Time of the request path's frequency-counter read (answered in time).", Series::CapRead),
             ];
             for (name, help, series) in families {
                 let histogram = &histograms[series as usize];
@@ -272,9 +282,10 @@ impl Metrics {
 enum Series {
     Decision = 0,
     FanoutOverhead = 1,
+    CapRead = 2,
 }
 
-fn record_latencies(rx: &Receiver<(Series, u64)>, sink: &Mutex<[Histogram<u64>; 2]>) {
+fn record_latencies(rx: &Receiver<(Series, u64)>, sink: &Mutex<[Histogram<u64>; 3]>) {
     while let Ok(first) = rx.recv() {
         let Ok(mut histograms) = sink.lock() else {
             return;

@@ -23,6 +23,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Settings the response needs from the exchange config.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseSettings<'a> {
+    /// The user key (hex) the notices count impressions for, if the request had one.
+    pub user: Option<&'a str>,
     /// Base URL of this exchange for notice URLs.
     pub public_url: &'a str,
     /// `bid.exp` in seconds.
@@ -134,14 +136,18 @@ fn campaign_bid(
             (adm, markup_type::NATIVE)
         }
     };
-    let query = notice_query(&[
+    let mut pairs = vec![
         ("auction", auction_id),
-        ("imp", &imp.imp.id),
-        ("bid", &bid_id),
-        ("campaign", &campaign.id),
-        ("creative", &creative.id),
+        ("imp", imp.imp.id.as_str()),
+        ("bid", bid_id.as_str()),
+        ("campaign", campaign.id.as_str()),
+        ("creative", creative.id.as_str()),
         ("cur", currency_code),
-    ]);
+    ];
+    if let Some(user) = settings.user {
+        pairs.push(("user", user));
+    }
+    let query = notice_query(&pairs);
     let bid = Bid {
         id: bid_id,
         impid: imp.imp.id.clone(),

@@ -116,7 +116,7 @@ fn clamp_rate(rate: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::campaign::ListFilter;
 
@@ -137,6 +137,7 @@ mod tests {
             base_cvr: 0.05,
             daily_budget_micros: None,
             total_budget_micros: None,
+            pacing: crate::campaign::PacingMode::Even,
             frequency_cap: None,
             flight: None,
             utc_offset_secs: 0,

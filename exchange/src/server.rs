@@ -7,6 +7,7 @@ mod admin;
 mod body;
 mod notice;
 pub mod routes;
+mod store_metrics;
 
 use crate::state::AppState;
 use hyper::service::service_fn;
@@ -24,6 +25,8 @@ use tokio::sync::watch;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait at shutdown for queued bidder notices (wins and bills are money).
 pub const NOTICE_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait at shutdown for notice writes to reach the store.
+pub const STORE_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -47,9 +50,26 @@ pub async fn run(
         tokio::spawn(crate::reload::on_sighup(
             Arc::clone(&state),
             hangups,
-            stop_rx,
+            stop_rx.clone(),
         ));
     }
+
+    // Leases first, so budgeted campaigns can bid from the first request.
+    state.pacing.table(&state.store.load());
+    state
+        .pacing
+        .tick(&state.shared, state.clock.now_millis())
+        .await;
+    let writer = Arc::clone(&state);
+    tokio::spawn(async move { writer.writer.run(writer.shared.clone()).await });
+    let pacing = Arc::clone(&state);
+    let pacing_stop = stop_rx.clone();
+    let pacing_task = tokio::spawn(async move {
+        pacing
+            .pacing
+            .run(pacing.shared.clone(), pacing.clock, pacing_stop)
+            .await;
+    });
 
     if !state.fanout.is_empty() {
         let notices = Arc::clone(&state);
@@ -101,6 +121,19 @@ pub async fn run(
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing remaining connections"),
     }
+    // Notices that arrived are money: land them, then give the unused leases back.
+    let queued = state.writer.pending();
+    state.writer.flush(STORE_FLUSH_TIMEOUT).await;
+    let _ = pacing_task.await;
+    state
+        .pacing
+        .release_all(&state.shared, state.clock.now_millis())
+        .await;
+    tracing::info!(
+        queued,
+        left = state.writer.pending(),
+        "store writes flushed and leases released"
+    );
     let unsent = state.fanout.notifier.pending();
     if unsent > 0 {
         state.fanout.notifier.flush(NOTICE_FLUSH_TIMEOUT).await;

@@ -3,7 +3,11 @@
 use crate::clock::Clock;
 use crate::config::ExchangeConfig;
 use crate::fanout::Fanout;
+use crate::freq::CapStats;
 use crate::metrics::Metrics;
+use crate::pacing::{Pacing, PacingSettings};
+use crate::pacing_store::writer::Writer;
+use crate::pacing_store::SharedStore;
 use crate::store::SnapshotStore;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +25,16 @@ pub struct AppState {
     pub clock: Clock,
     /// External bidders: clients, health, notices.
     pub fanout: Fanout,
+    /// Frequency counters and budgets shared with other nodes (or in process).
+    pub shared: SharedStore,
+    /// Notice writes on their way to `shared`.
+    pub writer: Writer,
+    /// Budget leases and pacing of this node.
+    pub pacing: Pacing,
+    /// Counters of the frequency read on the request path.
+    pub caps: CapStats,
+    /// Key of the user-id hash.
+    pub user_secret: [u8; 16],
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -33,7 +47,26 @@ impl AppState {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let auction_id_base = crate::auction::mix(started ^ u64::from(std::process::id()));
+        let store_config = &config.store;
+        let node = if store_config.node_id.is_empty() {
+            format!("{:08x}-{}", auction_id_base as u32, std::process::id())
+        } else {
+            store_config.node_id.clone()
+        };
+        let pacing = Pacing::new(PacingSettings {
+            node,
+            lease_ttl_ms: store_config.lease_ttl_ms as i64,
+            lease_secs: store_config.lease_secs,
+            max_lease_share: store_config.max_lease_share,
+            settle_ms: store_config.settle_ms as i64,
+        });
         Self {
+            shared: SharedStore::default(),
+            writer: Writer::new(store_config.write_queue),
+            pacing,
+            caps: CapStats::default(),
+            user_secret: store_config.secret(),
             fanout: Fanout::new(&config),
             config,
             store,
@@ -41,8 +74,14 @@ impl AppState {
             clock: Clock::System,
             draining: AtomicBool::new(false),
             auction_counter: AtomicU64::new(0),
-            auction_id_base: crate::auction::mix(started ^ u64::from(std::process::id())),
+            auction_id_base,
         }
+    }
+
+    /// The same state with another shared store (Redis instead of in process).
+    pub fn with_shared_store(mut self, shared: SharedStore) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The same state with another clock.

@@ -2,6 +2,7 @@
 
 use super::markup::{MarkupTemplate, DEFAULT_BANNER_MARKUP};
 use super::spec::{CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec};
+use crate::pacing_store::keys::{cap_field, CapScope};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -42,6 +43,44 @@ impl fmt::Display for CampaignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.file, self.field, self.message)
     }
+}
+
+/// How a budget is spent over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PacingMode {
+    /// Spread evenly: the daily budget over the day, or a lifetime budget over the rest of
+    /// the flight.
+    #[default]
+    Even,
+    /// As fast as traffic allows.
+    Asap,
+}
+
+impl PacingMode {
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Even => "even",
+            Self::Asap => "asap",
+        }
+    }
+}
+
+/// A validated frequency cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrequencyCap {
+    /// Impressions allowed per window.
+    pub count: u32,
+    /// Window in seconds; 0 = lifetime.
+    pub window_secs: u64,
+    /// Counts the advertiser's impressions rather than this campaign's.
+    pub advertiser_scope: bool,
+    /// Users without an id are served (uncapped).
+    pub allow_anonymous: bool,
+    /// Serves uncapped when the counters cannot be read (default: does not serve).
+    pub fail_open: bool,
+    /// The counter field in the store (`pacing_store::keys::cap_field`).
+    pub field: String,
 }
 
 /// How a campaign pays, validated.
@@ -232,8 +271,10 @@ pub struct Campaign {
     pub daily_budget_micros: Option<i64>,
     /// Lifetime budget in micro-units.
     pub total_budget_micros: Option<i64>,
-    /// Frequency cap: impressions and window in seconds (0 = lifetime).
-    pub frequency_cap: Option<(u32, u64)>,
+    /// How spend is spread over time.
+    pub pacing: PacingMode,
+    /// Frequency cap.
+    pub frequency_cap: Option<FrequencyCap>,
     /// Flight as unix seconds `[start, end)`.
     pub flight: Option<(i64, i64)>,
     /// UTC offset of the campaign's time zone, seconds.
@@ -418,8 +459,46 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
             "use 30m, 1h, 1d, 7d or lifetime",
         );
         check.require(cap.count > 0, "frequency_cap.count", "must be at least 1");
-        window.map(|w| (cap.count, w))
+        let advertiser_scope = match cap.scope.as_deref() {
+            None | Some("campaign") => false,
+            Some("advertiser") => true,
+            Some(_) => {
+                check.fail("frequency_cap.scope", "use campaign or advertiser");
+                false
+            }
+        };
+        let fail_open = match cap.on_store_error.as_deref() {
+            None | Some("closed") => false,
+            Some("open") => true,
+            Some(_) => {
+                check.fail("frequency_cap.on_store_error", "use closed or open");
+                false
+            }
+        };
+        window.map(|window_secs| {
+            let scope = if advertiser_scope {
+                CapScope::Advertiser(&spec.advertiser)
+            } else {
+                CapScope::Campaign(&spec.id)
+            };
+            FrequencyCap {
+                count: cap.count,
+                window_secs,
+                advertiser_scope,
+                allow_anonymous: cap.allow_anonymous,
+                fail_open,
+                field: cap_field(scope, window_secs),
+            }
+        })
     });
+    let pacing = match spec.budget.as_ref().and_then(|b| b.pacing.as_deref()) {
+        None | Some("even") => PacingMode::Even,
+        Some("asap") => PacingMode::Asap,
+        Some(_) => {
+            check.fail("budget.pacing", "use even or asap");
+            PacingMode::Even
+        }
+    };
     let utc_offset = match spec.timezone.as_deref() {
         None => Some(UtcOffset::UTC),
         Some(tz) => parse_offset(tz),
@@ -516,6 +595,7 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         base_cvr,
         daily_budget_micros,
         total_budget_micros,
+        pacing,
         frequency_cap,
         flight,
         utc_offset_secs: utc_offset.whole_seconds(),

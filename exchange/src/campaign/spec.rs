@@ -101,6 +101,10 @@ pub struct BudgetSpec {
     /// Lifetime budget; absent means none.
     #[serde(default)]
     pub total: Option<f64>,
+    /// `even` (default: spread the daily budget over the day, or a lifetime budget over
+    /// the rest of the flight) or `asap`.
+    #[serde(default)]
+    pub pacing: Option<String>,
 }
 
 /// Frequency cap.
@@ -111,6 +115,17 @@ pub struct FrequencyCapSpec {
     pub count: u32,
     /// Window: `30m`, `1h`, `1d`, `7d` or `lifetime`.
     pub window: String,
+    /// `campaign` (default) or `advertiser`: count this campaign's impressions only, or
+    /// every impression of the advertiser's campaigns that cap at advertiser level.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Serve users without any id (uncapped); default false: no id, no impression.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// When the counters cannot be read in time: `closed` (default: do not serve) or
+    /// `open` (serve uncapped).
+    #[serde(default)]
+    pub on_store_error: Option<String>,
 }
 
 /// Flight dates, inclusive.

@@ -65,6 +65,14 @@ pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot
         any_banner,
         any_native,
         banner_sizes: sizes.into_iter().collect(),
+        ids: campaigns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i as u32))
+            .collect(),
+        any_frequency_cap: campaigns
+            .iter()
+            .any(|c| c.active && c.frequency_cap.is_some()),
         campaigns,
         base_ecpm,
     }

@@ -1,4 +1,5 @@
-//! Admin endpoints behind a bearer token: `POST /admin/reload`.
+//! Admin endpoints behind a bearer token: `POST /admin/reload`,
+//! `GET /admin/campaigns/{id}/pacing`.
 
 use super::routes::{json, Body};
 use crate::reload::reload_now;
@@ -56,6 +57,49 @@ pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Bo
                     "serving_version": state.store.load().version,
                     "errors": errors,
                 }),
+            )
+        }
+    }
+}
+
+/// Refusal of an admin call: the API is off, or the token is wrong.
+fn refuse<B>(state: &AppState, request: &Request<B>) -> Option<Response<Body>> {
+    if state.config.admin.token.is_empty() {
+        return Some(json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "the admin API is disabled (no admin.token configured)", "field": "admin.token" }),
+        ));
+    }
+    (!authorised(state, request)).then(|| {
+        json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({ "error": "missing or wrong bearer token", "field": "authorization" }),
+        )
+    })
+}
+
+/// `GET /admin/campaigns/{id}/pacing`: this node's pacing state of a campaign (target
+/// vs actual spend, throttle, lease).
+pub fn pacing<B>(state: &AppState, request: &Request<B>, id: &str) -> Response<Body> {
+    if let Some(refusal) = refuse(state, request) {
+        return refusal;
+    }
+    state.pacing.table(&state.store.load());
+    match state.pacing.view(id, state.clock.now_millis()) {
+        Some(mut view) => {
+            view["store"] = serde_json::json!(state.shared.kind());
+            json(StatusCode::OK, &view)
+        }
+        None => {
+            let known = state.store.load().campaign(id).is_some();
+            let message = if known {
+                "campaign has no budget, so no pacing"
+            } else {
+                "no such campaign"
+            };
+            json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "error": message, "field": "id" }),
             )
         }
     }

@@ -34,6 +34,7 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
                     .metrics
                     .render((snapshot.version, snapshot.len(), snapshot.creative_count()));
             state.fanout.render_metrics(&state.config, &mut text_body);
+            crate::server::store_metrics::render(&state, &mut text_body);
             let mut response = text(StatusCode::OK, text_body);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -42,6 +43,14 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
             response
         }
         (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
+        (method, path) if pacing_path(path).is_some() => {
+            if method == Method::GET {
+                let id = pacing_path(path).unwrap_or_default();
+                admin::pacing(&state, &request, &id)
+            } else {
+                method_not_allowed("GET")
+            }
+        }
         (_, "/openrtb2/auction" | "/admin/reload") => method_not_allowed("POST"),
         (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
             method_not_allowed("GET")
@@ -87,6 +96,18 @@ async fn auction(
         );
     }
     response
+}
+
+/// The campaign id of `/admin/campaigns/{id}/pacing` (percent-decoded).
+fn pacing_path(path: &str) -> Option<String> {
+    let id = path
+        .strip_prefix("/admin/campaigns/")?
+        .strip_suffix("/pacing")?;
+    (!id.is_empty() && !id.contains('/')).then(|| {
+        percent_encoding::percent_decode_str(id)
+            .decode_utf8_lossy()
+            .into_owned()
+    })
 }
 
 fn ready(state: &AppState) -> Response<Body> {

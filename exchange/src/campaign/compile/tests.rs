@@ -24,7 +24,11 @@ fn a_good_campaign_compiles_with_normalised_values() {
     assert_eq!(c.countries, vec!["CHN"]);
     assert_eq!(c.os, vec!["ios"]);
     assert_eq!(c.daily_budget_micros, Some(100_500_000));
-    assert_eq!(c.frequency_cap, Some((3, 86_400)));
+    let cap = c.frequency_cap.as_ref().expect("a cap");
+    assert_eq!((cap.count, cap.window_secs), (3, 86_400));
+    assert_eq!(cap.field, "c:c-1:86400");
+    assert!(!cap.allow_anonymous && !cap.fail_open && !cap.advertiser_scope);
+    assert_eq!(c.pacing, PacingMode::Even);
     assert_eq!(c.utc_offset_secs, 8 * 3600);
     // 2026-01-01T00:00+08:00 = 2025-12-31T16:00Z.
     assert_eq!(c.flight.map(|f| f.0), Some(1_767_196_800));

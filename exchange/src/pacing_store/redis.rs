@@ -1,0 +1,321 @@
+//! The Redis store: one server through a reconnecting `ConnectionManager`, or Redis
+//! Cluster through the cluster client (`store.cluster = true`). Scripts run by `EVALSHA`
+//! ([`super::scripts`]); a batch of writes goes out as one pipeline (one per key slot
+//! on a cluster, concurrently).
+
+use super::keys::{self, DAY_TTL_SECS, EVENT_TTL_SECS};
+use super::scripts;
+use super::{
+    LeaseCall, LeaseReply, PacingStore, SpendView, StoreError, UserCounters, UserKey, Write,
+};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Script, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` (comma-separated seed nodes in cluster mode).
+    pub url: String,
+    /// Use the Redis Cluster protocol.
+    pub cluster: bool,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Timeout of one connection attempt.
+    pub connect_timeout: Duration,
+    /// Timeout of one command's answer (the request path has its own, shorter deadline).
+    pub response_timeout: Duration,
+}
+
+/// A connection to one server (reconnecting) or to a cluster.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+struct Scripts {
+    count_impression: Script,
+    commit_spend: Script,
+    lease: Script,
+}
+
+/// The Redis store. Cloning shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    prefix: Arc<str>,
+    scripts: Arc<Scripts>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.connection {
+            Connection::Single(_) => "single",
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("mode", &mode)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+fn unavailable(error: &RedisError) -> StoreError {
+    match error.kind() {
+        ErrorKind::TypeError => StoreError::BadReply(error.to_string()),
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+impl RedisStore {
+    /// Connects (and loads the scripts). Fails when Redis cannot be reached now; once
+    /// connected, a lost connection is re-established by itself.
+    pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let connection = if settings.cluster {
+            let nodes: Vec<&str> = settings.url.split(',').map(str::trim).collect();
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(settings.response_timeout)
+                .build()
+                .map_err(|e| unavailable(&e))?;
+            Connection::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| unavailable(&e))?,
+            )
+        } else {
+            let client = redis::Client::open(settings.url.as_str()).map_err(|e| unavailable(&e))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(settings.connect_timeout)
+                .set_response_timeout(settings.response_timeout)
+                .set_number_of_retries(6)
+                .set_max_delay(1_000);
+            let manager = tokio::time::timeout(
+                settings.connect_timeout * 2,
+                ConnectionManager::new_with_config(client, config),
+            )
+            .await
+            .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
+            .map_err(|e| unavailable(&e))?;
+            Connection::Single(manager)
+        };
+        let store = Self {
+            connection,
+            prefix: settings.key_prefix.as_str().into(),
+            scripts: Arc::new(Scripts {
+                count_impression: Script::new(scripts::COUNT_IMPRESSION),
+                commit_spend: Script::new(scripts::COMMIT_SPEND),
+                lease: Script::new(scripts::LEASE),
+            }),
+        };
+        store.load_scripts().await.map_err(|e| unavailable(&e))?;
+        Ok(store)
+    }
+
+    async fn load_scripts(&self) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        for script in [
+            &self.scripts.count_impression,
+            &self.scripts.commit_spend,
+            &self.scripts.lease,
+        ] {
+            script.prepare_invoke().load_async(&mut connection).await?;
+        }
+        Ok(())
+    }
+
+    /// The `EVALSHA` command of one write.
+    fn write_command(&self, write: &Write) -> Cmd {
+        let prefix = &*self.prefix;
+        match write {
+            Write::Impression { user, event, bumps } => {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(self.scripts.count_impression.get_hash())
+                    .arg(2)
+                    .arg(keys::user_counters(prefix, *user))
+                    .arg(keys::user_event(prefix, *user, event))
+                    .arg(EVENT_TTL_SECS);
+                for bump in bumps {
+                    cmd.arg(&bump.field).arg(bump.bucket).arg(bump.ttl_secs);
+                }
+                cmd
+            }
+            Write::Spend {
+                campaign,
+                day,
+                micros,
+                event,
+            } => {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(self.scripts.commit_spend.get_hash())
+                    .arg(3)
+                    .arg(keys::campaign_day(prefix, campaign, *day))
+                    .arg(keys::campaign_total(prefix, campaign))
+                    .arg(keys::campaign_event(prefix, campaign, event))
+                    .arg(*micros)
+                    .arg(EVENT_TTL_SECS)
+                    .arg(DAY_TTL_SECS);
+                cmd
+            }
+        }
+    }
+
+    async fn apply_pipelined(&self, writes: &[Write]) -> Result<Vec<bool>, RedisError> {
+        let mut pipe = redis::pipe();
+        for write in writes {
+            pipe.add_command(self.write_command(write));
+        }
+        let mut connection = self.connection.clone();
+        let counted: Vec<i64> = match pipe.query_async(&mut connection).await {
+            Ok(counted) => counted,
+            Err(error) if error.kind() == ErrorKind::NoScriptError => {
+                // Redis restarted empty: load the scripts again, then the batch (idempotent).
+                self.load_scripts().await?;
+                pipe.query_async(&mut connection).await?
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(counted.into_iter().map(|c| c == 1).collect())
+    }
+
+    async fn apply_per_slot(&self, writes: &[Write]) -> Result<Vec<bool>, RedisError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, write) in writes.iter().enumerate() {
+            let cmd = self.write_command(write);
+            let store = self.clone();
+            tasks.spawn(async move {
+                let mut connection = store.connection.clone();
+                let result: Result<i64, RedisError> = match cmd.query_async(&mut connection).await {
+                    Err(error) if error.kind() == ErrorKind::NoScriptError => {
+                        // SCRIPT LOAD goes to every node of the cluster.
+                        match store.load_scripts().await {
+                            Ok(()) => cmd.query_async(&mut connection).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                    other => other,
+                };
+                (index, result)
+            });
+        }
+        let mut counted = vec![false; writes.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (index, result) = joined.map_err(|e| {
+                RedisError::from((ErrorKind::ClientError, "write task failed", e.to_string()))
+            })?;
+            counted[index] = result? == 1;
+        }
+        Ok(counted)
+    }
+}
+
+impl PacingStore for RedisStore {
+    async fn read_counters(&self, user: UserKey) -> Result<UserCounters, StoreError> {
+        let mut connection = self.connection.clone();
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(keys::user_counters(&self.prefix, user))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let fields = raw
+            .into_iter()
+            .filter_map(|(field, value)| Some((field, UserCounters::parse_value(&value)?)))
+            .collect();
+        Ok(UserCounters { fields })
+    }
+
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<bool>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let result = match self.connection {
+            Connection::Single(_) => self.apply_pipelined(writes).await,
+            Connection::Cluster(_) => self.apply_per_slot(writes).await,
+        };
+        result.map_err(|e| unavailable(&e))
+    }
+
+    async fn lease(&self, call: &LeaseCall) -> Result<LeaseReply, StoreError> {
+        let mut connection = self.connection.clone();
+        let reply: Vec<i64> = self
+            .scripts
+            .lease
+            .key(keys::campaign_day(&self.prefix, &call.campaign, call.day))
+            .key(keys::campaign_total(&self.prefix, &call.campaign))
+            .arg(&call.node)
+            .arg(call.release.max(0))
+            .arg(call.want.max(0))
+            .arg(call.daily_budget.unwrap_or(-1))
+            .arg(call.total_budget.unwrap_or(-1))
+            .arg(call.now_ms)
+            .arg(call.ttl_ms)
+            .arg(DAY_TTL_SECS)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match reply[..] {
+            [granted, held, spent_day, leased_day, spent_total] => Ok(LeaseReply {
+                granted,
+                held,
+                spent_day,
+                leased_day,
+                spent_total,
+            }),
+            _ => Err(StoreError::BadReply(format!("lease returned {reply:?}"))),
+        }
+    }
+
+    async fn spend(&self, campaign: &str, day: i64) -> Result<SpendView, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
+            .arg(keys::campaign_day(&self.prefix, campaign, day))
+            .arg("spent")
+            .arg("leased")
+            .cmd("HGET")
+            .arg(keys::campaign_total(&self.prefix, campaign))
+            .arg("spent");
+        let ((spent_day, leased_day), spent_total): ((Option<i64>, Option<i64>), Option<i64>) =
+            pipe.query_async(&mut connection)
+                .await
+                .map_err(|e| unavailable(&e))?;
+        Ok(SpendView {
+            spent_day: spent_day.unwrap_or(0),
+            leased_day: leased_day.unwrap_or(0),
+            spent_total: spent_total.unwrap_or(0),
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! The Lua scripts the Redis store runs. Each is loaded once per connection (`SCRIPT
+//! LOAD`) and run by `EVALSHA` (the `redis` crate's `Script` reloads it after a
+//! `NOSCRIPT`, e.g. when Redis restarted empty). Each touches the keys of one hash tag
+//! only, so it runs unchanged on Redis Cluster. [`super::memory::MemoryStore`] implements
+//! the same rules in Rust; the behavioural suite holds both to them.
+
+/// Counts one impression for a user, once.
+///
+/// `KEYS[1]` the user's counter hash, `KEYS[2]` the event marker. `ARGV[1]` marker TTL,
+/// then per counter `field, bucket, ttl_secs`. A field holds `bucket:count`; a counter of
+/// an older bucket restarts at 1 (windows roll over by themselves, no sweeper). The hash
+/// lives as long as its longest window. Returns 1 if counted, 0 for a replay.
+pub const COUNT_IMPRESSION: &str = r"
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local longest = 0
+for i = 2, #ARGV, 3 do
+  local field, bucket, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local count = 1
+  local old = redis.call('HGET', KEYS[1], field)
+  if old then
+    local b, c = string.match(old, '^(-?%d+):(%d+)$')
+    if b == bucket then count = tonumber(c) + 1 end
+  end
+  redis.call('HSET', KEYS[1], field, bucket .. ':' .. count)
+  if ttl > longest then longest = ttl end
+end
+if longest > 0 and redis.call('TTL', KEYS[1]) < longest then
+  redis.call('EXPIRE', KEYS[1], longest)
+end
+return 1
+";
+
+/// Commits spend, once.
+///
+/// `KEYS[1]` the day hash, `KEYS[2]` the lifetime hash, `KEYS[3]` the event marker.
+/// `ARGV[1]` micros, `ARGV[2]` marker TTL, `ARGV[3]` day-hash TTL. Returns 1 if
+/// committed, 0 for a replay.
+pub const COMMIT_SPEND: &str = r"
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'spent', ARGV[1])
+return 1
+";
+
+/// Settles a node's lease and grants more, atomically.
+///
+/// `KEYS[1]` the day hash, `KEYS[2]` the lifetime hash. `ARGV`: node, release, want,
+/// daily budget (-1: none), lifetime budget (-1: none), now (ms), lease TTL (ms), day-hash
+/// TTL (s). First every expired node lease is returned (a node that died gives its lease
+/// back this way, no sweeper). Then this node gives back `release` of what it holds, and
+/// is granted `min(want, budget − spent − leased)` for each budget (never negative), so
+/// committed spend + outstanding leases never exceed a budget. Its lease expiry moves to
+/// now + TTL. Returns `{granted, held, spent_day, leased_day, spent_total}`.
+pub const LEASE: &str = r"
+local node, release, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local budgets = { tonumber(ARGV[4]), tonumber(ARGV[5]) }
+local now, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+local grant, held = want, { 0, 0 }
+for i = 1, 2 do
+  local key = KEYS[i]
+  local fields = redis.call('HGETALL', key)
+  for j = 1, #fields, 2 do
+    local f = fields[j]
+    if string.sub(f, 1, 2) == 'e:' and tonumber(fields[j + 1]) < now then
+      local other = string.sub(f, 3)
+      local gone = tonumber(redis.call('HGET', key, 'n:' .. other) or '0')
+      redis.call('HINCRBY', key, 'leased', -gone)
+      redis.call('HDEL', key, 'n:' .. other, f)
+    end
+  end
+  local h = tonumber(redis.call('HGET', key, 'n:' .. node) or '0')
+  local r = math.min(release, h)
+  redis.call('HINCRBY', key, 'leased', -r)
+  held[i] = h - r
+  if budgets[i] >= 0 then
+    local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
+    local leased = tonumber(redis.call('HGET', key, 'leased') or '0')
+    grant = math.min(grant, budgets[i] - spent - leased)
+  end
+end
+if grant < 0 then grant = 0 end
+for i = 1, 2 do
+  redis.call('HINCRBY', KEYS[i], 'leased', grant)
+  redis.call('HSET', KEYS[i], 'n:' .. node, held[i] + grant, 'e:' .. node, now + ttl)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+local mine = held[1]
+if budgets[1] < 0 then mine = held[2] end
+local day = redis.call('HMGET', KEYS[1], 'spent', 'leased')
+local spent_total = redis.call('HGET', KEYS[2], 'spent')
+return { grant, mine + grant, tonumber(day[1] or '0'), tonumber(day[2] or '0'), tonumber(spent_total or '0') }
+";
