@@ -3,9 +3,12 @@
 //! temporary folder; [`Client`] talks HTTP/1.1 keep-alive to it; [`shared`] finds the
 //! public conformance corpus in `../shared`.
 
+pub mod redis_server;
+
 use bytes::Bytes;
 use exchange::clock::Clock;
 use exchange::config::ExchangeConfig;
+use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -75,6 +78,7 @@ pub struct Builder {
     clock: Clock,
     debug: bool,
     admin_token: String,
+    redis: Option<(String, String)>,
 }
 
 impl Builder {
@@ -103,6 +107,13 @@ impl Builder {
         self
     }
 
+    /// Use Redis at `url` with key prefix `prefix` (the in-process store otherwise,
+    /// whatever `REDIS_URL` says).
+    pub fn redis(mut self, url: &str, prefix: &str) -> Self {
+        self.redis = Some((url.to_owned(), prefix.to_owned()));
+        self
+    }
+
     /// The clock the auction reads.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -125,9 +136,21 @@ impl Builder {
             self.config, self.debug, self.admin_token
         );
         std::fs::write(&config_path, config_text).expect("write config");
-        let config = ExchangeConfig::load(&config_path).expect("valid test config");
+        let mut config = ExchangeConfig::load(&config_path).expect("valid test config");
+        let (url, prefix) = self.redis.clone().unwrap_or_default();
+        config.store.redis_url = url;
+        if !prefix.is_empty() {
+            config.store.key_prefix = prefix;
+        }
         let store = SnapshotStore::open(&config.campaigns).expect("valid test campaigns");
-        let state = Arc::new(AppState::new(config, store).with_clock(self.clock));
+        let shared = SharedStore::open(&config.store)
+            .await
+            .unwrap_or_else(|e| panic!("store {}: {e}", config.store.redis_url));
+        let state = Arc::new(
+            AppState::new(config, store)
+                .with_clock(self.clock)
+                .with_shared_store(shared),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(exchange::run(listener, Arc::clone(&state), async {
             let _ = stopped.await;
@@ -167,6 +190,7 @@ impl TestExchange {
             clock: Clock::Fixed(TEST_NOW),
             debug: true,
             admin_token: "test-token".to_owned(),
+            redis: None,
         }
     }
 

@@ -374,8 +374,9 @@ impl Checker<'_> {
 
     fn money(&mut self, value: Option<f64>, field: &str) -> Option<i64> {
         let value = value?;
-        if !value.is_finite() || !(0.0..=1e12).contains(&value) {
-            self.fail(field, "must be a number between 0 and 1e12");
+        // Micros stay exact in the store's Lua numbers (doubles) up to 2^53.
+        if !value.is_finite() || !(0.0..=1e9).contains(&value) {
+            self.fail(field, "must be a number between 0 and 1e9");
             return None;
         }
         Some((value * 1e6).round() as i64)

@@ -186,7 +186,7 @@ impl PacingStore for MemoryStore {
             }
             let mine = hash.nodes.get(&call.node).map_or(0, |&(h, _)| h);
             let released = call.release.min(mine);
-            hash.leased -= released;
+            hash.leased = (hash.leased - released).max(0);
             held[i] = mine - released;
             if let Some(budget) = limits[i] {
                 grant = grant.min(budget - hash.spent - hash.leased);

@@ -53,6 +53,7 @@ return 1
 /// committed spend + outstanding leases never exceed a budget. Its lease expiry moves to
 /// now + TTL. Returns `{granted, held, spent_day, leased_day, spent_total}`.
 pub const LEASE: &str = r"
+local function int(x) return string.format('%d', x) end
 local node, release, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local budgets = { tonumber(ARGV[4]), tonumber(ARGV[5]) }
 local now, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -60,29 +61,32 @@ local grant, held = want, { 0, 0 }
 for i = 1, 2 do
   local key = KEYS[i]
   local fields = redis.call('HGETALL', key)
+  local leased = 0
+  for j = 1, #fields, 2 do
+    if fields[j] == 'leased' then leased = tonumber(fields[j + 1]) end
+  end
   for j = 1, #fields, 2 do
     local f = fields[j]
     if string.sub(f, 1, 2) == 'e:' and tonumber(fields[j + 1]) < now then
       local other = string.sub(f, 3)
-      local gone = tonumber(redis.call('HGET', key, 'n:' .. other) or '0')
-      redis.call('HINCRBY', key, 'leased', -gone)
+      leased = leased - tonumber(redis.call('HGET', key, 'n:' .. other) or '0')
       redis.call('HDEL', key, 'n:' .. other, f)
     end
   end
   local h = tonumber(redis.call('HGET', key, 'n:' .. node) or '0')
   local r = math.min(release, h)
-  redis.call('HINCRBY', key, 'leased', -r)
+  leased = math.max(leased - r, 0)
   held[i] = h - r
+  redis.call('HSET', key, 'leased', int(leased), 'n:' .. node, int(held[i]))
   if budgets[i] >= 0 then
     local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
-    local leased = tonumber(redis.call('HGET', key, 'leased') or '0')
     grant = math.min(grant, budgets[i] - spent - leased)
   end
 end
 if grant < 0 then grant = 0 end
 for i = 1, 2 do
-  redis.call('HINCRBY', KEYS[i], 'leased', grant)
-  redis.call('HSET', KEYS[i], 'n:' .. node, held[i] + grant, 'e:' .. node, now + ttl)
+  redis.call('HINCRBY', KEYS[i], 'leased', int(grant))
+  redis.call('HSET', KEYS[i], 'n:' .. node, int(held[i] + grant), 'e:' .. node, int(now + ttl))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 local mine = held[1]

@@ -1,0 +1,438 @@
+//! Frequency caps and budgets end to end, on the in-process store and on a real Redis:
+//! caps per user, notices counted once, two nodes sharing one budget under concurrent
+//! load, and a Redis that dies mid-run and comes back.
+
+use http::{Method, StatusCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tests::redis_server::{unique_prefix, RedisServer};
+use tests::{Client, Reply, TestExchange, TEST_NOW};
+
+/// Price of one impression at 20 CPM, micros.
+const IMPRESSION_MICROS: i64 = 20_000;
+
+fn campaign(id: &str, bid: f64, daily: f64, cap: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","name":"{id}","advertiser":"adv-{id}","adomain":["{id}.example"],
+        "pricing":{{"model":"cpm","bid":{bid}}},"budget":{{"daily":{daily}}}{cap},
+        "creatives":[{{"id":"b1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/{id}.jpg","landing_url":"https://{id}.example/p"}}]}}"#
+    )
+}
+
+fn campaigns(list: &[String]) -> String {
+    format!(r#"{{"campaigns":[{}]}}"#, list.join(","))
+}
+
+/// A first-price banner request (so the cleared price is the bid), from `user` if any.
+fn request(id: &str, user: Option<&str>) -> String {
+    let user = user.map_or(String::new(), |u| format!(r#","user":{{"id":"{u}"}}"#));
+    format!(
+        r#"{{"id":"{id}","at":1,"tmax":500,"imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],
+        "site":{{"id":"s1","domain":"news.example","page":"https://news.example/a"}}{user}}}"#
+    )
+}
+
+/// The winning bid's campaign id and notice URLs with the price filled in.
+fn winner(reply: &Reply) -> (String, String, String) {
+    let json = reply.json();
+    let bid = &json["seatbid"][0]["bid"][0];
+    let price = bid["price"].as_f64().expect("price").to_string();
+    let fill = |key: &str| {
+        bid[key]
+            .as_str()
+            .expect("notice url")
+            .replace("${AUCTION_PRICE}", &price)
+    };
+    (
+        bid["cid"].as_str().expect("cid").to_owned(),
+        fill("nurl"),
+        fill("burl"),
+    )
+}
+
+async fn fire(client: &Client, url: &str) {
+    let reply = client.get(url).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::NO_CONTENT,
+        "{url}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
+/// Waits until every queued store write landed.
+async fn landed(exchange: &TestExchange) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while exchange.state.writer.pending() > 0 {
+        assert!(Instant::now() < until, "store writes did not land");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn today() -> i64 {
+    TEST_NOW.div_euclid(86_400)
+}
+
+async fn caps_hold_and_notices_count_once(exchange: TestExchange) {
+    let client = Client::new();
+    let auction = exchange.url("/openrtb2/auction");
+    let mut fills = 0;
+    for i in 0..6 {
+        let reply = client
+            .post(&auction, request(&format!("r{i}"), Some("shopper-1")))
+            .await;
+        if reply.status == StatusCode::OK {
+            fills += 1;
+            let (cid, nurl, burl) = winner(&reply);
+            assert_eq!(cid, "capped");
+            assert!(nurl.contains("&user="), "{nurl}");
+            // The win, the bill, and a replay of the win: one impression, one charge.
+            fire(&client, &nurl).await;
+            fire(&client, &burl).await;
+            fire(&client, &nurl).await;
+        } else {
+            assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        }
+        landed(&exchange).await;
+    }
+    assert_eq!(fills, 3, "a 3-per-day cap, sequential requests of one user");
+    let other = client
+        .post(&auction, request("r-other", Some("shopper-2")))
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "another user is not capped");
+    let anonymous = client.post(&auction, request("r-anon", None)).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::NO_CONTENT,
+        "the cap does not allow anonymous traffic"
+    );
+    use exchange::pacing_store::PacingStore;
+    let spend = exchange
+        .state
+        .shared
+        .spend("capped", today())
+        .await
+        .expect("spend");
+    assert_eq!(
+        spend.spent_day,
+        3 * IMPRESSION_MICROS,
+        "each impression charged once"
+    );
+    let writes = &exchange.state.writer.stats;
+    assert_eq!(
+        writes.counted.load(Ordering::Relaxed),
+        6,
+        "3 spends + 3 impressions"
+    );
+    assert_eq!(
+        writes.replayed.load(Ordering::Relaxed),
+        12,
+        "2 replays × 2 writes × 3"
+    );
+    // The pacing view behind the admin token.
+    let path = exchange.url("/admin/campaigns/capped/pacing");
+    let view = client
+        .send(
+            Method::GET,
+            &path,
+            &[("authorization", "Bearer test-token")],
+            "",
+        )
+        .await;
+    assert_eq!(view.status, StatusCode::OK);
+    let view = view.json();
+    assert_eq!(view["mode"], "even");
+    assert!(
+        view["throttle"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0 && t <= 1.0),
+        "{view}"
+    );
+    assert!(
+        view["lease"]["held"].as_f64().is_some_and(|h| h > 0.0),
+        "{view}"
+    );
+    assert!(view["target_now"].as_f64().is_some(), "{view}");
+    let refused = client.get(&path).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let unknown = client
+        .send(
+            Method::GET,
+            &exchange.url("/admin/campaigns/nope/pacing"),
+            &[("authorization", "Bearer test-token")],
+            "",
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    exchange.shutdown().await;
+}
+
+fn capped_campaigns() -> String {
+    campaigns(&[campaign(
+        "capped",
+        20.0,
+        1000.0,
+        r#","frequency_cap":{"count":3,"window":"1d"}"#,
+    )])
+}
+
+#[tokio::test]
+async fn caps_hold_and_notices_count_once_in_process() {
+    let exchange = TestExchange::builder()
+        .campaigns(&capped_campaigns())
+        .start()
+        .await;
+    caps_hold_and_notices_count_once(exchange).await;
+}
+
+#[tokio::test]
+async fn caps_hold_and_notices_count_once_on_redis() {
+    let redis = RedisServer::shared_or_own();
+    let exchange = TestExchange::builder()
+        .campaigns(&capped_campaigns())
+        .redis(redis.url(), &unique_prefix())
+        .start()
+        .await;
+    caps_hold_and_notices_count_once(exchange).await;
+}
+
+#[tokio::test]
+async fn bad_notices_are_refused_and_count_nothing() {
+    let exchange = TestExchange::builder()
+        .campaigns(&capped_campaigns())
+        .start()
+        .await;
+    let client = Client::new();
+    let base = exchange.url("/notice/win?auction=a&imp=1&bid=a-0&campaign=capped&cur=USD");
+    for (query, field) in [
+        ("&price=${AUCTION_PRICE}", "price"),
+        ("&price=-1", "price"),
+        ("&price=1e300", "price"),
+        ("&price=NaN", "price"),
+        ("&price=1&user=xyz", "user"),
+    ] {
+        let reply = client.get(&format!("{base}{query}")).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(reply.json()["field"], field, "{query}");
+    }
+    let unknown_cur = client
+        .get(&exchange.url("/notice/win?auction=a&imp=1&bid=a-0&campaign=capped&cur=XXX&price=1"))
+        .await;
+    assert_eq!(unknown_cur.json()["field"], "cur");
+    landed(&exchange).await;
+    assert_eq!(
+        exchange.state.writer.stats.counted.load(Ordering::Relaxed),
+        0
+    );
+    exchange.shutdown().await;
+}
+
+/// Sends requests from `clients` concurrent clients spread over `nodes` until none fills
+/// for a while; every fill fires its win notice at another node (as a load balancer
+/// would). Returns the fills.
+async fn drain_budget(nodes: &[Arc<TestExchange>], clients: usize) -> u64 {
+    let fills = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let nodes: Vec<Arc<TestExchange>> = nodes.to_vec();
+        let fills = Arc::clone(&fills);
+        let sent = Arc::clone(&sent);
+        tasks.push(tokio::spawn(async move {
+            let client = Client::new();
+            let mut empty_in_a_row = 0;
+            let mut i = 0usize;
+            while empty_in_a_row < 40 && i < 400 {
+                let n = sent.fetch_add(1, Ordering::Relaxed) as usize;
+                let node = &nodes[(c + i) % nodes.len()];
+                let reply = client
+                    .post(
+                        &node.url("/openrtb2/auction"),
+                        request(&format!("c{c}-{i}"), Some(&format!("u{n}"))),
+                    )
+                    .await;
+                if reply.status == StatusCode::OK {
+                    empty_in_a_row = 0;
+                    fills.fetch_add(1, Ordering::Relaxed);
+                    let (_, nurl, _) = winner(&reply);
+                    let other = &nodes[(c + i + 1) % nodes.len()];
+                    let nurl = nurl.replace(&node.url(""), &other.url(""));
+                    fire(&client, &nurl).await;
+                } else {
+                    empty_in_a_row += 1;
+                    // Give leases a moment to move between nodes.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                i += 1;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client task");
+    }
+    fills.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_budget_within_the_documented_bound() {
+    let redis = RedisServer::shared_or_own();
+    let prefix = unique_prefix();
+    // 1.0 a day at 20 CPM: 50 impressions.
+    let budget_micros = 1_000_000;
+    let file = campaigns(&[campaign("budgeted", 20.0, 1.0, "")]);
+    let config =
+        "[store]\nsettle_ms = 50\nlease_ttl_ms = 2000\nmax_lease_share = 0.2\nlease_secs = 1.0";
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(Arc::new(
+            TestExchange::builder()
+                .campaigns(&file)
+                .config(config)
+                .redis(redis.url(), &prefix)
+                .start()
+                .await,
+        ));
+    }
+    let clients = 8;
+    let fills = drain_budget(&nodes, clients).await;
+    for node in &nodes {
+        landed(node).await;
+    }
+    use exchange::pacing_store::PacingStore;
+    let spend = nodes[0]
+        .state
+        .shared
+        .spend("budgeted", today())
+        .await
+        .expect("spend");
+    // Every fill fired one notice and every notice landed once: spend is exact.
+    assert_eq!(spend.spent_day, fills as i64 * IMPRESSION_MICROS);
+    // The bound: the impressions in flight when a lease ran out, at most one per client.
+    let bound = clients as i64 * IMPRESSION_MICROS;
+    println!(
+        "two nodes: budget {budget_micros} µ, spent {} µ ({} fills), bound {bound} µ",
+        spend.spent_day, fills
+    );
+    assert!(
+        spend.spent_day <= budget_micros + bound,
+        "spent {} > budget {budget_micros} + bound {bound}",
+        spend.spent_day
+    );
+    assert!(
+        spend.spent_day >= budget_micros * 8 / 10,
+        "the budget was used: {} of {budget_micros}",
+        spend.spent_day
+    );
+    // Both nodes have stopped bidding.
+    let client = Client::new();
+    for node in &nodes {
+        let reply = client
+            .post(
+                &node.url("/openrtb2/auction"),
+                request("after", Some("late")),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "budget exhausted");
+    }
+    for node in nodes {
+        Arc::into_inner(node).expect("sole owner").shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_follows_the_cap_policy_and_recovers() {
+    let mut redis = RedisServer::own();
+    let file = campaigns(&[
+        campaign(
+            "closed",
+            20.0,
+            1000.0,
+            r#","frequency_cap":{"count":1000,"window":"1d"}"#,
+        ),
+        campaign(
+            "open",
+            10.0,
+            1000.0,
+            r#","frequency_cap":{"count":1000,"window":"1d","on_store_error":"open"}"#,
+        ),
+    ]);
+    let exchange = TestExchange::builder()
+        .campaigns(&file)
+        .config("[store]\nlease_ttl_ms = 60000\nread_timeout_ms = 20")
+        .redis(redis.url(), &unique_prefix())
+        .start()
+        .await;
+    let client = Client::new();
+    let auction = exchange.url("/openrtb2/auction");
+    let mut expected_micros = 0i64;
+    let serve = |i: usize| {
+        let client = &client;
+        let auction = auction.clone();
+        async move {
+            let reply = client
+                .post(&auction, request(&format!("o{i}"), Some("shopper-9")))
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "always answered");
+            let (cid, nurl, _) = winner(&reply);
+            fire(client, &nurl).await;
+            cid
+        }
+    };
+    assert_eq!(
+        serve(0).await,
+        "closed",
+        "Redis up: the better campaign wins"
+    );
+    expected_micros += IMPRESSION_MICROS;
+    redis.kill();
+    for i in 1..6 {
+        assert_eq!(
+            serve(i).await,
+            "open",
+            "Redis down: the fail-closed campaign is out, the fail-open one serves"
+        );
+        expected_micros += IMPRESSION_MICROS / 2;
+    }
+    assert!(
+        exchange.state.caps.reads_failed.load(Ordering::Relaxed)
+            + exchange.state.caps.reads_late.load(Ordering::Relaxed)
+            >= 5
+    );
+    redis.start();
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut i = 6;
+    loop {
+        let cid = serve(i).await;
+        expected_micros += if cid == "closed" {
+            IMPRESSION_MICROS
+        } else {
+            IMPRESSION_MICROS / 2
+        };
+        i += 1;
+        if cid == "closed" {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the store did not recover by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Notices taken while Redis was down were retried until they landed; once each.
+    landed(&exchange).await;
+    use exchange::pacing_store::PacingStore;
+    let mut committed = 0;
+    for id in ["closed", "open"] {
+        committed += exchange
+            .state
+            .shared
+            .spend(id, today())
+            .await
+            .expect("spend")
+            .spent_day;
+    }
+    assert_eq!(committed, expected_micros);
+    exchange.shutdown().await;
+}

@@ -1,0 +1,227 @@
+//! One behavioural suite, two backends: the in-process store and the Redis store (a real
+//! `redis-server`) must keep the same rules for counters, spend and leases.
+
+use exchange::pacing_store::memory::MemoryStore;
+use exchange::pacing_store::redis::{RedisSettings, RedisStore};
+use exchange::pacing_store::{CounterBump, EventId, LeaseCall, PacingStore, UserKey, Write};
+use std::time::Duration;
+use tests::redis_server::{unique_prefix, RedisServer};
+
+fn event(auction: &str, imp: &str) -> EventId {
+    EventId {
+        auction: auction.into(),
+        imp: imp.into(),
+    }
+}
+
+fn impression(user: u64, auction: &str, bumps: &[(&str, i64)]) -> Write {
+    Write::Impression {
+        user: UserKey(user),
+        event: event(auction, "1"),
+        bumps: bumps
+            .iter()
+            .map(|&(field, bucket)| CounterBump {
+                field: field.into(),
+                bucket,
+                ttl_secs: 3_600,
+            })
+            .collect(),
+    }
+}
+
+fn spend(campaign: &str, day: i64, micros: i64, auction: &str) -> Write {
+    Write::Spend {
+        campaign: campaign.into(),
+        day,
+        micros,
+        event: event(auction, "1"),
+    }
+}
+
+fn lease(
+    node: &str,
+    daily: Option<i64>,
+    total: Option<i64>,
+    release: i64,
+    want: i64,
+    now_ms: i64,
+) -> LeaseCall {
+    LeaseCall {
+        campaign: "lease{1}".into(),
+        day: 20_000,
+        node: node.into(),
+        daily_budget: daily,
+        total_budget: total,
+        release,
+        want,
+        now_ms,
+        ttl_ms: 1_000,
+    }
+}
+
+async fn counters_count_each_event_once_per_window<S: PacingStore>(store: &S) {
+    let user = UserKey(42);
+    assert!(store
+        .read_counters(user)
+        .await
+        .expect("read")
+        .fields
+        .is_empty());
+    let first = impression(42, "a1", &[("c:x:3600", 10), ("a:adv:3600", 10)]);
+    assert_eq!(store.apply(&[first.clone()]).await.expect("apply"), [true]);
+    assert_eq!(
+        store.apply(&[first]).await.expect("replay"),
+        [false],
+        "a replay counts once"
+    );
+    let twice = impression(42, "a2", &[("c:x:3600", 10)]);
+    assert_eq!(
+        store.apply(&[twice.clone(), twice]).await.expect("batch"),
+        [true, false],
+        "a duplicate inside one batch counts once"
+    );
+    let read = store.read_counters(user).await.expect("read");
+    assert_eq!(read.count("c:x:3600", 10), 2);
+    assert_eq!(read.count("a:adv:3600", 10), 1);
+    // The next window starts from one; the old bucket reads as zero.
+    store
+        .apply(&[impression(42, "a3", &[("c:x:3600", 11)])])
+        .await
+        .expect("apply");
+    let read = store.read_counters(user).await.expect("read");
+    assert_eq!(read.count("c:x:3600", 11), 1);
+    assert_eq!(read.count("c:x:3600", 10), 0);
+    // Other users are untouched.
+    assert!(store
+        .read_counters(UserKey(43))
+        .await
+        .expect("read")
+        .fields
+        .is_empty());
+}
+
+async fn spend_commits_once_per_event<S: PacingStore>(store: &S) {
+    let day = 20_000;
+    let results = store
+        .apply(&[
+            spend("camp{1}", day, 250, "s1"),
+            spend("camp{1}", day, 250, "s1"),
+            spend("camp{1}", day, 100, "s2"),
+            spend("camp{1}", day + 1, 40, "s3"),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(results, [true, false, true, true]);
+    let today = store.spend("camp{1}", day).await.expect("spend");
+    assert_eq!((today.spent_day, today.spent_total), (350, 390));
+    let tomorrow = store.spend("camp{1}", day + 1).await.expect("spend");
+    assert_eq!(tomorrow.spent_day, 40);
+    assert_eq!(
+        store.spend("other", day).await.expect("spend").spent_total,
+        0
+    );
+}
+
+async fn leases_never_promise_more_than_the_budget<S: PacingStore>(store: &S) {
+    let budget = Some(1_000);
+    // Two nodes ask for more than there is: the second gets the rest, then nothing.
+    let a = store
+        .lease(&lease("a", budget, None, 0, 600, 0))
+        .await
+        .expect("lease");
+    assert_eq!((a.granted, a.held), (600, 600));
+    let b = store
+        .lease(&lease("b", budget, None, 0, 600, 0))
+        .await
+        .expect("lease");
+    assert_eq!((b.granted, b.held), (400, 400));
+    let b2 = store
+        .lease(&lease("b", budget, None, 0, 100, 0))
+        .await
+        .expect("lease");
+    assert_eq!(b2.granted, 0, "spent + leased may not pass the budget");
+    // Node a served 100 and the notice committed it; a settles what it used.
+    store
+        .apply(&[Write::Spend {
+            campaign: "lease{1}".into(),
+            day: 20_000,
+            micros: 100,
+            event: event("l1", "1"),
+        }])
+        .await
+        .expect("spend");
+    let a2 = store
+        .lease(&lease("a", budget, None, 100, 0, 10))
+        .await
+        .expect("settle");
+    assert_eq!(a2.held, 500);
+    assert_eq!((a2.spent_day, a2.leased_day), (100, 900));
+    // Releasing more than it holds cannot push anything negative.
+    let a3 = store
+        .lease(&lease("a", budget, None, 10_000, 0, 10))
+        .await
+        .expect("release all");
+    assert_eq!((a3.held, a3.leased_day), (0, 400));
+    let b3 = store
+        .lease(&lease("b", budget, None, 0, 10_000, 10))
+        .await
+        .expect("lease");
+    assert_eq!(b3.granted, 500, "what a gave back is available again");
+    assert_eq!(b3.spent_day + b3.leased_day, 1_000);
+    // A node that stops settling loses its lease after the TTL.
+    let late = store
+        .lease(&lease("c", budget, None, 0, 0, 5_000))
+        .await
+        .expect("lease");
+    assert_eq!(
+        late.leased_day, 0,
+        "b's lease (ttl 1 s, last settled at 10 ms) expired"
+    );
+    assert_eq!(late.spent_day, 100);
+}
+
+async fn a_lifetime_budget_bounds_every_day<S: PacingStore>(store: &S) {
+    let mut call = lease("a", None, Some(300), 0, 1_000, 0);
+    call.campaign = "life".into();
+    let first = store.lease(&call).await.expect("lease");
+    assert_eq!(first.granted, 300);
+    call.day += 1;
+    call.release = 300;
+    call.want = 1_000;
+    let next_day = store.lease(&call).await.expect("lease");
+    assert_eq!(
+        next_day.granted, 300,
+        "released on the day hash and the lifetime hash"
+    );
+    call.node = "b".into();
+    call.release = 0;
+    assert_eq!(store.lease(&call).await.expect("lease").granted, 0);
+}
+
+async fn whole_suite<S: PacingStore>(store: &S) {
+    counters_count_each_event_once_per_window(store).await;
+    spend_commits_once_per_event(store).await;
+    leases_never_promise_more_than_the_budget(store).await;
+    a_lifetime_budget_bounds_every_day(store).await;
+}
+
+#[tokio::test]
+async fn the_in_process_store_keeps_the_rules() {
+    whole_suite(&MemoryStore::default()).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_rules() {
+    let redis = RedisServer::shared_or_own();
+    let settings = RedisSettings {
+        url: redis.url().to_owned(),
+        cluster: false,
+        key_prefix: unique_prefix(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+    };
+    let store = RedisStore::connect(&settings)
+        .await
+        .expect("connect to redis");
+    whole_suite(&store).await;
+}
