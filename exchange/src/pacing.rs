@@ -15,6 +15,9 @@
 //! test against one Redis.
 
 pub mod controller;
+pub mod simulation;
+#[cfg(test)]
+mod tests;
 
 use crate::campaign::{Campaign, PacingMode};
 use crate::index::Snapshot;

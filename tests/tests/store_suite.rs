@@ -68,7 +68,13 @@ async fn counters_count_each_event_once_per_window<S: PacingStore>(store: &S) {
         .fields
         .is_empty());
     let first = impression(42, "a1", &[("c:x:3600", 10), ("a:adv:3600", 10)]);
-    assert_eq!(store.apply(std::slice::from_ref(&first)).await.expect("apply"), [true]);
+    assert_eq!(
+        store
+            .apply(std::slice::from_ref(&first))
+            .await
+            .expect("apply"),
+        [true]
+    );
     assert_eq!(
         store.apply(&[first]).await.expect("replay"),
         [false],
