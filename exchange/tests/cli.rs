@@ -15,8 +15,41 @@ fn exchange() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_exchange"));
     command
         .current_dir(repo())
-        .env_remove("EXCHANGE_ADMIN_TOKEN");
+        .env_remove("EXCHANGE_ADMIN_TOKEN")
+        .env_remove("REDIS_URL");
     command
+}
+
+#[test]
+fn the_store_is_named_and_a_bad_redis_is_a_clear_error() {
+    let output = exchange().arg("check-config").output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("store: in process"), "{stdout}");
+    let output = exchange()
+        .args(["--redis", "ftp://nowhere", "check-config"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("store.redis_url"), "{stderr}");
+    let output = exchange()
+        .env("REDIS_URL", "redis://127.0.0.1:9/")
+        .args(["check-config"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("store: redis redis://127.0.0.1:9/"), "{stdout}");
+    // Nothing listens on port 9: serving fails at once, naming the store.
+    let output = exchange()
+        .args(["--redis", "redis://127.0.0.1:9/", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot use the store at redis://127.0.0.1:9/"),
+        "{stderr}"
+    );
 }
 
 #[test]
