@@ -7,6 +7,7 @@ use crate::decision::Decision;
 use crate::fanout::screen::DroppedBid;
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
+use crate::admission::RequestGate;
 use crate::targeting::{explain, FilterReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,6 +79,7 @@ pub fn build<S: SignalSource>(
     signals: &S,
     tmax_ms: u64,
     max_wins: u32,
+    gate: Option<&RequestGate<'_>>,
 ) -> DebugView {
     let mut wins: BTreeMap<u32, u32> = BTreeMap::new();
     for clearing in decision.clearings.iter().flatten() {
@@ -97,9 +99,22 @@ pub fn build<S: SignalSource>(
             for id in 0..snapshot.len() as u32 {
                 let campaign = &snapshot.campaigns[id as usize];
                 let outcome = if decision.currency.is_none() || imp.floor_currency_unknown {
-                    Err(None)
+                    Err("not_auctioned")
                 } else {
-                    explain(snapshot, id, &decision.request, imp).map_err(Some)
+                    explain(snapshot, id, &decision.request, imp)
+                        .map_err(FilterReason::as_str)
+                        .and_then(|creative| {
+                            // Caps and budgets come after targeting, as in the auction.
+                            let won = clearing
+                                .is_some_and(|c| !c.winner.external && c.winner.campaign == id);
+                            match gate
+                                .filter(|_| !won)
+                                .and_then(|g| g.why_not(id as usize, campaign))
+                            {
+                                Some(label) => Err(label),
+                                None => Ok(creative),
+                            }
+                        })
                 };
                 match outcome {
                     Ok(creative) => {
@@ -128,8 +143,7 @@ pub fn build<S: SignalSource>(
                             price: clearing.filter(|_| won).map(|c| c.price),
                         });
                     }
-                    Err(reason) => {
-                        let label = reason.map_or("not_auctioned", FilterReason::as_str);
+                    Err(label) => {
                         *filtered.entry(label).or_default() += 1;
                         filtered_rows.push(CandidateDebug {
                             campaign: campaign.id.clone(),

@@ -181,6 +181,7 @@ async fn decide_and_answer(
             &Neutral,
             tmax,
             config.auction.max_wins_per_campaign,
+            Some(&gate),
         );
         let filled = response.is_some();
         let mut response = response.unwrap_or_else(|| BidResponse {

@@ -98,6 +98,16 @@ async fn caps_hold_and_notices_count_once(exchange: TestExchange) {
         landed(&exchange).await;
     }
     assert_eq!(fills, 3, "a 3-per-day cap, sequential requests of one user");
+    let debug = client
+        .post(
+            &exchange.url("/openrtb2/auction?debug=1"),
+            request("r-debug", Some("shopper-1")),
+        )
+        .await
+        .json();
+    let row = &debug["ext"]["debug"]["imps"][0]["candidates"][0];
+    assert_eq!(row["campaign"], "capped");
+    assert_eq!(row["reason"], "capped", "the debug view says why: {debug}");
     let other = client
         .post(&auction, request("r-other", Some("shopper-2")))
         .await;
