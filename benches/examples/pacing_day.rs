@@ -16,5 +16,9 @@ fn main() {
     let started = std::time::Instant::now();
     let report = runtime.block_on(simulate_day(&campaigns, traffic, 20_000, 10));
     print!("{}", report.table());
-    println!("(seed {}, simulated in {:.2?})", traffic.seed, started.elapsed());
+    println!(
+        "(seed {}, simulated in {:.2?})",
+        traffic.seed,
+        started.elapsed()
+    );
 }

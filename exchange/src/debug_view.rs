@@ -2,12 +2,12 @@
 //! filtered or lost. Answers "why didn't my campaign win?". Slow on purpose (it checks
 //! every campaign one by one) and only served when the config allows it.
 
+use crate::admission::RequestGate;
 use crate::config::BidderConfig;
 use crate::decision::Decision;
 use crate::fanout::screen::DroppedBid;
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
-use crate::admission::RequestGate;
 use crate::targeting::{explain, FilterReason};
 use serde::Serialize;
 use std::collections::BTreeMap;

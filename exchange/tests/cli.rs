@@ -38,7 +38,10 @@ fn the_store_is_named_and_a_bad_redis_is_a_clear_error() {
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("store: redis redis://127.0.0.1:9/"), "{stdout}");
+    assert!(
+        stdout.contains("store: redis redis://127.0.0.1:9/"),
+        "{stdout}"
+    );
     // Nothing listens on port 9: serving fails at once, naming the store.
     let output = exchange()
         .args(["--redis", "redis://127.0.0.1:9/", "--listen", "127.0.0.1:0"])

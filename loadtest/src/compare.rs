@@ -31,6 +31,9 @@ pub struct CompareOptions {
     pub fixed_rate: f64,
     /// Run settings (target and rate are set per run).
     pub template: RunOptions,
+    /// Compare the exchange on this Redis against the exchange on its embedded store,
+    /// instead of the exchange against the baseline.
+    pub redis: Option<String>,
 }
 
 /// One server's figures in one round.
@@ -52,6 +55,10 @@ pub struct Measured {
     pub server_p999_us: Option<u64>,
     /// Achieved rate at the fixed rate.
     pub achieved_at_fixed: f64,
+    /// Store commands on the request path per request over the round (exchange only).
+    pub store_commands_per_request: Option<f64>,
+    /// p99 of the request path's frequency read over the round, µs (exchange only).
+    pub frequency_read_p99_us: Option<u64>,
 }
 
 /// The comparison.
@@ -67,6 +74,9 @@ pub struct Comparison {
     pub slo_p99_us: u64,
     /// The fixed rate.
     pub fixed_rate: f64,
+    /// The reference and the subject of the ratios (`baseline`/`exchange` or
+    /// `embedded`/`redis`).
+    pub names: (&'static str, &'static str),
 }
 
 /// Runs the comparison.
@@ -77,15 +87,24 @@ pub async fn compare(
     stop: &StopSignal,
 ) -> anyhow::Result<Comparison> {
     let mut rounds = Vec::new();
+    let names = if options.redis.is_some() {
+        ("embedded", "redis")
+    } else {
+        ("baseline", "exchange")
+    };
     for round in 1..=options.rounds {
-        for server in ["baseline", "exchange"] {
+        for server in [names.0, names.1] {
             if stop.stopped() {
                 break;
             }
-            let served: Served = if server == "baseline" {
-                start_baseline()?
-            } else {
-                start_exchange(&options.config, options.bidders.clone())?
+            let served: Served = match server {
+                "baseline" => start_baseline()?,
+                "redis" => start_exchange(
+                    &options.config,
+                    options.bidders.clone(),
+                    options.redis.as_deref(),
+                )?,
+                _ => start_exchange(&options.config, options.bidders.clone(), None)?,
             };
             let template = RunOptions {
                 target: served.auction_url().parse()?,
@@ -109,13 +128,10 @@ pub async fn compare(
                 stop,
             )
             .await;
+            let store = served.store_figures();
             tokio::task::spawn_blocking(move || served.stop()).await?;
             rounds.push(Measured {
-                server: if server == "baseline" {
-                    "baseline"
-                } else {
-                    "exchange"
-                },
+                server,
                 round,
                 rate_at_slo: highest_passing(&steps).unwrap_or(0.0),
                 p99_us: report.latency_us.p99,
@@ -123,6 +139,8 @@ pub async fn compare(
                 server_p99_us: server_side.map(|(p99, _)| p99),
                 server_p999_us: server_side.map(|(_, p999)| p999),
                 achieved_at_fixed: report.achieved_rate,
+                store_commands_per_request: store.map(|(per_request, _)| per_request),
+                frequency_read_p99_us: store.and_then(|(_, p99)| p99),
             });
         }
     }
@@ -130,7 +148,7 @@ pub async fn compare(
         let mut values: Vec<f64> = (1..=options.rounds)
             .filter_map(|round| {
                 let of = |name: &str| rounds.iter().find(|m| m.round == round && m.server == name);
-                let (b, e) = (of("baseline")?, of("exchange")?);
+                let (b, e) = (of(names.0)?, of(names.1)?);
                 let denominator = f(b);
                 (denominator > 0.0).then(|| f(e) / denominator)
             })
@@ -143,6 +161,7 @@ pub async fn compare(
         slo_p99_us: options.slo_p99.as_micros() as u64,
         fixed_rate: options.fixed_rate,
         rounds,
+        names,
     })
 }
 
@@ -163,11 +182,11 @@ impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| round | server | highest rate with p99 ≤ {:.2} ms | client p99 / p99.9 ms at {:.0}/s | server p99 / p99.9 ms | achieved/s |",
+            "| round | server | highest rate with p99 ≤ {:.2} ms | client p99 / p99.9 ms at {:.0}/s | server p99 / p99.9 ms | achieved/s | store cmds/request | frequency read p99 ms |",
             self.slo_p99_us as f64 / 1e3,
             self.fixed_rate,
         )?;
-        writeln!(f, "| --- | --- | --- | --- | --- | --- |")?;
+        writeln!(f, "| --- | --- | --- | --- | --- | --- | --- | --- |")?;
         for m in &self.rounds {
             let server = match (m.server_p99_us, m.server_p999_us) {
                 (Some(p99), Some(p999)) => {
@@ -175,9 +194,15 @@ impl fmt::Display for Comparison {
                 }
                 _ => "-".to_owned(),
             };
+            let commands = m
+                .store_commands_per_request
+                .map_or("-".to_owned(), |c| format!("{c:.2}"));
+            let read = m
+                .frequency_read_p99_us
+                .map_or("-".to_owned(), |us| format!("{:.3}", us as f64 / 1e3));
             writeln!(
                 f,
-                "| {} | {} | {:.0} | {:.3} / {:.3} | {server} | {:.1} |",
+                "| {} | {} | {:.0} | {:.3} / {:.3} | {server} | {:.1} | {commands} | {read} |",
                 m.round,
                 m.server,
                 m.rate_at_slo,
@@ -188,8 +213,8 @@ impl fmt::Display for Comparison {
         }
         writeln!(
             f,
-            "\nexchange / baseline (median of rounds): throughput at the SLO {:.2}, p99 at {:.0}/s {:.2}",
-            self.throughput_ratio, self.fixed_rate, self.p99_ratio
+            "\n{} / {} (median of rounds): throughput at the SLO {:.2}, p99 at {:.0}/s {:.2}",
+            self.names.1, self.names.0, self.throughput_ratio, self.fixed_rate, self.p99_ratio
         )
     }
 }

@@ -55,7 +55,7 @@ pub async fn demo(
         bidder("quick-dsp", quick.endpoint()),
         bidder("slow-dsp", slow.endpoint()),
     ];
-    let exchange = start_exchange(config, bidders)?;
+    let exchange = start_exchange(config, bidders, None)?;
     eprintln!(
         "demo: exchange on {} with two mock DSPs (quick: p50 4 ms, p99 25 ms; slow: p50 30 ms, p99 300 ms, often past tmax)",
         exchange.addr

@@ -112,6 +112,10 @@ struct CompareArgs {
     /// Mock DSPs (answering in 1–3 ms) added to the exchange as bidders.
     #[arg(long, default_value_t = 0)]
     bidders: usize,
+    /// Compare the exchange on this Redis (`redis://host:port/`) against the exchange on
+    /// its embedded store, instead of against the baseline.
+    #[arg(long)]
+    redis: Option<String>,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -440,6 +444,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         slo_p99: args.slo_p99,
         fixed_rate: args.rate,
         template,
+        redis: args.redis,
     };
     anyhow::ensure!(args.bidders <= 16, "--bidders must be 0..=16");
     let mut options = options;

@@ -6,9 +6,11 @@
 
 use anyhow::Context;
 use exchange::config::{BidderConfig, ExchangeConfig};
+use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -44,6 +46,27 @@ impl Served {
         Some((quantile("0.99")?, quantile("0.999")?))
     }
 
+    /// Store commands the exchange issued on its request path per auction request so
+    /// far, and its frequency-read p99 in µs; `None` for the baseline.
+    pub fn store_figures(&self) -> Option<(f64, Option<u64>)> {
+        let state = self.state.as_ref()?;
+        let requests: u64 = exchange::metrics::Outcome::ALL
+            .iter()
+            .map(|&o| state.metrics.outcome_count(o))
+            .sum();
+        let per_request = state.caps.commands() as f64 / requests.max(1) as f64;
+        let text = state.metrics.render((0, 0, 0));
+        let read_p99 = text.lines().find_map(|l| {
+            let seconds = l
+                .strip_prefix("exchange_frequency_read_seconds{quantile=\"0.99\"} ")?
+                .trim()
+                .parse::<f64>()
+                .ok()?;
+            Some((seconds * 1e6).round() as u64)
+        });
+        Some((per_request, read_p99.filter(|&us| us > 0)))
+    }
+
     /// Stops it and waits until it has drained.
     pub fn stop(mut self) {
         self.shut_down();
@@ -65,24 +88,50 @@ impl Drop for Served {
     }
 }
 
-/// Starts the exchange on `config` (as `exchange --config`), with `bidders` added.
-pub fn start_exchange(config: &Path, bidders: Vec<BidderConfig>) -> anyhow::Result<Served> {
+/// Starts the exchange on `config` (as `exchange --config`), with `bidders` added, on
+/// the embedded store, or on Redis at `redis` (under a key prefix of its own, so runs
+/// never share counters or budgets). `REDIS_URL` is ignored: the caller chooses.
+pub fn start_exchange(
+    config: &Path,
+    bidders: Vec<BidderConfig>,
+    redis: Option<&str>,
+) -> anyhow::Result<Served> {
+    static RUNS: AtomicU32 = AtomicU32::new(0);
     let mut settings = ExchangeConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.bidders.extend(bidders);
     settings.reload.watch_interval_ms = 0;
+    settings.store.redis_url = redis.unwrap_or_default().to_owned();
+    settings.store.key_prefix = format!(
+        "loadtest-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
     settings
         .validate(&config.display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = SnapshotStore::open(&settings.campaigns).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = Arc::new(AppState::new(settings, store));
-    let serving = Arc::clone(&state);
+    // The Redis connection lives on the server's runtime, so the state is built there.
+    let (state_tx, state_rx) = std::sync::mpsc::channel();
     let mut served = spawn("exchange", move |listener, stopped| async move {
-        let _ = exchange::run(listener, serving, async {
+        let shared = match SharedStore::open(&settings.store).await {
+            Ok(shared) => shared,
+            Err(error) => {
+                let _ = state_tx.send(Err(error.to_string()));
+                return;
+            }
+        };
+        let state = Arc::new(AppState::new(settings, store).with_shared_store(shared));
+        let _ = state_tx.send(Ok(Arc::clone(&state)));
+        let _ = exchange::run(listener, state, async {
             let _ = stopped.await;
         })
         .await;
     })?;
-    served.state = Some(state);
+    match state_rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(Ok(state)) => served.state = Some(state),
+        Ok(Err(error)) => anyhow::bail!("exchange store: {error}"),
+        Err(_) => anyhow::bail!("exchange did not start within 30 s"),
+    }
     Ok(served)
 }
 

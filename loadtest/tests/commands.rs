@@ -62,6 +62,7 @@ async fn compare_measures_both_servers_and_states_ratios() {
             timeout: Duration::from_secs(5),
             progress: false,
         },
+        redis: None,
     };
     let comparison = compare(&options, &name, bodies, &StopSignal::default())
         .await
@@ -78,4 +79,12 @@ async fn compare_measures_both_servers_and_states_ratios() {
         "{comparison}"
     );
     assert!(comparison.to_string().contains("exchange / baseline"));
+    assert_eq!(comparison.rounds[0].store_commands_per_request, None);
+    let per_request = comparison.rounds[1]
+        .store_commands_per_request
+        .expect("the exchange counts its store commands");
+    assert!(
+        per_request > 0.0 && per_request <= 1.0,
+        "at most one store command per request: {comparison}"
+    );
 }
