@@ -124,11 +124,23 @@ pub async fn run(
     // Notices that arrived are money: land them, then give the unused leases back.
     let queued = state.writer.pending();
     state.writer.flush(STORE_FLUSH_TIMEOUT).await;
-    let _ = pacing_task.await;
-    state
+    // A store that is down must not hold the process: both steps are bounded.
+    let abort = pacing_task.abort_handle();
+    if tokio::time::timeout(STORE_FLUSH_TIMEOUT, pacing_task)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+    let released = state
         .pacing
-        .release_all(&state.shared, state.clock.now_millis())
-        .await;
+        .release_all(&state.shared, state.clock.now_millis());
+    if tokio::time::timeout(STORE_FLUSH_TIMEOUT, released)
+        .await
+        .is_err()
+    {
+        tracing::warn!("store unreachable at shutdown; unused leases return when they expire");
+    }
     tracing::info!(
         queued,
         left = state.writer.pending(),

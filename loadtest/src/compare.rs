@@ -55,9 +55,9 @@ pub struct Measured {
     pub server_p999_us: Option<u64>,
     /// Achieved rate at the fixed rate.
     pub achieved_at_fixed: f64,
-    /// Store commands on the request path per request over the round (exchange only).
+    /// Store commands on the request path per request at the fixed rate (exchange only).
     pub store_commands_per_request: Option<f64>,
-    /// p99 of the request path's frequency read over the round, µs (exchange only).
+    /// p99 of the request path's frequency read at the fixed rate, µs (exchange only).
     pub frequency_read_p99_us: Option<u64>,
 }
 
@@ -119,6 +119,7 @@ pub async fn compare(
             };
             let report = run(&fixed, scenario, Arc::clone(&bodies), stop.clone()).await;
             let server_side = served.server_quantiles();
+            let store = served.store_figures();
             let steps = sweep(
                 &template,
                 &options.rates,
@@ -128,7 +129,6 @@ pub async fn compare(
                 stop,
             )
             .await;
-            let store = served.store_figures();
             tokio::task::spawn_blocking(move || served.stop()).await?;
             rounds.push(Measured {
                 server,

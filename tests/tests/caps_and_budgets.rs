@@ -446,3 +446,84 @@ async fn a_redis_outage_follows_the_cap_policy_and_recovers() {
     assert_eq!(committed, expected_micros);
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_cap_holds_across_two_nodes() {
+    let redis = RedisServer::shared_or_own();
+    let prefix = unique_prefix();
+    let file = campaigns(&[campaign(
+        "capped",
+        20.0,
+        1000.0,
+        r#","frequency_cap":{"count":5,"window":"1d"}"#,
+    )]);
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(Arc::new(
+            TestExchange::builder()
+                .campaigns(&file)
+                .redis(redis.url(), &prefix)
+                .start()
+                .await,
+        ));
+    }
+    // Sequential requests alternating between the nodes: exactly the cap.
+    let client = Client::new();
+    let mut fills = 0;
+    for i in 0..10 {
+        let node = &nodes[i % 2];
+        let reply = client
+            .post(
+                &node.url("/openrtb2/auction"),
+                request(&format!("s{i}"), Some("walker")),
+            )
+            .await;
+        if reply.status == StatusCode::OK {
+            fills += 1;
+            let (_, nurl, _) = winner(&reply);
+            fire(&client, &nurl).await;
+            landed(node).await;
+        }
+    }
+    assert_eq!(fills, 5, "sequential requests of one user over two nodes");
+    // Concurrent requests of another user: the cap can be passed only by the requests
+    // in flight between a read and the notices of earlier wins.
+    let clients = 6;
+    let total = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let nodes = nodes.clone();
+        let total = Arc::clone(&total);
+        tasks.push(tokio::spawn(async move {
+            let client = Client::new();
+            for i in 0..6 {
+                let node = &nodes[(c + i) % 2];
+                let reply = client
+                    .post(
+                        &node.url("/openrtb2/auction"),
+                        request(&format!("p{c}-{i}"), Some("runner")),
+                    )
+                    .await;
+                if reply.status == StatusCode::OK {
+                    total.fetch_add(1, Ordering::Relaxed);
+                    let (_, nurl, _) = winner(&reply);
+                    fire(&client, &nurl).await;
+                    landed(node).await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client");
+    }
+    let fills = total.load(Ordering::Relaxed);
+    println!("concurrent: {fills} impressions for a cap of 5 with {clients} clients");
+    assert!(fills >= 5, "the cap is reached: {fills}");
+    assert!(
+        fills <= 5 + clients as u64,
+        "at most the in-flight requests over the cap: {fills}"
+    );
+    for node in nodes {
+        Arc::into_inner(node).expect("sole owner").shutdown().await;
+    }
+}
