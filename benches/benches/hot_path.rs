@@ -104,6 +104,51 @@ fn handler(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same handler when every campaign has a daily budget and a frequency cap: the
+/// frequency read (in-process store) and the pacing gate are on the path.
+fn handler_with_caps_and_budgets(c: &mut Criterion) {
+    let mut campaigns = synthetic_campaigns(10_000);
+    for campaign in &mut campaigns {
+        campaign.daily_budget_micros = Some(1_000_000_000_000_000);
+        campaign.frequency_cap = Some(exchange::campaign::FrequencyCap {
+            count: 1_000,
+            window_secs: 86_400,
+            advertiser_scope: false,
+            allow_anonymous: false,
+            fail_open: false,
+            field: format!("c:{}:86400", campaign.id),
+        });
+    }
+    let store = SnapshotStore::with_campaigns(Path::new("bench.json"), campaigns);
+    let state = std::sync::Arc::new(
+        AppState::new(ExchangeConfig::default(), store)
+            .with_clock(exchange::clock::Clock::Fixed(NOW)),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Leases first, as the server does before it accepts requests.
+    state.pacing.table(&state.store.load());
+    runtime.block_on(state.pacing.tick(&state.shared, NOW * 1000));
+    let run = |body: &[u8]| {
+        runtime.block_on(exchange::handler::auction(
+            &state,
+            body,
+            false,
+            std::time::Instant::now(),
+        ))
+    };
+    let reply = run(TYPICAL_REQUEST.as_bytes());
+    assert_eq!(reply.status, 200, "the bench request must fill");
+    let mut group = c.benchmark_group("handler_10k_caps_budgets");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse_read_gate_decide_charge_respond", |b| {
+        b.iter(|| run(black_box(TYPICAL_REQUEST.as_bytes())))
+    });
+    group.finish();
+}
+
 fn index_build(c: &mut Criterion) {
     let campaigns = synthetic_campaigns(100_000);
     let text = synthetic_campaign_json(100_000);
@@ -130,5 +175,12 @@ fn index_build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, select_and_auction, handler, index_build);
+criterion_group!(
+    benches,
+    parse,
+    select_and_auction,
+    handler,
+    handler_with_caps_and_budgets,
+    index_build
+);
 criterion_main!(benches);

@@ -110,7 +110,11 @@ async fn decide_and_answer(
     // while they are on the wire.
     let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
     let snapshot = state.store.load_full();
-    let user = freq::user_key(request, &state.user_secret);
+    // The user key matters only where a cap can count it.
+    let user = snapshot
+        .any_frequency_cap
+        .then(|| freq::user_key(request, &state.user_secret))
+        .flatten();
     let caps = read_caps(state, &snapshot, user, timing.response_deadline(config)).await;
     let now_ms = state.clock.now_millis();
     let pacers = state.pacing.table(&snapshot);
