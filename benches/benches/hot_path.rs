@@ -69,39 +69,64 @@ fn select_and_auction(c: &mut Criterion) {
     group.finish();
 }
 
-fn handler(c: &mut Criterion) {
-    let store = SnapshotStore::with_campaigns(Path::new("bench.json"), synthetic_campaigns(10_000));
-    let state = std::sync::Arc::new(
-        AppState::new(ExchangeConfig::default(), store)
-            .with_clock(exchange::clock::Clock::Fixed(NOW)),
-    );
-    // No bidders configured: the handler never awaits, so a current-thread runtime's
-    // `block_on` adds only its own small constant cost.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let run = |body: &[u8]| {
-        runtime.block_on(exchange::handler::auction(
-            &state,
+/// The whole handler on `campaigns`, with leases taken as the server takes them before
+/// it accepts requests.
+struct HandlerBench {
+    state: std::sync::Arc<AppState>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl HandlerBench {
+    fn new(campaigns: Vec<exchange::campaign::Campaign>) -> Self {
+        let store = SnapshotStore::with_campaigns(Path::new("bench.json"), campaigns);
+        let state = std::sync::Arc::new(
+            AppState::new(ExchangeConfig::default(), store)
+                .with_clock(exchange::clock::Clock::Fixed(NOW)),
+        );
+        // No bidders configured: the handler awaits nothing slow, so a current-thread
+        // runtime's `block_on` adds only its own small constant cost.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        state.pacing.table(&state.store.load());
+        runtime.block_on(state.pacing.tick(&state.shared, NOW * 1000));
+        let bench = Self { state, runtime };
+        let reply = bench.run(TYPICAL_REQUEST.as_bytes());
+        assert_eq!(
+            reply.status,
+            200,
+            "the bench request must fill: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        bench
+    }
+
+    fn run(&self, body: &[u8]) -> exchange::handler::Reply {
+        self.runtime.block_on(exchange::handler::auction(
+            &self.state,
             body,
             false,
             std::time::Instant::now(),
         ))
-    };
-    let reply = run(TYPICAL_REQUEST.as_bytes());
-    assert_eq!(
-        reply.status,
-        200,
-        "the bench request must fill: {}",
-        String::from_utf8_lossy(&reply.body)
+    }
+
+    fn measure(&self, c: &mut Criterion, group: &str, name: &str) {
+        let mut group = c.benchmark_group(group);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(name, |b| {
+            b.iter(|| self.run(black_box(TYPICAL_REQUEST.as_bytes())))
+        });
+        group.finish();
+    }
+}
+
+fn handler(c: &mut Criterion) {
+    HandlerBench::new(synthetic_campaigns(10_000)).measure(
+        c,
+        "handler_10k",
+        "parse_validate_decide_respond",
     );
-    let mut group = c.benchmark_group("handler_10k");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("parse_validate_decide_respond", |b| {
-        b.iter(|| run(black_box(TYPICAL_REQUEST.as_bytes())))
-    });
-    group.finish();
 }
 
 /// The same handler when every campaign has a daily budget and a frequency cap: the
@@ -119,34 +144,11 @@ fn handler_with_caps_and_budgets(c: &mut Criterion) {
             field: format!("c:{}:86400", campaign.id),
         });
     }
-    let store = SnapshotStore::with_campaigns(Path::new("bench.json"), campaigns);
-    let state = std::sync::Arc::new(
-        AppState::new(ExchangeConfig::default(), store)
-            .with_clock(exchange::clock::Clock::Fixed(NOW)),
+    HandlerBench::new(campaigns).measure(
+        c,
+        "handler_10k_caps_budgets",
+        "parse_read_gate_decide_charge_respond",
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    // Leases first, as the server does before it accepts requests.
-    state.pacing.table(&state.store.load());
-    runtime.block_on(state.pacing.tick(&state.shared, NOW * 1000));
-    let run = |body: &[u8]| {
-        runtime.block_on(exchange::handler::auction(
-            &state,
-            body,
-            false,
-            std::time::Instant::now(),
-        ))
-    };
-    let reply = run(TYPICAL_REQUEST.as_bytes());
-    assert_eq!(reply.status, 200, "the bench request must fill");
-    let mut group = c.benchmark_group("handler_10k_caps_budgets");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("parse_read_gate_decide_charge_respond", |b| {
-        b.iter(|| run(black_box(TYPICAL_REQUEST.as_bytes())))
-    });
-    group.finish();
 }
 
 fn index_build(c: &mut Criterion) {

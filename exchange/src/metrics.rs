@@ -258,22 +258,34 @@ impl Metrics {
             "exchange_latency_samples_dropped_total {}",
             self.latency_dropped.load(Relaxed)
         );
-        let _ = writeln!(out, "# HELP exchange_reloads_total Campaign reloads by result.\n# TYPE exchange_reloads_total counter");
-        let _ = writeln!(
-            out,
-            "exchange_reloads_total{{result=\"ok\"}} {}",
-            self.reloads_ok.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "exchange_reloads_total{{result=\"error\"}} {}",
-            self.reloads_failed.load(Relaxed)
+        family(
+            &mut out,
+            "exchange_reloads_total",
+            "counter",
+            "Campaign reloads by result.",
+            &[
+                ("result=\"ok\"", self.reloads_ok.load(Relaxed)),
+                ("result=\"error\"", self.reloads_failed.load(Relaxed)),
+            ],
         );
         let (version, campaigns, creatives) = snapshot;
         let _ = writeln!(out, "# HELP exchange_snapshot_version Version of the campaign snapshot serving.\n# TYPE exchange_snapshot_version gauge\nexchange_snapshot_version {version}");
         let _ = writeln!(out, "# HELP exchange_campaigns Campaigns in the serving snapshot.\n# TYPE exchange_campaigns gauge\nexchange_campaigns {campaigns}");
         let _ = writeln!(out, "# HELP exchange_creatives Creatives in the serving snapshot.\n# TYPE exchange_creatives gauge\nexchange_creatives {creatives}");
         out
+    }
+}
+
+/// Appends one Prometheus family: `# HELP`, `# TYPE` (`counter` or `gauge`), then one
+/// sample per `(labels, value)`; `labels` is the text inside the braces (empty: none).
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 

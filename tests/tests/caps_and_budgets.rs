@@ -141,6 +141,20 @@ async fn caps_hold_and_notices_count_once(exchange: TestExchange) {
         12,
         "2 replays × 2 writes × 3"
     );
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    for line in [
+        "exchange_store_writes_total{result=\"counted\"} 6",
+        "exchange_store_writes_total{result=\"replayed\"} 12",
+        "exchange_budget_charges_total{result=\"charged\"} 4",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("exchange_frequency_blocks_total{reason=\"capped\"}")
+            && !metrics.contains("exchange_frequency_blocks_total{reason=\"capped\"} 0"),
+        "{metrics}"
+    );
     // The pacing view behind the admin token.
     let path = exchange.url("/admin/campaigns/capped/pacing");
     let view = client
