@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use controller::{Controller, Plan};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Throttle resolution: draws are in `0..THROTTLE_SCALE`.
@@ -73,6 +73,12 @@ impl PaceBlock {
     }
 }
 
+/// The day index (unix days) at `now_ms` in a time zone `utc_offset_secs` east of UTC:
+/// the day budgets and spend are kept under.
+pub fn local_day(now_ms: i64, utc_offset_secs: i32) -> i64 {
+    (now_ms.div_euclid(1000) + i64::from(utc_offset_secs)).div_euclid(86_400)
+}
+
 /// Budget rules of a campaign, as of the serving snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetRule {
@@ -108,7 +114,7 @@ impl BudgetRule {
 
     /// The campaign's day index (unix days in its time zone) at `now_ms`.
     pub fn day(&self, now_ms: i64) -> i64 {
-        (now_ms.div_euclid(1000) + i64::from(self.utc_offset_secs)).div_euclid(86_400)
+        local_day(now_ms, self.utc_offset_secs)
     }
 
     /// Start of `day` in unix ms.
@@ -184,11 +190,7 @@ pub struct Pacer {
     refill: Arc<Notify>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::pacing_store::lock;
 
 impl Pacer {
     fn new(campaign: String, rule: BudgetRule, refill: Arc<Notify>) -> Self {

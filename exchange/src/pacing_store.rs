@@ -20,6 +20,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use thiserror::Error;
 
+/// Locks `mutex`, recovering it if a panic poisoned it: the guarded maps and pacing
+/// state stay usable (each update is a few field writes), and the exchange keeps serving.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Why a store call failed (the caller applies its failure policy).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum StoreError {

@@ -237,7 +237,7 @@ pub async fn simulate_day(
                     auction: requests.to_string(),
                     imp: k.to_string(),
                 };
-                let local_day = (now_ms / 1000 + offset).div_euclid(DAY_SECS);
+                let local_day = super::local_day(now_ms, offset as i32);
                 let write = Write::Spend {
                     campaign: c.id.clone(),
                     day: local_day,

@@ -8,7 +8,7 @@ use super::{
     LeaseCall, LeaseReply, PacingStore, SpendView, StoreError, UserCounters, UserKey, Write,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Most users (and, separately, most markers and budget hashes) kept in memory.
@@ -49,13 +49,7 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these maps half-updated in a way that
-    // matters more than losing the exchange: keep serving.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use super::lock;
 
 impl MemoryStore {
     /// Marks `key` as counted; false when it already was (a replay).

@@ -163,8 +163,8 @@ fn campaign_writes(
     let snapshot = state.store.load();
     // A campaign gone from the snapshot since the auction still pays (in UTC days).
     let campaign = snapshot.campaign(&campaign_id);
-    let offset = campaign.map_or(0, |c| i64::from(c.utc_offset_secs));
-    let day = (now_ms.div_euclid(1000) + offset).div_euclid(86_400);
+    let offset = campaign.map_or(0, |c| c.utc_offset_secs);
+    let day = crate::pacing::local_day(now_ms, offset);
     let micros = (price / rate * 1000.0).round() as i64;
     let mut writes = vec![Write::Spend {
         campaign: campaign_id,
