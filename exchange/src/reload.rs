@@ -43,13 +43,15 @@ pub async fn reload_now(
     result
 }
 
-/// Reloads when the campaign file's modification time or size changes.
+/// Reloads when the campaign file's modification time or size changes and then holds
+/// still for one more poll.
 pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watch::Receiver<bool>) {
     let fingerprint = |state: &AppState| -> Option<(SystemTime, u64)> {
         let meta = std::fs::metadata(state.store.path()).ok()?;
         Some((meta.modified().ok()?, meta.len()))
     };
     let mut seen = fingerprint(&state);
+    let mut settling = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -58,9 +60,19 @@ pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watc
             _ = stop.changed() => return,
         }
         let now = fingerprint(&state);
-        if now.is_some() && now != seen {
+        if now.is_none() || now == seen {
+            settling = None;
+            continue;
+        }
+        // Act once the file has stopped changing (the same fingerprint two polls in a
+        // row): a non-atomic write (truncate, then write) is read once, whole, not
+        // half-written and then again.
+        if settling == now {
             seen = now;
+            settling = None;
             let _ = reload_now(&state, "file_change").await;
+        } else {
+            settling = now;
         }
     }
 }
