@@ -24,6 +24,7 @@ pub mod features;
 pub mod freq;
 pub mod handler;
 pub mod index;
+pub mod ltv;
 pub mod metrics;
 pub mod native;
 pub mod pacing;

@@ -1,0 +1,13 @@
+//! Customer lifetime value from a probabilistic customer-base model: **BG/NBD** (how
+//! often a customer buys, and whether they are still active) with **Gamma-Gamma** (how
+//! much they spend per order). Serving uses the closed forms ([`model`]) from a handful
+//! of fitted parameters and four numbers per customer (repeat purchases `x`, time of the
+//! last one `t_x`, age `T`, mean order value), time in weeks; [`fit`] estimates the
+//! parameters by maximum likelihood; [`hyp2f1`] is the Gauss hypergeometric function the
+//! expected-purchases formula needs.
+
+pub mod fit;
+pub mod hyp2f1;
+pub mod model;
+
+pub use model::{BgNbd, Customer, GammaGamma};
