@@ -4,10 +4,13 @@
 //! of fitted parameters and four numbers per customer (repeat purchases `x`, time of the
 //! last one `t_x`, age `T`, mean order value), time in weeks; [`fit`] estimates the
 //! parameters by maximum likelihood; [`hyp2f1`] is the Gauss hypergeometric function the
-//! expected-purchases formula needs.
+//! expected-purchases formula needs; [`orders`] turns an order file into model inputs;
+//! [`train`] is `exchange train-ltv` (fit, model file, holdout report).
 
 pub mod fit;
 pub mod hyp2f1;
 pub mod model;
+pub mod orders;
+pub mod train;
 
 pub use model::{BgNbd, Customer, GammaGamma};

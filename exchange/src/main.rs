@@ -38,6 +38,26 @@ struct Cli {
 enum Command {
     /// Validate the config and campaign files and print a summary.
     CheckConfig,
+    /// Fit the LTV models (BG/NBD + Gamma-Gamma) on an order file and write the model.
+    TrainLtv(TrainLtvArgs),
+}
+
+/// `exchange train-ltv`.
+#[derive(Debug, clap::Args)]
+struct TrainLtvArgs {
+    /// Orders, CSV `customer_id,date,amount` (same-day orders of a customer are one
+    /// transaction).
+    #[arg(long)]
+    orders: PathBuf,
+    /// Last day of the calibration period, YYYY-MM-DD.
+    #[arg(long)]
+    calibration_end: String,
+    /// Last day of a holdout period to judge the predictions on, YYYY-MM-DD.
+    #[arg(long)]
+    holdout_end: Option<String>,
+    /// Where to write the model (JSON).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckConfig) => check_config(&cli.config, cli.redis.as_deref()),
+        Some(Command::TrainLtv(args)) => train_ltv(&args),
         None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
@@ -149,6 +170,38 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn train_ltv(args: &TrainLtvArgs) -> anyhow::Result<ExitCode> {
+    use exchange::ltv::orders::parse_date;
+    let day = |text: &str, flag: &str| {
+        parse_date(text).ok_or_else(|| anyhow::anyhow!("{flag}: {text:?} is not YYYY-MM-DD"))
+    };
+    let calibration_end = day(&args.calibration_end, "--calibration-end")?;
+    let holdout_end = args
+        .holdout_end
+        .as_deref()
+        .map(|text| day(text, "--holdout-end"))
+        .transpose()?;
+    let text = std::fs::read_to_string(&args.orders)
+        .with_context(|| format!("cannot read {}", args.orders.display()))?;
+    let (model, report) = exchange::ltv::train::train(&text, calibration_end, holdout_end)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.orders.display()))?;
+    let json = serde_json::to_string_pretty(&model).context("model JSON")?;
+    std::fs::write(&args.out, json + "\n")
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let b = &model.bgnbd;
+    let g = &model.gamma_gamma;
+    println!(
+        "{} customers, calibration to {}\nBG/NBD r {:.4} alpha {:.4} a {:.4} b {:.4} (log-likelihood {:.2})\nGamma-Gamma p {:.4} q {:.4} gamma {:.4} (log-likelihood {:.2})",
+        model.customers, model.calibration_end, b.r, b.alpha, b.a, b.b, model.log_likelihood.bgnbd,
+        g.p, g.q, g.gamma, model.log_likelihood.gamma_gamma
+    );
+    if let Some(report) = report {
+        print!("{report}");
+    }
+    println!("model written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn join<K: std::fmt::Display>(counts: &BTreeMap<K, usize>) -> String {

@@ -283,3 +283,85 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[test]
+fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
+    let shared =
+        std::env::var_os("SHARED_DIR").map_or_else(|| repo().join("../shared"), PathBuf::from);
+    let orders = shared.join("datasets/cdnow/orders.csv");
+    assert!(
+        orders.is_file(),
+        "{} is missing: set SHARED_DIR",
+        orders.display()
+    );
+    let dir = tempfile_dir();
+    let out = dir.join("model.json");
+    let output = exchange()
+        .arg("train-ltv")
+        .arg("--orders")
+        .arg(&orders)
+        .args([
+            "--calibration-end",
+            "1997-09-30",
+            "--holdout-end",
+            "1998-06-30",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2357 customers"), "{stdout}");
+    assert!(stdout.contains("BG/NBD r 0.2426 alpha 4.41"), "{stdout}");
+    assert!(stdout.contains("normalised Gini"), "{stdout}");
+    assert!(stdout.contains("decile"), "{stdout}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("model")).expect("json");
+    for key in ["r", "alpha", "a", "b"] {
+        assert!(
+            model["bgnbd"][key].as_f64().is_some_and(|v| v > 0.0),
+            "{model}"
+        );
+    }
+    for key in ["p", "q", "gamma"] {
+        assert!(
+            model["gamma_gamma"][key].as_f64().is_some_and(|v| v > 0.0),
+            "{model}"
+        );
+    }
+    assert!(model["log_likelihood"]["bgnbd"]
+        .as_f64()
+        .is_some_and(|ll| (ll + 9582.43).abs() < 0.05));
+    // Bad input: a clear error, nothing written.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "customer_id,date,amount\n1,1997-02-30,10\n").expect("write");
+    let output = exchange()
+        .arg("train-ltv")
+        .arg("--orders")
+        .arg(&bad)
+        .args(["--calibration-end", "1997-09-30", "--out"])
+        .arg(dir.join("none.json"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("line 2: date must be YYYY-MM-DD"),
+        "{stderr}"
+    );
+    assert!(!dir.join("none.json").exists());
+    let output = exchange()
+        .arg("train-ltv")
+        .arg("--orders")
+        .arg(&orders)
+        .args(["--calibration-end", "1997-9-30", "--out"])
+        .arg(dir.join("none.json"))
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--calibration-end"));
+}

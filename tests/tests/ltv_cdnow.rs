@@ -61,3 +61,29 @@ fn bgnbd_and_gamma_gamma_reproduce_the_published_cdnow_estimates() {
         gg.log_likelihood
     );
 }
+
+#[test]
+fn the_order_file_summarises_to_the_published_summary() {
+    use exchange::ltv::orders::{parse_date, read_orders, summarise};
+    let path = tests::shared().join("datasets/cdnow/orders.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let histories = read_orders(&text).expect("valid orders");
+    let end = parse_date("1997-09-30").expect("date");
+    let mut derived = summarise(&histories, end, None);
+    derived.sort_by_key(|s| s.id.parse::<u32>().expect("numeric ids"));
+    let published = cdnow_summary();
+    assert_eq!(derived.len(), published.len());
+    // The published file has two decimals (and ties at .xx5 round either way).
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.005 + 1e-9;
+    for (d, p) in derived.iter().zip(&published) {
+        let c = d.customer;
+        assert!(
+            c.x == p.x
+                && near(c.t_x, p.t_x)
+                && near(c.age, p.age)
+                && near(c.mean_value, p.mean_value),
+            "customer {}: derived {c:?}, published {p:?}",
+            d.id
+        );
+    }
+}
