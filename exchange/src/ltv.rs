@@ -11,6 +11,7 @@ pub mod fit;
 pub mod hyp2f1;
 pub mod model;
 pub mod orders;
+pub mod synthetic;
 pub mod train;
 
 pub use model::{BgNbd, Customer, GammaGamma};

@@ -40,6 +40,25 @@ enum Command {
     CheckConfig,
     /// Fit the LTV models (BG/NBD + Gamma-Gamma) on an order file and write the model.
     TrainLtv(TrainLtvArgs),
+    /// Write synthetic e-commerce orders (drawn from BG/NBD + Gamma-Gamma) for train-ltv.
+    GenerateOrders(GenerateOrdersArgs),
+}
+
+/// `exchange generate-orders`.
+#[derive(Debug, clap::Args)]
+struct GenerateOrdersArgs {
+    /// Where to write the CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// Customers.
+    #[arg(long, default_value_t = 5_000)]
+    customers: usize,
+    /// First day of the data, YYYY-MM-DD (78 weeks follow; first orders in the first 12).
+    #[arg(long, default_value = "2025-01-06")]
+    start: String,
+    /// Seed (the same seed gives the same file).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// `exchange train-ltv`.
@@ -72,6 +91,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckConfig) => check_config(&cli.config, cli.redis.as_deref()),
         Some(Command::TrainLtv(args)) => train_ltv(&args),
+        Some(Command::GenerateOrders(args)) => generate_orders(&args),
         None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
@@ -201,6 +221,29 @@ fn train_ltv(args: &TrainLtvArgs) -> anyhow::Result<ExitCode> {
         print!("{report}");
     }
     println!("model written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate_orders(args: &GenerateOrdersArgs) -> anyhow::Result<ExitCode> {
+    use exchange::ltv::synthetic::{generate, Population};
+    let start = exchange::ltv::orders::parse_date(&args.start)
+        .ok_or_else(|| anyhow::anyhow!("--start: {:?} is not YYYY-MM-DD", args.start))?;
+    let population = Population {
+        customers: args.customers,
+        ..Population::ecommerce(start, args.seed)
+    };
+    let csv = generate(&population).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(&args.out, &csv)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let last = start + time::Duration::days(population.days - 1);
+    println!(
+        "{} orders of {} customers from {start} to {last} written to {}\ntry: exchange train-ltv --orders {} --calibration-end {} --holdout-end {last} --out model.json",
+        csv.lines().count() - 1,
+        population.customers,
+        args.out.display(),
+        args.out.display(),
+        start + time::Duration::days(population.days / 2 - 1),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

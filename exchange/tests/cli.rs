@@ -365,3 +365,50 @@ fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
         .expect("run");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--calibration-end"));
 }
+
+#[test]
+fn generated_orders_train_and_the_shipped_model_is_valid() {
+    let dir = tempfile_dir();
+    let orders = dir.join("orders.csv");
+    let output = exchange()
+        .args([
+            "generate-orders",
+            "--customers",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&orders)
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = std::fs::read_to_string(&orders).expect("orders");
+    assert!(
+        csv.starts_with("customer_id,date,amount\nc1,2025-"),
+        "{}",
+        &csv[..60]
+    );
+    let output = exchange()
+        .arg("train-ltv")
+        .arg("--orders")
+        .arg(&orders)
+        .args(["--calibration-end", "2025-10-05", "--out"])
+        .arg(dir.join("synthetic.json"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("400 customers"), "{stdout}");
+    let shipped = std::fs::read_to_string(repo().join("configs/models/ltv.json")).expect("model");
+    let model: exchange::ltv::train::LtvModel = serde_json::from_str(&shipped).expect("model file");
+    model.validate().expect("the shipped model can serve");
+}
