@@ -41,6 +41,17 @@ pub struct ExchangeConfig {
     pub fanout: FanoutConfig,
     /// Where frequency counters and budgets live, and how leases are sized.
     pub store: StoreConfig,
+    /// The customer lifetime-value model.
+    pub ltv: LtvConfig,
+}
+
+/// `[ltv]`: the lifetime-value model file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LtvConfig {
+    /// Model file written by `exchange train-ltv`, relative to the config file's folder;
+    /// absent: no model.
+    pub model: Option<PathBuf>,
 }
 
 /// Bounds on request size and time.
@@ -118,6 +129,7 @@ impl Default for ExchangeConfig {
             bidders: Vec::new(),
             fanout: FanoutConfig::default(),
             store: StoreConfig::default(),
+            ltv: LtvConfig::default(),
         }
     }
 }
@@ -195,9 +207,12 @@ impl ExchangeConfig {
             source,
         })?;
         let mut config = Self::from_toml(&text, &path.display().to_string())?;
+        let folder = path.parent().unwrap_or_else(|| Path::new("."));
         if config.campaigns.is_relative() {
-            let folder = path.parent().unwrap_or_else(|| Path::new("."));
             config.campaigns = folder.join(&config.campaigns);
+        }
+        if let Some(model) = config.ltv.model.as_mut().filter(|m| m.is_relative()) {
+            *model = folder.join(&*model);
         }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;

@@ -11,6 +11,7 @@ pub mod fit;
 pub mod hyp2f1;
 pub mod model;
 pub mod orders;
+pub mod store;
 pub mod synthetic;
 pub mod train;
 

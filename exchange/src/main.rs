@@ -116,6 +116,15 @@ fn load_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<Ex
 fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = load_config(path, redis)?;
     println!("config {}: ok", path.display());
+    if let Some(path) = &config.ltv.model {
+        let model = exchange::ltv::store::read_model(path)
+            .map_err(|e| anyhow::anyhow!("LTV model: {e}"))?;
+        println!(
+            "  ltv model {}: BG/NBD r {:.3} alpha {:.3} a {:.3} b {:.3}, Gamma-Gamma p {:.3} q {:.3} gamma {:.3}",
+            path.display(), model.bgnbd.r, model.bgnbd.alpha, model.bgnbd.a, model.bgnbd.b,
+            model.gamma_gamma.p, model.gamma_gamma.q, model.gamma_gamma.gamma
+        );
+    }
     if config.store.redis_url.is_empty() {
         println!("  store: in process (one node)");
     } else {
@@ -272,7 +281,15 @@ fn serve(
             .await
             .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
         tracing::info!(store = shared.kind(), "shared store ready");
-        let state = Arc::new(AppState::new(config, store).with_shared_store(shared));
+        let models = match &config.ltv.model {
+            Some(path) => exchange::ltv::store::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
+            None => exchange::ltv::store::ModelStore::none(),
+        };
+        let state = Arc::new(
+            AppState::new(config, store)
+                .with_shared_store(shared)
+                .with_ltv_models(models),
+        );
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("local address")?;
         let snapshot = state.store.load_full();

@@ -97,6 +97,8 @@ pub struct Metrics {
     notices: [AtomicU64; NoticeEvent::ALL.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    model_reloads_ok: AtomicU64,
+    model_reloads_failed: AtomicU64,
     latency_dropped: AtomicU64,
     latency_tx: Sender<(Series, u64)>,
     latency: Arc<Mutex<[Histogram<u64>; 3]>>,
@@ -133,6 +135,8 @@ impl Metrics {
             notices: Default::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            model_reloads_ok: AtomicU64::new(0),
+            model_reloads_failed: AtomicU64::new(0),
             latency_dropped: AtomicU64::new(0),
             latency_tx,
             latency,
@@ -170,6 +174,16 @@ impl Metrics {
             &self.reloads_ok
         } else {
             &self.reloads_failed
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// Counts an LTV model reload.
+    pub fn model_reload(&self, ok: bool) {
+        if ok {
+            &self.model_reloads_ok
+        } else {
+            &self.model_reloads_failed
         }
         .fetch_add(1, Relaxed);
     }
@@ -266,6 +280,16 @@ impl Metrics {
             &[
                 ("result=\"ok\"", self.reloads_ok.load(Relaxed)),
                 ("result=\"error\"", self.reloads_failed.load(Relaxed)),
+            ],
+        );
+        family(
+            &mut out,
+            "exchange_ltv_model_reloads_total",
+            "counter",
+            "LTV model reloads by result (a rejected file leaves the old model serving).",
+            &[
+                ("result=\"ok\"", self.model_reloads_ok.load(Relaxed)),
+                ("result=\"error\"", self.model_reloads_failed.load(Relaxed)),
             ],
         );
         let (version, campaigns, creatives) = snapshot;

@@ -8,6 +8,24 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
+/// Re-reads the LTV model file (if one is configured), counting and logging the result;
+/// a bad file leaves the serving model in place.
+pub fn reload_model(state: &AppState, trigger: &'static str) -> Result<Option<u64>, String> {
+    let result = state.ltv.reload();
+    match &result {
+        Ok(Some(version)) => {
+            state.metrics.model_reload(true);
+            tracing::info!(trigger, version, "LTV model reloaded");
+        }
+        Ok(None) => {}
+        Err(error) => {
+            state.metrics.model_reload(false);
+            tracing::error!(trigger, %error, "LTV model rejected; the previous model keeps serving");
+        }
+    }
+    result
+}
+
 /// Rebuilds the snapshot from the campaign file, counting and logging the result.
 pub async fn reload_now(
     state: &Arc<AppState>,
@@ -99,6 +117,7 @@ pub async fn on_sighup(
             received = hangups.recv() => {
                 if received.is_none() { return; }
                 let _ = reload_now(&state, "sighup").await;
+                let _ = reload_model(&state, "sighup");
             }
             _ = stop.changed() => return,
         }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub caps: CapStats,
     /// Key of the user-id hash.
     pub user_secret: [u8; 16],
+    /// The serving lifetime-value model.
+    pub ltv: crate::ltv::store::ModelStore,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -67,6 +69,7 @@ impl AppState {
             pacing,
             caps: CapStats::default(),
             user_secret: store_config.secret(),
+            ltv: crate::ltv::store::ModelStore::none(),
             fanout: Fanout::new(&config),
             config,
             store,
@@ -81,6 +84,12 @@ impl AppState {
     /// The same state with another shared store (Redis instead of in process).
     pub fn with_shared_store(mut self, shared: SharedStore) -> Self {
         self.shared = shared;
+        self
+    }
+
+    /// The same state serving `models` (opened from `config.ltv.model`).
+    pub fn with_ltv_models(mut self, models: crate::ltv::store::ModelStore) -> Self {
+        self.ltv = models;
         self
     }
 

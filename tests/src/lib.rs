@@ -8,6 +8,7 @@ pub mod redis_server;
 use bytes::Bytes;
 use exchange::clock::Clock;
 use exchange::config::ExchangeConfig;
+use exchange::ltv::store::ModelStore;
 use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -79,6 +80,7 @@ pub struct Builder {
     debug: bool,
     admin_token: String,
     redis: Option<(String, String)>,
+    files: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -114,6 +116,12 @@ impl Builder {
         self
     }
 
+    /// Writes another file (e.g. an LTV model) into the exchange's config folder.
+    pub fn file(mut self, name: &str, content: &str) -> Self {
+        self.files.push((name.to_owned(), content.to_owned()));
+        self
+    }
+
     /// The clock the auction reads.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -129,6 +137,9 @@ impl Builder {
         let dir = tempfile::tempdir().expect("temp dir");
         let campaigns_path = dir.path().join("campaigns.json");
         std::fs::write(&campaigns_path, &self.campaigns).expect("write campaigns");
+        for (name, content) in &self.files {
+            std::fs::write(dir.path().join(name), content).expect("write file");
+        }
         let config_path = dir.path().join("exchange.toml");
         // Notice URLs point at this server, so tests can fire them.
         let config_text = format!(
@@ -146,10 +157,15 @@ impl Builder {
         let shared = SharedStore::open(&config.store)
             .await
             .unwrap_or_else(|e| panic!("store {}: {e}", config.store.redis_url));
+        let models = match &config.ltv.model {
+            Some(path) => ModelStore::open(path).expect("valid test model"),
+            None => ModelStore::none(),
+        };
         let state = Arc::new(
             AppState::new(config, store)
                 .with_clock(self.clock)
-                .with_shared_store(shared),
+                .with_shared_store(shared)
+                .with_ltv_models(models),
         );
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(exchange::run(listener, Arc::clone(&state), async {
@@ -191,6 +207,7 @@ impl TestExchange {
             debug: true,
             admin_token: "test-token".to_owned(),
             redis: None,
+            files: Vec::new(),
         }
     }
 

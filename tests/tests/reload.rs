@@ -179,3 +179,53 @@ async fn editing_the_campaign_file_reloads_it() {
     assert_eq!(exchange.state.store.load().version, 2);
     exchange.shutdown().await;
 }
+
+fn model(r: f64) -> String {
+    format!(
+        r#"{{"bgnbd":{{"r":{r},"alpha":4.4,"a":0.79,"b":2.4}},"gamma_gamma":{{"p":6.2,"q":3.7,"gamma":15.4}},
+        "log_likelihood":{{"bgnbd":-1.0,"gamma_gamma":-1.0}},"time_unit":"weeks","calibration_end":"2026-01-01","customers":10}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_ltv_model_is_rejected_and_the_old_one_keeps_serving() {
+    let exchange = TestExchange::builder()
+        .file("ltv.json", &model(0.25))
+        .config("[ltv]\nmodel = \"ltv.json\"")
+        .start()
+        .await;
+    let client = Client::new();
+    let serving = |e: &TestExchange| e.state.ltv.load().expect("a model").bgnbd.r;
+    assert_eq!(serving(&exchange), 0.25);
+    let path = exchange.campaigns_path.with_file_name("ltv.json");
+    for bad in [
+        "{not json",
+        &model(-1.0),
+        &model(0.3).replace("weeks", "days"),
+        &model(0.3).replace("\"customers\":10", "\"customers\":10,\"extra\":1"),
+    ] {
+        std::fs::write(&path, bad).expect("write");
+        let reply = exchange.admin_reload(&client).await;
+        assert_eq!(reply.status, 422, "{bad}");
+        let json = reply.json();
+        assert_eq!(json["field"], "ltv.model");
+        assert_eq!(json["ltv_model"]["serving_version"], 1);
+        assert_eq!(serving(&exchange), 0.25, "the old model keeps serving");
+    }
+    std::fs::write(&path, model(0.5)).expect("write");
+    let reply = exchange.admin_reload(&client).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["ltv_model"]["version"], 2);
+    assert_eq!(serving(&exchange), 0.5);
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    assert!(
+        metrics.contains("exchange_ltv_model_reloads_total{result=\"error\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exchange_ltv_model_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    exchange.shutdown().await;
+}

@@ -2,7 +2,7 @@
 //! `GET /admin/campaigns/{id}/pacing`.
 
 use super::routes::{json, Body};
-use crate::reload::reload_now;
+use crate::reload::{reload_model, reload_now};
 use crate::state::AppState;
 use http::{header, Request, Response, StatusCode};
 use std::sync::Arc;
@@ -25,28 +25,40 @@ fn authorised<B>(state: &AppState, request: &Request<B>) -> bool {
             == 0
 }
 
-/// `POST /admin/reload`: rebuild the snapshot now and say how it went.
+/// `POST /admin/reload`: rebuild the snapshot and re-read the LTV model now, and say
+/// how it went (422 when either file was rejected; what was serving keeps serving).
 pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Body> {
-    if state.config.admin.token.is_empty() {
-        return json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({ "error": "the admin API is disabled (no admin.token configured)", "field": "admin.token" }),
-        );
+    if let Some(refusal) = refuse(&state, &request) {
+        return refusal;
     }
-    if !authorised(&state, &request) {
-        return json(
-            StatusCode::UNAUTHORIZED,
-            &serde_json::json!({ "error": "missing or wrong bearer token", "field": "authorization" }),
-        );
-    }
-    match reload_now(&state, "admin").await {
-        Ok(summary) => json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "status": "reloaded", "snapshot_version": summary.version,
-                "campaigns": summary.campaigns, "creatives": summary.creatives,
-            }),
+    let model = match reload_model(&state, "admin") {
+        Ok(version) => Ok(
+            serde_json::json!({ "status": if version.is_some() { "reloaded" } else { "none" }, "version": state.ltv.version() }),
         ),
+        Err(error) => Err(
+            serde_json::json!({ "status": "rejected", "serving_version": state.ltv.version(), "error": error }),
+        ),
+    };
+    match reload_now(&state, "admin").await {
+        Ok(summary) => match model {
+            Ok(model) => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "status": "reloaded", "snapshot_version": summary.version,
+                    "campaigns": summary.campaigns, "creatives": summary.creatives,
+                    "ltv_model": model,
+                }),
+            ),
+            Err(model) => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &serde_json::json!({
+                    "error": "LTV model file rejected; the previous model keeps serving",
+                    "field": "ltv.model",
+                    "snapshot_version": summary.version,
+                    "ltv_model": model,
+                }),
+            ),
+        },
         Err(error) => {
             let errors: Vec<_> = error.errors.iter().map(|e| serde_json::json!({ "file": e.file, "field": e.field, "message": e.message })).collect();
             json(
