@@ -136,18 +136,18 @@ fn campaign_bid(
             (adm, markup_type::NATIVE)
         }
     };
-    let mut pairs = vec![
+    let pairs = [
         ("auction", auction_id),
         ("imp", imp.imp.id.as_str()),
         ("bid", bid_id.as_str()),
         ("campaign", campaign.id.as_str()),
         ("creative", creative.id.as_str()),
         ("cur", currency_code),
+        ("user", settings.user.unwrap_or_default()),
     ];
-    if let Some(user) = settings.user {
-        pairs.push(("user", user));
-    }
-    let query = notice_query(&pairs);
+    // The user pair goes last and only when there is a user.
+    let used = pairs.len() - usize::from(settings.user.is_none());
+    let query = notice_query(&pairs[..used]);
     let bid = Bid {
         id: bid_id,
         impid: imp.imp.id.clone(),

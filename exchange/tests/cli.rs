@@ -284,6 +284,30 @@ fn tempfile_dir() -> PathBuf {
     dir
 }
 
+/// Runs `exchange train-ltv --orders ORDERS <dates...> --out OUT`.
+fn train_ltv(orders: &Path, dates: &[&str], out: &Path) -> std::process::Output {
+    exchange()
+        .arg("train-ltv")
+        .arg("--orders")
+        .arg(orders)
+        .args(dates)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run")
+}
+
+/// The standard output of a run that must have succeeded (both streams shown if not).
+fn succeeded(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
     let shared =
@@ -296,26 +320,17 @@ fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
     );
     let dir = tempfile_dir();
     let out = dir.join("model.json");
-    let output = exchange()
-        .arg("train-ltv")
-        .arg("--orders")
-        .arg(&orders)
-        .args([
+    let output = train_ltv(
+        &orders,
+        &[
             "--calibration-end",
             "1997-09-30",
             "--holdout-end",
             "1998-06-30",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
+        &out,
     );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("2357 customers"), "{stdout}");
     assert!(stdout.contains("BG/NBD r 0.2426 alpha 4.41"), "{stdout}");
     assert!(stdout.contains("normalised Gini"), "{stdout}");
@@ -340,14 +355,11 @@ fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
     // Bad input: a clear error, nothing written.
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "customer_id,date,amount\n1,1997-02-30,10\n").expect("write");
-    let output = exchange()
-        .arg("train-ltv")
-        .arg("--orders")
-        .arg(&bad)
-        .args(["--calibration-end", "1997-09-30", "--out"])
-        .arg(dir.join("none.json"))
-        .output()
-        .expect("run");
+    let output = train_ltv(
+        &bad,
+        &["--calibration-end", "1997-09-30"],
+        &dir.join("none.json"),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
@@ -355,14 +367,11 @@ fn train_ltv_fits_the_cdnow_orders_and_judges_the_holdout() {
         "{stderr}"
     );
     assert!(!dir.join("none.json").exists());
-    let output = exchange()
-        .arg("train-ltv")
-        .arg("--orders")
-        .arg(&orders)
-        .args(["--calibration-end", "1997-9-30", "--out"])
-        .arg(dir.join("none.json"))
-        .output()
-        .expect("run");
+    let output = train_ltv(
+        &orders,
+        &["--calibration-end", "1997-9-30"],
+        &dir.join("none.json"),
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("--calibration-end"));
 }
 
@@ -382,31 +391,19 @@ fn generated_orders_train_and_the_shipped_model_is_valid() {
         .arg(&orders)
         .output()
         .expect("run");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let csv = std::fs::read_to_string(&orders).expect("orders");
     assert!(
         csv.starts_with("customer_id,date,amount\nc1,2025-"),
         "{}",
         &csv[..60]
     );
-    let output = exchange()
-        .arg("train-ltv")
-        .arg("--orders")
-        .arg(&orders)
-        .args(["--calibration-end", "2025-10-05", "--out"])
-        .arg(dir.join("synthetic.json"))
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = train_ltv(
+        &orders,
+        &["--calibration-end", "2025-10-05"],
+        &dir.join("synthetic.json"),
     );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("400 customers"), "{stdout}");
     let shipped = std::fs::read_to_string(repo().join("configs/models/ltv.json")).expect("model");
     let model: exchange::ltv::train::LtvModel = serde_json::from_str(&shipped).expect("model file");

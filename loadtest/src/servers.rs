@@ -37,13 +37,11 @@ impl Served {
     /// reports); `None` for the baseline.
     pub fn server_quantiles(&self) -> Option<(u64, u64)> {
         let text = self.state.as_ref()?.metrics.render((0, 0, 0));
-        let quantile = |q: &str| {
-            let series = format!("exchange_decision_latency_seconds{{quantile=\"{q}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
-                .map(|seconds| (seconds * 1e6).round() as u64)
-        };
-        Some((quantile("0.99")?, quantile("0.999")?))
+        let family = "exchange_decision_latency_seconds";
+        Some((
+            quantile_us(&text, family, "0.99")?,
+            quantile_us(&text, family, "0.999")?,
+        ))
     }
 
     /// Store commands the exchange issued on its request path per auction request so
@@ -56,14 +54,7 @@ impl Served {
             .sum();
         let per_request = state.caps.commands() as f64 / requests.max(1) as f64;
         let text = state.metrics.render((0, 0, 0));
-        let read_p99 = text.lines().find_map(|l| {
-            let seconds = l
-                .strip_prefix("exchange_frequency_read_seconds{quantile=\"0.99\"} ")?
-                .trim()
-                .parse::<f64>()
-                .ok()?;
-            Some((seconds * 1e6).round() as u64)
-        });
+        let read_p99 = quantile_us(&text, "exchange_frequency_read_seconds", "0.99");
         Some((per_request, read_p99.filter(|&us| us > 0)))
     }
 
@@ -80,6 +71,14 @@ impl Served {
             let _ = thread.join();
         }
     }
+}
+
+/// A summary quantile of Prometheus text, in µs.
+fn quantile_us(text: &str, family: &str, quantile: &str) -> Option<u64> {
+    let series = format!("{family}{{quantile=\"{quantile}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        .map(|seconds| (seconds * 1e6).round() as u64)
 }
 
 impl Drop for Served {

@@ -120,25 +120,43 @@ fn gamma_gamma_from_logs(p: &[f64]) -> GammaGamma {
     }
 }
 
+/// Minimises the negative log-likelihood from log-parameters `[0; dims]` and checks
+/// the result can serve.
+fn fit<M: Copy + std::fmt::Debug>(
+    customers: &[Customer],
+    build: fn(&[f64]) -> M,
+    log_likelihood: fn(&M, &Customer) -> f64,
+    dims: usize,
+    is_valid: fn(&M) -> bool,
+) -> Result<Fitted<M>, FitError> {
+    let objective = Objective {
+        customers,
+        build,
+        log_likelihood,
+    };
+    let (logs, cost) = minimise(objective, vec![0.0; dims])?;
+    let model = build(&logs);
+    if !is_valid(&model) {
+        return Err(FitError::NoConvergence(format!("{model:?}")));
+    }
+    Ok(Fitted {
+        model,
+        log_likelihood: -cost,
+    })
+}
+
 /// Fits BG/NBD to every customer.
 pub fn fit_bgnbd(customers: &[Customer]) -> Result<Fitted<BgNbd>, FitError> {
     if customers.is_empty() {
         return Err(FitError::NoData("no customers"));
     }
-    let objective = Objective {
+    fit(
         customers,
-        build: bgnbd_from_logs,
-        log_likelihood: BgNbd::log_likelihood,
-    };
-    let (logs, cost) = minimise(objective, vec![0.0; 4])?;
-    let model = bgnbd_from_logs(&logs);
-    model
-        .is_valid()
-        .then_some(Fitted {
-            model,
-            log_likelihood: -cost,
-        })
-        .ok_or_else(|| FitError::NoConvergence(format!("{model:?}")))
+        bgnbd_from_logs,
+        BgNbd::log_likelihood,
+        4,
+        BgNbd::is_valid,
+    )
 }
 
 /// Fits Gamma-Gamma to the customers with at least one repeat transaction.
@@ -153,18 +171,11 @@ pub fn fit_gamma_gamma(customers: &[Customer]) -> Result<Fitted<GammaGamma>, Fit
             "no repeat customers with a positive order value",
         ));
     }
-    let objective = Objective {
-        customers: &repeat,
-        build: gamma_gamma_from_logs,
-        log_likelihood: GammaGamma::log_likelihood,
-    };
-    let (logs, cost) = minimise(objective, vec![0.0; 3])?;
-    let model = gamma_gamma_from_logs(&logs);
-    model
-        .is_valid()
-        .then_some(Fitted {
-            model,
-            log_likelihood: -cost,
-        })
-        .ok_or_else(|| FitError::NoConvergence(format!("{model:?}")))
+    fit(
+        &repeat,
+        gamma_gamma_from_logs,
+        GammaGamma::log_likelihood,
+        3,
+        GammaGamma::is_valid,
+    )
 }
