@@ -57,7 +57,7 @@ fn select_and_auction(c: &mut Criterion) {
             for id in 0..snapshot.len() as u32 {
                 if explain(&snapshot, id, &features, &imp).is_ok() {
                     let campaign = &snapshot.campaigns[id as usize];
-                    let ecpm = score(campaign, Neutral.signals(campaign)).ecpm;
+                    let ecpm = score(campaign, Neutral.signals(id as usize, campaign)).ecpm;
                     if ecpm > best.0 {
                         best = (ecpm, id);
                     }

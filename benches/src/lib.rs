@@ -110,3 +110,178 @@ impl Lcg {
         (self.0 >> 33) % n
     }
 }
+
+/// Product words per vertical (Chinese and English), for synthetic keyword documents.
+const VERTICAL_WORDS: [(&str, &[&str]); 8] = [
+    (
+        "baby",
+        &[
+            "纸尿裤",
+            "尿不湿",
+            "婴儿",
+            "奶粉",
+            "婴儿车",
+            "湿巾",
+            "diapers",
+            "baby",
+            "stroller",
+            "formula",
+            "wipes",
+            "newborn",
+        ],
+    ),
+    (
+        "beauty",
+        &[
+            "精华",
+            "护肤",
+            "防晒霜",
+            "口红",
+            "面膜",
+            "洗面奶",
+            "serum",
+            "skincare",
+            "sunscreen",
+            "lipstick",
+            "cleanser",
+            "makeup",
+        ],
+    ),
+    (
+        "electronics",
+        &[
+            "手机",
+            "耳机",
+            "笔记本电脑",
+            "充电宝",
+            "键盘",
+            "平板",
+            "smartphone",
+            "earbuds",
+            "laptop",
+            "keyboard",
+            "tablet",
+            "charger",
+        ],
+    ),
+    (
+        "kitchen",
+        &[
+            "炒锅",
+            "不粘锅",
+            "空气炸锅",
+            "破壁机",
+            "电饭煲",
+            "咖啡机",
+            "frying pan",
+            "air fryer",
+            "blender",
+            "rice cooker",
+            "coffee",
+            "cookware",
+        ],
+    ),
+    (
+        "outdoor",
+        &[
+            "帐篷",
+            "露营",
+            "跑鞋",
+            "鞋垫",
+            "冲锋衣",
+            "登山杖",
+            "tent",
+            "camping",
+            "running shoes",
+            "insoles",
+            "hiking",
+            "yoga",
+        ],
+    ),
+    (
+        "fresh",
+        &[
+            "车厘子",
+            "水果",
+            "海鲜",
+            "牛排",
+            "大闸蟹",
+            "牛奶",
+            "cherries",
+            "fruit",
+            "seafood",
+            "steak",
+            "crab",
+            "milk",
+        ],
+    ),
+    (
+        "fashion",
+        &[
+            "羽绒服",
+            "连衣裙",
+            "帆布鞋",
+            "围巾",
+            "牛仔裤",
+            "卫衣",
+            "down jacket",
+            "dress",
+            "sneakers",
+            "scarf",
+            "jeans",
+            "hoodie",
+        ],
+    ),
+    (
+        "home",
+        &[
+            "枕头",
+            "扫地机器人",
+            "四件套",
+            "香薰",
+            "收纳",
+            "床垫",
+            "pillow",
+            "robot vacuum",
+            "bedding",
+            "diffuser",
+            "storage",
+            "mattress",
+        ],
+    ),
+];
+
+/// `n` synthetic campaigns with contextual data: each in a vertical, with four product
+/// keywords of it (Chinese and English), a title naming two, and LTV tiers on one in
+/// five (CPS: double commission above LTV 500; CPM/CPC: ×1.5).
+pub fn synthetic_contextual_campaigns(n: usize) -> Vec<Campaign> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&synthetic_campaign_json(n)).expect("synthetic json");
+    let mut rng = Lcg(0xc0_47e7);
+    for (i, campaign) in value["campaigns"]
+        .as_array_mut()
+        .expect("campaigns")
+        .iter_mut()
+        .enumerate()
+    {
+        let (vertical, words) = VERTICAL_WORDS[i % VERTICAL_WORDS.len()];
+        let pick = |rng: &mut Lcg| words[rng.below(words.len() as u64) as usize];
+        let keywords: Vec<&str> = (0..4).map(|_| pick(&mut rng)).collect();
+        campaign["vertical"] = json!(vertical);
+        campaign["name"] = json!(format!("{} {} {i}", keywords[0], keywords[1]));
+        campaign["keywords"] = json!(keywords);
+        if rng.below(5) == 0 {
+            let tiers = if campaign["pricing"]["model"] == "cps" {
+                let rate = campaign["pricing"]["commission_rate"]
+                    .as_f64()
+                    .unwrap_or(0.1);
+                json!([{"name": "high", "min_ltv": 500, "commission_rate": (rate * 2.0).min(1.0)}])
+            } else {
+                json!([{"name": "high", "min_ltv": 500, "bid_multiplier": 1.5}])
+            };
+            campaign["ltv_tiers"] = tiers;
+        }
+    }
+    let file = parse(&value.to_string(), "synthetic", false).expect("synthetic campaigns parse");
+    compile(&file, "synthetic").expect("synthetic campaigns are valid")
+}

@@ -11,11 +11,11 @@ mod spec;
 
 pub(crate) use compile::normalise_os;
 pub use compile::{
-    compile, Campaign, CampaignError, Creative, CreativeKind, DeviceClass, FrequencyCap,
-    ListFilter, PacingMode, Pricing,
+    compile, Campaign, CampaignError, ContextRules, Creative, CreativeKind, DeviceClass,
+    FrequencyCap, ListFilter, LtvTier, PacingMode, Pricing,
 };
 pub use markup::{MarkupTemplate, MarkupValues};
-pub use spec::{CampaignFile, CampaignSpec};
+pub use spec::{CampaignFile, CampaignSpec, ContextSpec, LtvTierSpec};
 
 use std::path::Path;
 

@@ -4,10 +4,12 @@
 //! message naming the field, before any port is bound.
 
 mod bidders;
+mod signals;
 mod store;
 
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 use serde::Deserialize;
+pub use signals::{ContextConfig, LtvConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
@@ -43,15 +45,8 @@ pub struct ExchangeConfig {
     pub store: StoreConfig,
     /// The customer lifetime-value model.
     pub ltv: LtvConfig,
-}
-
-/// `[ltv]`: the lifetime-value model file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LtvConfig {
-    /// Model file written by `exchange train-ltv`, relative to the config file's folder;
-    /// absent: no model.
-    pub model: Option<PathBuf>,
+    /// Contextual relevance.
+    pub context: ContextConfig,
 }
 
 /// Bounds on request size and time.
@@ -130,6 +125,7 @@ impl Default for ExchangeConfig {
             fanout: FanoutConfig::default(),
             store: StoreConfig::default(),
             ltv: LtvConfig::default(),
+            context: ContextConfig::default(),
         }
     }
 }
@@ -211,8 +207,12 @@ impl ExchangeConfig {
         if config.campaigns.is_relative() {
             config.campaigns = folder.join(&config.campaigns);
         }
-        if let Some(model) = config.ltv.model.as_mut().filter(|m| m.is_relative()) {
-            *model = folder.join(&*model);
+        for file in [config.ltv.model.as_mut(), config.context.lexicon.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.is_relative())
+        {
+            *file = folder.join(&*file);
         }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
@@ -318,6 +318,8 @@ impl ExchangeConfig {
         bidders::validate(self).map_err(|(field, message)| invalid(&field, message))?;
         self.store
             .validate()
+            .and_then(|()| self.context.validate())
+            .and_then(|()| self.ltv.validate())
             .map_err(|(field, message)| invalid(&field, message))
     }
 

@@ -8,6 +8,7 @@ use crate::decision::Decision;
 use crate::fanout::screen::DroppedBid;
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
+use crate::signals::{AuctionSignals, SignalReport};
 use crate::targeting::{explain, FilterReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,8 +27,21 @@ pub struct DebugView {
     pub currency: Option<String>,
     /// `tmax` honoured, ms.
     pub tmax_ms: u64,
+    /// What the page said: terms (with weight), lexicon expansions, categories.
+    pub page: PageDebug,
     /// One entry per imp.
     pub imps: Vec<ImpDebug>,
+}
+
+/// The page as the contextual engine read it.
+#[derive(Debug, Serialize)]
+pub struct PageDebug {
+    /// Terms with their signal weight.
+    pub terms: Vec<(String, f32)>,
+    /// Terms the lexicon added, with the rule's weight.
+    pub expansions: Vec<(String, f32)>,
+    /// IAB 1.0 categories.
+    pub categories: Vec<String>,
 }
 
 /// The debug rows of one imp.
@@ -66,17 +80,23 @@ pub struct CandidateDebug {
     pub pctr: Option<f64>,
     /// Predicted CVR.
     pub pcvr: Option<f64>,
-    /// Commission rate applied (CPS).
+    /// Commission rate applied (CPS; an LTV tier's when one applies).
     pub commission_rate: Option<f64>,
+    /// Bid multiplier applied (an LTV tier's for CPM/CPC, else 1).
+    pub bid_multiplier: Option<f64>,
+    /// Relevance and its parts, pCTR lift, predicted LTV (P(alive), expected purchases,
+    /// order value) and the tier applied.
+    #[serde(flatten)]
+    pub signals: Option<SignalReport>,
     /// Price charged (winner).
     pub price: Option<f64>,
 }
 
 /// Builds the debug view of a decision.
-pub fn build<S: SignalSource>(
+pub fn build(
     decision: &Decision<'_>,
     snapshot: &Snapshot,
-    signals: &S,
+    signals: &AuctionSignals<'_>,
     tmax_ms: u64,
     max_wins: u32,
     gate: Option<&RequestGate<'_>>,
@@ -104,9 +124,13 @@ pub fn build<S: SignalSource>(
                     explain(snapshot, id, &decision.request, imp)
                         .map_err(FilterReason::as_str)
                         .and_then(|creative| {
-                            // Caps and budgets come after targeting, as in the auction.
+                            // Context rules, caps and budgets come after targeting, as in
+                            // the auction.
                             let won = clearing
                                 .is_some_and(|c| !c.winner.external && c.winner.campaign == id);
+                            if let Some(exclusion) = signals.exclusion(id as usize, campaign) {
+                                return Err(exclusion.as_str());
+                            }
                             match gate
                                 .filter(|_| !won)
                                 .and_then(|g| g.why_not(id as usize, campaign))
@@ -118,7 +142,7 @@ pub fn build<S: SignalSource>(
                 };
                 match outcome {
                     Ok(creative) => {
-                        let scored = score(campaign, signals.signals(campaign));
+                        let scored = score(campaign, signals.signals(id as usize, campaign));
                         let won =
                             clearing.is_some_and(|c| !c.winner.external && c.winner.campaign == id);
                         let reason = if won {
@@ -140,6 +164,8 @@ pub fn build<S: SignalSource>(
                             pctr: Some(scored.pctr),
                             pcvr: Some(scored.pcvr),
                             commission_rate: scored.commission_rate,
+                            bid_multiplier: Some(scored.bid_multiplier),
+                            signals: Some(signals.report(id as usize, campaign)),
                             price: clearing.filter(|_| won).map(|c| c.price),
                         });
                     }
@@ -155,6 +181,8 @@ pub fn build<S: SignalSource>(
                             pctr: None,
                             pcvr: None,
                             commission_rate: None,
+                            bid_multiplier: None,
+                            signals: None,
                             price: None,
                         });
                     }
@@ -187,6 +215,20 @@ pub fn build<S: SignalSource>(
         auction_type: decision.auction_type,
         currency: decision.currency.as_ref().map(|c| c.code.clone()),
         tmax_ms,
+        page: PageDebug {
+            terms: signals.context().page.terms.clone(),
+            expansions: signals.context().page.expansions.clone(),
+            categories: signals
+                .context()
+                .page
+                .categories
+                .iter()
+                .map(|c| match c.tier2 {
+                    Some(t2) => format!("IAB{}-{t2}", c.tier1),
+                    None => format!("IAB{}", c.tier1),
+                })
+                .collect(),
+        },
         imps,
     }
 }

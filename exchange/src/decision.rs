@@ -209,14 +209,16 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
                     }
                     let campaign = &snapshot.campaigns[id];
                     if !memo.passes(id, || {
-                        check_request(campaign, &features).is_ok() && gate.admits(id, campaign)
+                        check_request(campaign, &features).is_ok()
+                            && signals.exclusion(id, campaign).is_none()
+                            && gate.admits(id, campaign)
                     }) {
                         continue;
                     }
                     let Ok(creative) = pick_creative(campaign, imp) else {
                         continue;
                     };
-                    let scored = score(campaign, signals.signals(campaign));
+                    let scored = score(campaign, signals.signals(id, campaign));
                     if scored.ecpm >= imp.floor {
                         best.offer(scored.ecpm);
                     }

@@ -31,17 +31,23 @@ pub fn user_key(request: &BidRequest, secret: &[u8; 16]) -> Option<UserKey> {
             request.device.as_ref().and_then(|d| d.ifa.as_deref()),
         ),
     ];
-    candidates.into_iter().find_map(|(source, id)| {
-        let id = id?.trim();
-        if id.is_empty() || id.len() > MAX_USER_ID_BYTES || is_zero_ifa(id) {
-            return None;
-        }
-        let mut hasher = SipHasher13::new_with_key(secret);
-        hasher.write(source.as_bytes());
-        hasher.write_u8(0);
-        hasher.write(id.as_bytes());
-        Some(UserKey(hasher.finish()))
-    })
+    candidates
+        .into_iter()
+        .find_map(|(source, id)| user_key_of(source, id?, secret))
+}
+
+/// The key of `id` read from `source` (`user.id`, `user.buyeruid` or `device.ifa`);
+/// `None` for an empty, over-long or all-zero id.
+pub fn user_key_of(source: &str, id: &str, secret: &[u8; 16]) -> Option<UserKey> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > MAX_USER_ID_BYTES || is_zero_ifa(id) {
+        return None;
+    }
+    let mut hasher = SipHasher13::new_with_key(secret);
+    hasher.write(source.as_bytes());
+    hasher.write_u8(0);
+    hasher.write(id.as_bytes());
+    Some(UserKey(hasher.finish()))
 }
 
 /// A device id of zeros means "tracking limited": not a user.
@@ -78,7 +84,7 @@ pub fn bumps(campaign: &Campaign, now_unix: i64) -> Vec<CounterBump> {
 }
 
 /// What the request path learned about the user's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CapRead {
     /// No campaign in the snapshot has a cap: nothing was read.
     NotNeeded,

@@ -10,11 +10,10 @@ use crate::fanout::screen::{screen, Auctioned};
 use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
 use crate::freq::{self, CapRead};
-use crate::index::Snapshot;
 use crate::metrics::Outcome;
 use crate::pacing_store::{PacingStore, UserKey};
 use crate::response::{self, ResponseSettings};
-use crate::scoring::Neutral;
+use crate::signals::{personal_data_allowed, AuctionSignals, UserInputs};
 use crate::state::AppState;
 use bidder_sdk::openrtb::enums::no_bid_reason;
 use bidder_sdk::openrtb::{
@@ -110,13 +109,31 @@ async fn decide_and_answer(
     // while they are on the wire.
     let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
     let snapshot = state.store.load_full();
-    // The user key matters only where a cap can count it.
-    let user = snapshot
-        .any_frequency_cap
+    let model = state.ltv.load();
+    // LTV tiers need the user's history: read with the counters, when user data may be used.
+    let history_wanted = snapshot.any_ltv_tiers
+        && model.is_some()
+        && !config.context.contextual_only
+        && personal_data_allowed(request);
+    // The user key matters only where a cap can count it or a tier can price it.
+    let user = (snapshot.any_frequency_cap || history_wanted)
         .then(|| freq::user_key(request, &state.user_secret))
         .flatten();
-    let caps = read_caps(state, &snapshot, user, timing.response_deadline(config)).await;
+    let read_wanted = snapshot.any_frequency_cap || history_wanted;
+    let caps = read_user(state, read_wanted, user, timing.response_deadline(config)).await;
     let now_ms = state.clock.now_millis();
+    let stored_history = match &caps {
+        CapRead::Counters(counters) => Some(&counters.history),
+        _ => None,
+    };
+    let user_inputs = UserInputs::new(
+        request,
+        config,
+        model.as_deref(),
+        stored_history,
+        now_ms.div_euclid(1000),
+    );
+    let signals = AuctionSignals::new(request, &snapshot, config, user_inputs);
     let pacers = state.pacing.table(&snapshot);
     let gate = RequestGate {
         caps: &caps,
@@ -132,7 +149,7 @@ async fn decide_and_answer(
         &floors,
         &snapshot,
         config,
-        &Neutral,
+        &signals,
         now_ms.div_euclid(1000),
         &gate,
     );
@@ -182,7 +199,7 @@ async fn decide_and_answer(
         let view = debug_view::build(
             &decision,
             &snapshot,
-            &Neutral,
+            &signals,
             tmax,
             config.auction.max_wins_per_campaign,
             Some(&gate),
@@ -222,15 +239,16 @@ async fn decide_and_answer(
     (reply, slowest_bidder)
 }
 
-/// Reads the user's frequency counters when some campaign is capped: one store call,
-/// bounded by `store.read_timeout_ms` and the response deadline. Counted either way.
-async fn read_caps(
+/// Reads the user's hash (frequency counters and purchase history) when some campaign
+/// is capped or priced by LTV tier: one store call, bounded by `store.read_timeout_ms`
+/// and the response deadline. Counted either way.
+async fn read_user(
     state: &AppState,
-    snapshot: &Snapshot,
+    wanted: bool,
     user: Option<UserKey>,
     response_deadline: Instant,
 ) -> CapRead {
-    if !snapshot.any_frequency_cap {
+    if !wanted {
         return CapRead::NotNeeded;
     }
     let Some(user) = user else {

@@ -10,7 +10,7 @@
 mod build;
 mod dimension;
 
-pub use build::build;
+pub use build::{build, build_with};
 pub use dimension::Dimension;
 
 use crate::campaign::Campaign;
@@ -55,6 +55,12 @@ pub struct Snapshot {
     pub any_frequency_cap: bool,
     /// Dense id of each campaign id (notices name campaigns by id).
     pub ids: std::collections::HashMap<String, u32>,
+    /// Keyword documents, ad categories, brand-safety phrases and the lexicon.
+    pub context: crate::context::index::ContextIndex,
+    /// Largest factor any campaign's LTV tier raises its eCPM by (1 without tiers).
+    pub max_tier_boost: f64,
+    /// Some active campaign pays by LTV tier (else no user history is read for it).
+    pub any_ltv_tiers: bool,
 }
 
 impl Snapshot {

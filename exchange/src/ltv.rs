@@ -14,5 +14,6 @@ pub mod orders;
 pub mod store;
 pub mod synthetic;
 pub mod train;
+pub mod user;
 
 pub use model::{BgNbd, Customer, GammaGamma};

@@ -271,7 +271,8 @@ fn serve(
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path, redis)?;
     let store =
-        SnapshotStore::open(&config.campaigns).map_err(|error| anyhow::anyhow!("{error}"))?;
+        SnapshotStore::open_with_lexicon(&config.campaigns, config.context.lexicon.as_deref())
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

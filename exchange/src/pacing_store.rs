@@ -68,14 +68,73 @@ pub struct EventId {
     pub imp: String,
 }
 
-/// A user's frequency counters as read: counter field → (window bucket, count).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A user's hash as read: frequency counters and purchase history (one round trip).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserCounters {
     /// Field (see [`keys::cap_field`]) → (bucket, impressions in that bucket).
     pub fields: HashMap<String, (i64, u32)>,
+    /// Vertical (`*` for all purchases) → the user's purchase history there.
+    pub history: HashMap<String, PurchaseHistory>,
+}
+
+/// A user's purchases in one vertical, as the store keeps them: what the LTV models need
+/// (repeat transactions, recency, age, mean value) in four numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PurchaseHistory {
+    /// Transactions (days with a purchase), ≥ 1.
+    pub transactions: u32,
+    /// Day of the first purchase (unix days).
+    pub first_day: i64,
+    /// Day of the last purchase (unix days), ≥ `first_day`.
+    pub last_day: i64,
+    /// Sum of all order values, exchange currency.
+    pub total: f64,
+}
+
+impl PurchaseHistory {
+    /// The stored form, `first:last:transactions:total`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.first_day, self.last_day, self.transactions, self.total
+        )
+    }
+
+    /// Reads [`PurchaseHistory::encode`] output; `None` for anything inconsistent.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let history = Self {
+            first_day: parts.next()?.parse().ok()?,
+            last_day: parts.next()?.parse().ok()?,
+            transactions: parts.next()?.parse().ok()?,
+            total: parts.next()?.parse().ok()?,
+        };
+        (parts.next().is_none() && history.is_valid()).then_some(history)
+    }
+
+    /// Consistent: ≥ 1 transaction, last ≥ first, a finite non-negative total.
+    pub fn is_valid(&self) -> bool {
+        self.transactions >= 1
+            && self.last_day >= self.first_day
+            && (self.transactions > 1 || self.last_day == self.first_day)
+            && self.total.is_finite()
+            && self.total >= 0.0
+    }
 }
 
 impl UserCounters {
+    /// Reads one raw hash entry into `self`: a counter (`bucket:count`) or, under a
+    /// [`keys::history_field`], a purchase history; anything else is ignored.
+    pub fn insert_raw(&mut self, field: String, value: &str) {
+        if let Some(vertical) = keys::history_vertical(&field) {
+            if let Some(history) = PurchaseHistory::parse(value) {
+                self.history.insert(vertical.to_owned(), history);
+            }
+        } else if let Some(counter) = Self::parse_value(value) {
+            self.fields.insert(field, counter);
+        }
+    }
+
     /// Impressions counted for `field` in `bucket` (0 when the stored bucket is older).
     pub fn count(&self, field: &str, bucket: i64) -> u32 {
         match self.fields.get(field) {
@@ -103,7 +162,7 @@ pub struct CounterBump {
 }
 
 /// A write the notices produce.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// An impression a user saw: bump their frequency counters, once per event.
     Impression {
@@ -113,6 +172,17 @@ pub enum Write {
         event: EventId,
         /// The counters of every cap that applies.
         bumps: Vec<CounterBump>,
+    },
+    /// A user's purchase history in one vertical (replaces what was there; idempotent).
+    History {
+        /// Whose history.
+        user: UserKey,
+        /// Vertical, or `*` for all purchases.
+        vertical: String,
+        /// The history.
+        history: PurchaseHistory,
+        /// Seconds the user's hash must live at least.
+        ttl_secs: u64,
     },
     /// Money a campaign spent, once per event.
     Spend {

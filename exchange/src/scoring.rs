@@ -33,10 +33,34 @@ impl Signals {
     };
 }
 
+/// Why a signal source keeps a campaign out of this request's auction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// The page trips one of the campaign's brand-safety exclusions.
+    BrandSafety,
+    /// The page is less relevant than the campaign's `min_relevance`.
+    Irrelevant,
+}
+
+impl Exclusion {
+    /// Stable label (debug view, metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BrandSafety => "brand_safety",
+            Self::Irrelevant => "irrelevant",
+        }
+    }
+}
+
 /// Supplies [`Signals`] per campaign for the current request.
 pub trait SignalSource {
-    /// The adjustments for `campaign`.
-    fn signals(&self, campaign: &Campaign) -> Signals;
+    /// The adjustments for `campaign` (dense id `id` in the snapshot).
+    fn signals(&self, id: usize, campaign: &Campaign) -> Signals;
+
+    /// Whether `campaign` must stay out of this request's auction.
+    fn exclusion(&self, _id: usize, _campaign: &Campaign) -> Option<Exclusion> {
+        None
+    }
 
     /// An upper bound on `score(c, signals(c)).ecpm / score(c, NEUTRAL).ecpm` over all
     /// campaigns. Candidate selection visits campaigns in descending neutral eCPM and stops
@@ -49,7 +73,7 @@ pub trait SignalSource {
 pub struct Neutral;
 
 impl SignalSource for Neutral {
-    fn signals(&self, _campaign: &Campaign) -> Signals {
+    fn signals(&self, _id: usize, _campaign: &Campaign) -> Signals {
         Signals::NEUTRAL
     }
 
@@ -153,6 +177,8 @@ pub(crate) mod tests {
             languages: vec![],
             daypart_hours: None,
             creatives: vec![],
+            context: Default::default(),
+            ltv_tiers: vec![],
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod body;
+mod history;
 mod notice;
 pub mod routes;
 mod store_metrics;
@@ -36,6 +37,8 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // The segmenter's dictionary loads here, once, not on the first request.
+    crate::context::tokenize::tokenizer();
     let (stop_tx, stop_rx) = watch::channel(false);
     let interval = state.config.reload.watch_interval_ms;
     if interval > 0 {

@@ -6,6 +6,7 @@
 //! reload threads touch), never with readers.
 
 use crate::campaign::{self, Campaign, CampaignError};
+use crate::context::lexicon::Lexicon;
 use crate::index::{self, Snapshot};
 use arc_swap::{ArcSwap, Guard};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ impl std::error::Error for LoadError {}
 pub struct SnapshotStore {
     current: ArcSwap<Snapshot>,
     path: PathBuf,
+    lexicon: Option<PathBuf>,
     versions: AtomicU64,
     reloading: Mutex<()>,
 }
@@ -56,8 +58,26 @@ pub struct SnapshotStore {
 impl SnapshotStore {
     /// Loads the campaign file at `path` as version 1.
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let campaigns = campaign::load(path).map_err(|errors| LoadError { errors })?;
-        Ok(Self::with_campaigns(path, campaigns))
+        Self::open_with_lexicon(path, None)
+    }
+
+    /// Loads the campaign file at `path` and the lexicon at `lexicon` as version 1;
+    /// reloads re-read both.
+    pub fn open_with_lexicon(path: &Path, lexicon: Option<&Path>) -> Result<Self, LoadError> {
+        let (campaigns, lexicon_data) = load_sources(path, lexicon)?;
+        let snapshot = index::build_with(campaigns, lexicon_data, 1, path.display().to_string());
+        Ok(Self {
+            current: ArcSwap::from_pointee(snapshot),
+            path: path.to_owned(),
+            lexicon: lexicon.map(Path::to_owned),
+            versions: AtomicU64::new(1),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The lexicon file reloaded with the campaigns, if any.
+    pub fn lexicon_path(&self) -> Option<&Path> {
+        self.lexicon.as_deref()
     }
 
     /// A store serving `campaigns` as version 1; reloads read `path`.
@@ -66,6 +86,7 @@ impl SnapshotStore {
         Self {
             current: ArcSwap::from_pointee(snapshot),
             path: path.to_owned(),
+            lexicon: None,
             versions: AtomicU64::new(1),
             reloading: Mutex::new(()),
         }
@@ -89,18 +110,23 @@ impl SnapshotStore {
     /// Re-reads the campaign file and swaps the new snapshot in. Blocking: call it from
     /// a blocking thread. On error the old snapshot keeps serving.
     pub fn reload(&self) -> Result<LoadSummary, LoadError> {
-        let campaigns = campaign::load(&self.path).map_err(|errors| LoadError { errors })?;
-        Ok(self.replace(campaigns))
+        let (campaigns, lexicon) = load_sources(&self.path, self.lexicon.as_deref())?;
+        Ok(self.replace_with(campaigns, lexicon))
     }
 
-    /// Indexes `campaigns` as the next version and swaps it in.
+    /// Indexes `campaigns` (without a lexicon) as the next version and swaps it in.
     pub fn replace(&self, campaigns: Vec<Campaign>) -> LoadSummary {
+        self.replace_with(campaigns, Lexicon::default())
+    }
+
+    fn replace_with(&self, campaigns: Vec<Campaign>, lexicon: Lexicon) -> LoadSummary {
         let _serialised = self
             .reloading
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot = index::build(campaigns, version, self.path.display().to_string());
+        let snapshot =
+            index::build_with(campaigns, lexicon, version, self.path.display().to_string());
         let summary = LoadSummary {
             version,
             campaigns: snapshot.len(),
@@ -108,5 +134,25 @@ impl SnapshotStore {
         };
         self.current.store(Arc::new(snapshot));
         summary
+    }
+}
+
+/// Reads the campaign file and the lexicon; every error of both.
+fn load_sources(
+    campaigns: &Path,
+    lexicon: Option<&Path>,
+) -> Result<(Vec<Campaign>, Lexicon), LoadError> {
+    let loaded = campaign::load(campaigns);
+    let lexicon = lexicon.map_or_else(|| Ok(Lexicon::default()), Lexicon::load);
+    match (loaded, lexicon) {
+        (Ok(campaigns), Ok(lexicon)) => Ok((campaigns, lexicon)),
+        (campaigns, lexicon) => Err(LoadError {
+            errors: campaigns
+                .err()
+                .into_iter()
+                .chain(lexicon.err())
+                .flatten()
+                .collect(),
+        }),
     }
 }

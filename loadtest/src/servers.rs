@@ -108,7 +108,9 @@ pub fn start_exchange(
     settings
         .validate(&config.display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = SnapshotStore::open(&settings.campaigns).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store =
+        SnapshotStore::open_with_lexicon(&settings.campaigns, settings.context.lexicon.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The Redis connection lives on the server's runtime, so the state is built there.
     let (state_tx, state_rx) = std::sync::mpsc::channel();
     let mut served = spawn("exchange", move |listener, stopped| async move {

@@ -153,7 +153,9 @@ impl Builder {
         if !prefix.is_empty() {
             config.store.key_prefix = prefix;
         }
-        let store = SnapshotStore::open(&config.campaigns).expect("valid test campaigns");
+        let store =
+            SnapshotStore::open_with_lexicon(&config.campaigns, config.context.lexicon.as_deref())
+                .expect("valid test campaigns");
         let shared = SharedStore::open(&config.store)
             .await
             .unwrap_or_else(|e| panic!("store {}: {e}", config.store.redis_url));

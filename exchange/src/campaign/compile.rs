@@ -303,6 +303,10 @@ pub struct Campaign {
     pub daypart_hours: Option<[u32; 7]>,
     /// Creatives.
     pub creatives: Vec<Creative>,
+    /// Contextual rules.
+    pub context: ContextRules,
+    /// LTV tiers, highest `min_ltv` first.
+    pub ltv_tiers: Vec<LtvTier>,
 }
 
 /// Validates and compiles a parsed file; returns every error found.
@@ -549,6 +553,8 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         );
     }
     let daypart_hours = compile_dayparts(spec, check);
+    let context = signal_rules::compile_context(&spec.context, check);
+    let ltv_tiers = signal_rules::compile_tiers(&spec.ltv_tiers, &pricing, check);
     if spec.creatives.is_empty() || spec.creatives.len() > MAX_CREATIVES_PER_CAMPAIGN {
         check.fail(
             "creatives",
@@ -629,6 +635,8 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
             .collect(),
         daypart_hours,
         creatives,
+        context,
+        ltv_tiers,
     })
 }
 
@@ -806,6 +814,9 @@ pub(crate) fn normalise_os(os: &str) -> String {
         _ => lower,
     }
 }
+
+mod signal_rules;
+pub use signal_rules::{ContextRules, LtvTier};
 
 #[cfg(test)]
 mod tests;

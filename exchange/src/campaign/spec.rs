@@ -66,6 +66,40 @@ pub struct CampaignSpec {
     pub targeting: TargetingSpec,
     /// The ads (at least one).
     pub creatives: Vec<CreativeSpec>,
+    /// Contextual rules: minimum relevance, brand-safety exclusions.
+    #[serde(default)]
+    pub context: ContextSpec,
+    /// Payout by the user's predicted lifetime value (at most 8 tiers).
+    #[serde(default)]
+    pub ltv_tiers: Vec<LtvTierSpec>,
+}
+
+/// Contextual rules of a campaign.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSpec {
+    /// Least page relevance (0..=1) the campaign bids on; default 0 (any page).
+    pub min_relevance: Option<f64>,
+    /// Never on pages of these IAB 1.0 categories (or their children).
+    #[serde(default)]
+    pub exclude_categories: Vec<String>,
+    /// Never on pages carrying any of these words or phrases (Chinese or English).
+    #[serde(default)]
+    pub exclude_keywords: Vec<String>,
+}
+
+/// One LTV tier: applies when the user's predicted LTV reaches `min_ltv`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LtvTierSpec {
+    /// Tier name (shown in the debug view), e.g. `high`.
+    pub name: String,
+    /// Least predicted LTV over the model horizon, exchange currency.
+    pub min_ltv: f64,
+    /// CPS only: the commission rate paid for users in this tier, (0, 1].
+    pub commission_rate: Option<f64>,
+    /// CPM and CPC only: the bid multiplier for users in this tier, (0, 10].
+    pub bid_multiplier: Option<f64>,
 }
 
 /// Pricing model and its price.

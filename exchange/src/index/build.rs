@@ -4,6 +4,8 @@
 use super::dimension::DimensionBuilder;
 use super::{Size, Snapshot};
 use crate::campaign::{Campaign, CreativeKind};
+use crate::context::index::ContextIndex;
+use crate::context::lexicon::Lexicon;
 use crate::scoring::{score, Signals};
 use fixedbitset::FixedBitSet;
 use std::collections::BTreeSet;
@@ -11,6 +13,16 @@ use std::collections::BTreeSet;
 /// Indexes `campaigns` as snapshot `version`, ordering them by descending neutral eCPM
 /// (ties by id, so the order is deterministic).
 pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot {
+    build_with(campaigns, Lexicon::default(), version, source)
+}
+
+/// Builds a snapshot whose contextual index carries `lexicon`.
+pub fn build_with(
+    campaigns: Vec<Campaign>,
+    lexicon: Lexicon,
+    version: u64,
+    source: String,
+) -> Snapshot {
     let (campaigns, base_ecpm) = order_by_value(campaigns);
     let len = campaigns.len();
     let mut active = FixedBitSet::with_capacity(len);
@@ -73,6 +85,14 @@ pub fn build(campaigns: Vec<Campaign>, version: u64, source: String) -> Snapshot
         any_frequency_cap: campaigns
             .iter()
             .any(|c| c.active && c.frequency_cap.is_some()),
+        max_tier_boost: campaigns
+            .iter()
+            .flat_map(|c| c.ltv_tiers.iter().map(|t| t.boost(&c.pricing)))
+            .fold(1.0, f64::max),
+        any_ltv_tiers: campaigns
+            .iter()
+            .any(|c| c.active && !c.ltv_tiers.is_empty()),
+        context: ContextIndex::build(&campaigns, lexicon),
         campaigns,
         base_ecpm,
     }

@@ -5,7 +5,7 @@
 //!
 //! | key | type | what | expires |
 //! |---|---|---|---|
-//! | `{p}:f:{<user>}` | hash | frequency counters of one user: field `c:<campaign>:<window s>` or `a:<advertiser>:<window s>` → `<bucket>:<count>` | longest window written (lifetime caps: [`LIFETIME_TTL_SECS`]) |
+//! | `{p}:f:{<user>}` | hash | one user: frequency counters, field `c:<campaign>:<window s>` or `a:<advertiser>:<window s>` → `<bucket>:<count>`; purchase history, field `h:<vertical>` (`h:*` all) → `<first day>:<last day>:<transactions>:<total>` | longest window or history written (lifetime caps and history: [`LIFETIME_TTL_SECS`]) |
 //! | `{p}:f:{<user>}:n:<auction>:<imp>` | string | the impression was counted | [`EVENT_TTL_SECS`] |
 //! | `{p}:b:{<campaign>}:d:<day>` | hash | `spent`, `leased`, per node `n:<node>` (held micros) and `e:<node>` (expiry, unix ms) | [`DAY_TTL_SECS`] |
 //! | `{p}:b:{<campaign>}:t` | hash | the same over the campaign's life | none (one per campaign) |
@@ -63,6 +63,16 @@ pub fn cap_field(scope: CapScope<'_>, window_secs: u64) -> String {
         CapScope::Campaign(id) => format!("c:{}:{window_secs}", part(id)),
         CapScope::Advertiser(id) => format!("a:{}:{window_secs}", part(id)),
     }
+}
+
+/// The field of a user's purchase history in `vertical` (`*`: all purchases).
+pub fn history_field(vertical: &str) -> String {
+    format!("h:{}", part(vertical))
+}
+
+/// The vertical of a [`history_field`], if `field` is one (verticals are plain ids).
+pub fn history_vertical(field: &str) -> Option<&str> {
+    field.strip_prefix("h:")
 }
 
 /// A campaign's budget hash for `day`.

@@ -5,7 +5,8 @@
 
 use super::keys::{self, DAY_TTL_SECS, EVENT_TTL_SECS};
 use super::{
-    LeaseCall, LeaseReply, PacingStore, SpendView, StoreError, UserCounters, UserKey, Write,
+    LeaseCall, LeaseReply, PacingStore, PurchaseHistory, SpendView, StoreError, UserCounters,
+    UserKey, Write,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,6 +96,16 @@ impl MemoryStore {
         }
     }
 
+    fn put_history(&self, user: UserKey, vertical: &str, history: PurchaseHistory, until: u64) {
+        let mut users = lock(&self.inner.users);
+        if users.len() >= MAX_ENTRIES && !users.contains_key(&user) {
+            users.retain(|_, entry| entry.expires > now_secs());
+        }
+        let entry = users.entry(user).or_default();
+        entry.counters.history.insert(vertical.to_owned(), history);
+        entry.expires = entry.expires.max(until);
+    }
+
     fn commit_spend(&self, campaign: &str, day: i64, micros: i64) {
         let mut budgets = lock(&self.inner.budgets);
         budgets
@@ -138,6 +149,15 @@ impl PacingStore for MemoryStore {
                         self.count_impression(*user, bumps, now);
                     }
                     counted
+                }
+                Write::History {
+                    user,
+                    vertical,
+                    history,
+                    ttl_secs,
+                } => {
+                    self.put_history(*user, vertical, *history, now + ttl_secs);
+                    true
                 }
                 Write::Spend {
                     campaign,

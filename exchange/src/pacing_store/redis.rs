@@ -69,6 +69,7 @@ struct Scripts {
     count_impression: Script,
     commit_spend: Script,
     lease: Script,
+    put_field: Script,
 }
 
 /// The Redis store. Cloning shares the connection.
@@ -139,6 +140,7 @@ impl RedisStore {
                 count_impression: Script::new(scripts::COUNT_IMPRESSION),
                 commit_spend: Script::new(scripts::COMMIT_SPEND),
                 lease: Script::new(scripts::LEASE),
+                put_field: Script::new(scripts::PUT_FIELD),
             }),
         };
         store.load_scripts().await.map_err(|e| unavailable(&e))?;
@@ -151,6 +153,7 @@ impl RedisStore {
             &self.scripts.count_impression,
             &self.scripts.commit_spend,
             &self.scripts.lease,
+            &self.scripts.put_field,
         ] {
             script.prepare_invoke().load_async(&mut connection).await?;
         }
@@ -171,6 +174,21 @@ impl RedisStore {
                 for bump in bumps {
                     cmd.arg(&bump.field).arg(bump.bucket).arg(bump.ttl_secs);
                 }
+                cmd
+            }
+            Write::History {
+                user,
+                vertical,
+                history,
+                ttl_secs,
+            } => {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(self.scripts.put_field.get_hash())
+                    .arg(1)
+                    .arg(keys::user_counters(prefix, *user))
+                    .arg(keys::history_field(vertical))
+                    .arg(history.encode())
+                    .arg(*ttl_secs);
                 cmd
             }
             Write::Spend {
@@ -250,11 +268,11 @@ impl PacingStore for RedisStore {
             .query_async(&mut connection)
             .await
             .map_err(|e| unavailable(&e))?;
-        let fields = raw
-            .into_iter()
-            .filter_map(|(field, value)| Some((field, UserCounters::parse_value(&value)?)))
-            .collect();
-        Ok(UserCounters { fields })
+        let mut counters = UserCounters::default();
+        for (field, value) in raw {
+            counters.insert_raw(field, &value);
+        }
+        Ok(counters)
     }
 
     async fn apply(&self, writes: &[Write]) -> Result<Vec<bool>, StoreError> {

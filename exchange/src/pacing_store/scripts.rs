@@ -30,6 +30,18 @@ end
 return 1
 ";
 
+/// Sets one field of a user's hash and makes the hash live at least so long.
+///
+/// `KEYS[1]` the user's hash. `ARGV[1]` field, `ARGV[2]` value, `ARGV[3]` TTL (s).
+/// Returns 1 (a set is idempotent).
+pub const PUT_FIELD: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return 1
+";
+
 /// Commits spend, once.
 ///
 /// `KEYS[1]` the day hash, `KEYS[2]` the lifetime hash, `KEYS[3]` the event marker.

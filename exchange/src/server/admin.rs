@@ -1,5 +1,5 @@
 //! Admin endpoints behind a bearer token: `POST /admin/reload`,
-//! `GET /admin/campaigns/{id}/pacing`.
+//! `GET /admin/campaigns/{id}/pacing`, `POST /admin/users/history`.
 
 use super::routes::{json, Body};
 use crate::reload::{reload_model, reload_now};
@@ -114,5 +114,23 @@ pub fn pacing<B>(state: &AppState, request: &Request<B>, id: &str) -> Response<B
                 &serde_json::json!({ "error": message, "field": "id" }),
             )
         }
+    }
+}
+
+/// `POST /admin/users/history`: seed a user's purchase history (see `server::history`).
+pub async fn seed_history(
+    state: Arc<AppState>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    if let Some(refusal) = refuse(&state, &request) {
+        return refusal;
+    }
+    let timeout = std::time::Duration::from_millis(state.config.limits.body_read_timeout_ms);
+    match super::body::read(request, super::history::MAX_SEED_BYTES, timeout).await {
+        Ok(bytes) => super::history::seed(&state, &bytes).await,
+        Err(error) => json(
+            error.status,
+            &serde_json::json!({ "error": error.message, "field": "body" }),
+        ),
     }
 }

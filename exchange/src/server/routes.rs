@@ -43,6 +43,7 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
             response
         }
         (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
+        (&Method::POST, "/admin/users/history") => admin::seed_history(state, request).await,
         (method, path) if pacing_path(path).is_some() => {
             if method == Method::GET {
                 let id = pacing_path(path).unwrap_or_default();
@@ -51,7 +52,9 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
                 method_not_allowed("GET")
             }
         }
-        (_, "/openrtb2/auction" | "/admin/reload") => method_not_allowed("POST"),
+        (_, "/openrtb2/auction" | "/admin/reload" | "/admin/users/history") => {
+            method_not_allowed("POST")
+        }
         (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
             method_not_allowed("GET")
         }

@@ -1,0 +1,300 @@
+//! Text → terms, for pages and for campaign keyword documents alike (one tokenizer, so
+//! both sides of a match agree).
+//!
+//! Text is split into runs of Han characters and runs of other letters and digits; Han
+//! runs are segmented by `jieba-rs` (dictionary only, no HMM: unknown words fall apart
+//! into known ones rather than inventing terms), the rest is lower-cased, stop words
+//! dropped and stemmed with the Snowball English stemmer (`rust-stemmers`). Mixed text
+//! ("Nike跑步鞋 running shoes") works because runs are found per character. Everything is
+//! bounded: input bytes per call, run length, term length, terms per call.
+
+use jieba_rs::Jieba;
+use rust_stemmers::{Algorithm, Stemmer};
+use std::sync::OnceLock;
+
+/// Most bytes of one text read (the rest is ignored; cut at a character boundary).
+pub const MAX_TEXT_BYTES: usize = 8 * 1024;
+/// Longest Han run handed to the segmenter at once, in characters.
+const MAX_HAN_RUN: usize = 128;
+/// Longest term kept, in bytes (longer ones are noise: hashes, base64, URLs).
+pub const MAX_TERM_BYTES: usize = 48;
+
+/// English stop words (the common function words; content words are kept).
+const ENGLISH_STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "because", "been", "before", "being", "but", "by", "can", "could", "did", "do", "does", "for",
+    "from", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i", "if", "in",
+    "into", "is", "it", "its", "just", "me", "more", "most", "my", "no", "not", "of", "on", "one",
+    "or", "our", "out", "she", "so", "some", "such", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "those", "to", "too", "up", "us", "very", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with", "would",
+    "you", "your", "www", "com", "html", "htm", "php",
+];
+
+/// Chinese stop words (particles, pronouns, light verbs).
+const CHINESE_STOP_WORDS: &[&str] = &[
+    "的",
+    "了",
+    "是",
+    "在",
+    "和",
+    "与",
+    "及",
+    "或",
+    "我",
+    "你",
+    "他",
+    "她",
+    "它",
+    "们",
+    "我们",
+    "你们",
+    "这",
+    "那",
+    "这个",
+    "那个",
+    "一个",
+    "有",
+    "也",
+    "就",
+    "都",
+    "而",
+    "把",
+    "被",
+    "让",
+    "给",
+    "对",
+    "从",
+    "到",
+    "吗",
+    "呢",
+    "吧",
+    "啊",
+    "呀",
+    "哦",
+    "嗯",
+    "着",
+    "过",
+    "很",
+    "还",
+    "又",
+    "更",
+    "最",
+    "去",
+    "来",
+    "上",
+    "下",
+    "中",
+    "里",
+    "个",
+    "么",
+    "什么",
+    "怎么",
+    "如何",
+    "为什么",
+    "可以",
+    "自己",
+    "没有",
+    "不",
+    "要",
+    "会",
+    "能",
+    "说",
+    "看",
+    "用",
+    "做",
+    "好",
+];
+
+/// The shared tokenizer: the segmenter's dictionary is loaded once per process.
+pub struct Tokenizer {
+    jieba: Jieba,
+    stemmer: Stemmer,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokenizer")
+    }
+}
+
+static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
+
+/// The process-wide tokenizer, built on first use (`exchange::run` builds it at start-up,
+/// so no request pays for the dictionary).
+pub fn tokenizer() -> &'static Tokenizer {
+    TOKENIZER.get_or_init(|| Tokenizer {
+        jieba: Jieba::new(),
+        stemmer: Stemmer::create(Algorithm::English),
+    })
+}
+
+impl Tokenizer {
+    /// Appends the terms of `text` to `out` until `out` holds `max_terms`; returns how
+    /// many it appended. Terms may repeat (callers count or deduplicate).
+    pub fn terms_into(&self, text: &str, out: &mut Vec<String>, max_terms: usize) -> usize {
+        let before = out.len();
+        let text = truncate(text, MAX_TEXT_BYTES);
+        let mut run: Option<(usize, bool)> = None;
+        for (at, ch) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
+            let class = class_of(ch);
+            if let Some((start, han)) = run {
+                if class == Some(han) {
+                    continue;
+                }
+                self.run_terms(&text[start..at], han, out, max_terms);
+                if out.len() >= max_terms {
+                    break;
+                }
+            }
+            run = class.map(|han| (at, han));
+        }
+        out.len() - before
+    }
+
+    /// The terms of `text`, at most `max_terms`.
+    pub fn terms(&self, text: &str, max_terms: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        self.terms_into(text, &mut out, max_terms);
+        out
+    }
+
+    fn run_terms(&self, run: &str, han: bool, out: &mut Vec<String>, max_terms: usize) {
+        if han {
+            let mut chunk_start = 0;
+            for (count, (at, _)) in run.char_indices().enumerate() {
+                if count > 0 && count % MAX_HAN_RUN == 0 {
+                    self.han_terms(&run[chunk_start..at], out, max_terms);
+                    chunk_start = at;
+                }
+            }
+            self.han_terms(&run[chunk_start..], out, max_terms);
+        } else {
+            self.latin_term(run, out, max_terms);
+        }
+    }
+
+    fn han_terms(&self, run: &str, out: &mut Vec<String>, max_terms: usize) {
+        for word in self.jieba.cut(run, false) {
+            if out.len() >= max_terms {
+                return;
+            }
+            if !CHINESE_STOP_WORDS.contains(&word) && word.len() <= MAX_TERM_BYTES {
+                out.push(word.to_owned());
+            }
+        }
+    }
+
+    fn latin_term(&self, word: &str, out: &mut Vec<String>, max_terms: usize) {
+        if out.len() >= max_terms || word.len() > MAX_TERM_BYTES {
+            return;
+        }
+        let lower = word.to_lowercase();
+        let all_digits = lower.chars().all(|c| c.is_ascii_digit());
+        if lower.chars().count() < 2 || all_digits || ENGLISH_STOP_WORDS.contains(&&*lower) {
+            return;
+        }
+        let stemmed = self.stemmer.stem(&lower).into_owned();
+        out.push(stemmed);
+    }
+}
+
+/// `Some(true)` for a Han character, `Some(false)` for another letter or digit (apostrophes
+/// inside words are dropped by splitting), `None` for a separator.
+fn class_of(ch: char) -> Option<bool> {
+    if is_han(ch) {
+        Some(true)
+    } else if ch.is_alphanumeric() {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn is_han(ch: char) -> bool {
+    matches!(ch as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF | 0x30000..=0x3134F)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        tokenizer().terms(text, 256)
+    }
+
+    #[test]
+    fn english_is_lower_cased_stemmed_and_stop_words_go() {
+        assert_eq!(
+            terms("How to choose Running Shoes for the flat feet"),
+            ["choos", "run", "shoe", "flat", "feet"]
+        );
+    }
+
+    #[test]
+    fn chinese_is_segmented_into_words() {
+        let t = terms("扁平足如何选择跑步鞋");
+        assert!(t.contains(&"扁平足".to_owned()), "{t:?}");
+        assert!(
+            t.contains(&"跑步鞋".to_owned()) || t.contains(&"跑步".to_owned()),
+            "{t:?}"
+        );
+        assert!(!t.contains(&"如何".to_owned()), "{t:?}");
+    }
+
+    #[test]
+    fn mixed_text_splits_by_script() {
+        let t = terms("Nike跑步鞋running shoes，限时折扣!");
+        assert_eq!(t[0], "nike");
+        assert!(
+            t.contains(&"run".to_owned()) && t.contains(&"shoe".to_owned()),
+            "{t:?}"
+        );
+        assert!(t.contains(&"折扣".to_owned()), "{t:?}");
+    }
+
+    #[test]
+    fn hostile_text_is_bounded() {
+        for text in [
+            "啊".repeat(100_000),
+            "a".repeat(100_000),
+            "😀".repeat(30_000),
+            "\u{0}\u{1b}[31m\u{7f}".repeat(10_000),
+            "é".repeat(50_000),
+        ] {
+            let t = terms(&text);
+            assert!(t.len() <= 256);
+            assert!(t.iter().all(|w| w.len() <= MAX_TERM_BYTES));
+        }
+        assert!(terms("").is_empty());
+        assert!(terms("   ,,, !!! 😀😀").is_empty());
+    }
+
+    #[test]
+    fn the_term_limit_is_respected() {
+        let text = "alpha beta gamma delta epsilon ".repeat(100);
+        assert_eq!(tokenizer().terms(&text, 7).len(), 7);
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole() {
+        assert_eq!(truncate("跑步鞋", 4), "跑");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,244 @@
+//! The signal source of a live request ([`AuctionSignals`]): contextual relevance lifts
+//! pCTR and enforces each campaign's minimum relevance and brand-safety exclusions; the
+//! user's predicted LTV picks each campaign's LTV tier (its commission rate or bid
+//! multiplier). Built once per request from the snapshot, the page and the user's
+//! history; no IO.
+//!
+//! Without consent (COPPA, or GDPR without a consent string), without a user, without a
+//! model, or with `[context] contextual_only`, no user data is used: every campaign pays
+//! its default tier and the auction runs on context alone.
+
+use crate::campaign::{Campaign, LtvTier};
+use crate::config::ExchangeConfig;
+use crate::context::{Relevance, RequestContext};
+use crate::index::Snapshot;
+use crate::ltv::train::LtvModel;
+use crate::ltv::user::{customer, predict, publisher_history, HistorySource, Prediction};
+use crate::pacing_store::PurchaseHistory;
+use crate::scoring::{Exclusion, SignalSource, Signals};
+use bidder_sdk::openrtb::BidRequest;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The key of all purchases in a user's history map.
+pub const ALL_VERTICALS: &str = "*";
+
+/// What the auction knows of the user, for LTV.
+#[derive(Debug, Default)]
+pub struct UserInputs<'a> {
+    /// The serving model (none: no LTV).
+    pub model: Option<&'a LtvModel>,
+    /// Histories from the store, by vertical (`*`: all).
+    pub stored: Option<&'a HashMap<String, PurchaseHistory>>,
+    /// History the publisher shares in the request.
+    pub shared: Option<PurchaseHistory>,
+    /// Today, unix days.
+    pub today: i64,
+    /// Prediction horizon, weeks.
+    pub horizon_weeks: f64,
+}
+
+impl<'a> UserInputs<'a> {
+    /// The inputs of `request` (`stored` from the user-hash read), or none when user data
+    /// may not be used.
+    pub fn new(
+        request: &BidRequest,
+        config: &ExchangeConfig,
+        model: Option<&'a LtvModel>,
+        stored: Option<&'a HashMap<String, PurchaseHistory>>,
+        now_unix: i64,
+    ) -> Self {
+        let today = now_unix.div_euclid(86_400);
+        if model.is_none() || config.context.contextual_only || !personal_data_allowed(request) {
+            return Self::default();
+        }
+        Self {
+            model,
+            stored,
+            shared: request
+                .user
+                .as_ref()
+                .and_then(|user| publisher_history(user, today)),
+            today,
+            horizon_weeks: config.ltv.horizon_weeks,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.model.is_some()
+            && (self.stored.is_some_and(|s| !s.is_empty()) || self.shared.is_some())
+    }
+
+    fn history(&self, vertical: Option<&str>) -> Option<(PurchaseHistory, HistorySource)> {
+        let stored = self.stored;
+        vertical
+            .and_then(|v| stored?.get(v))
+            .map(|h| (*h, HistorySource::StoreVertical))
+            .or_else(|| {
+                stored?
+                    .get(ALL_VERTICALS)
+                    .map(|h| (*h, HistorySource::Store))
+            })
+            .or_else(|| self.shared.map(|h| (h, HistorySource::Publisher)))
+    }
+}
+
+/// Whether the request lets the exchange use data about the user: not under COPPA, and
+/// under GDPR only with a consent string.
+pub fn personal_data_allowed(request: &BidRequest) -> bool {
+    let regs = request.regs.as_ref();
+    if regs.and_then(|r| r.coppa) == Some(1) {
+        return false;
+    }
+    let gdpr = regs.and_then(|r| r.gdpr) == Some(1);
+    let consent = request
+        .user
+        .as_ref()
+        .and_then(|u| u.consent.as_deref())
+        .is_some_and(|c| !c.trim().is_empty());
+    !gdpr || consent
+}
+
+/// The signals of one request.
+pub struct AuctionSignals<'a> {
+    snapshot: &'a Snapshot,
+    context: RequestContext,
+    relevance_lift: f64,
+    category_weight: f32,
+    user: UserInputs<'a>,
+    /// Predictions per vertical, computed on first use.
+    predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
+}
+
+impl std::fmt::Debug for AuctionSignals<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuctionSignals")
+            .field("context", &self.context)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per campaign, what the signals made of it (the debug view's columns).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalReport {
+    /// Relevance and its parts (absent when the page said nothing).
+    pub relevance: Option<Relevance>,
+    /// The pCTR multiplier applied.
+    pub ctr_lift: f64,
+    /// The user's predicted value in the campaign's vertical.
+    pub ltv: Option<Prediction>,
+    /// The LTV tier applied (none: the campaign's default payout).
+    pub tier: Option<String>,
+}
+
+impl<'a> AuctionSignals<'a> {
+    /// The signals of `request` on `snapshot`.
+    pub fn new(
+        request: &BidRequest,
+        snapshot: &'a Snapshot,
+        config: &ExchangeConfig,
+        user: UserInputs<'a>,
+    ) -> Self {
+        let context = RequestContext::new(request, &snapshot.context, config.context.max_terms);
+        Self {
+            snapshot,
+            context,
+            relevance_lift: config.context.relevance_lift,
+            category_weight: config.context.category_weight as f32,
+            user,
+            predictions: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The page as read.
+    pub fn context(&self) -> &RequestContext {
+        &self.context
+    }
+
+    fn relevance(&self, id: usize) -> Option<Relevance> {
+        (!self.context.is_empty()).then(|| {
+            self.context
+                .relevance(&self.snapshot.context, id, self.category_weight)
+        })
+    }
+
+    /// The user's predicted value in `vertical` (memoised per request).
+    pub fn prediction(&self, vertical: Option<&str>) -> Option<Prediction> {
+        if !self.user.any() {
+            return None;
+        }
+        let mut cache = self.predictions.borrow_mut();
+        if let Some((_, p)) = cache.iter().find(|(v, _)| v.as_deref() == vertical) {
+            return *p;
+        }
+        let prediction = self.user.history(vertical).and_then(|(history, source)| {
+            let model = self.user.model?;
+            let customer = customer(&history, self.user.today)?;
+            predict(model, &customer, self.user.horizon_weeks, source)
+        });
+        cache.push((vertical.map(str::to_owned), prediction));
+        prediction
+    }
+
+    fn tier<'c>(&self, campaign: &'c Campaign) -> Option<&'c LtvTier> {
+        if campaign.ltv_tiers.is_empty() {
+            return None;
+        }
+        let ltv = self.prediction(campaign.vertical.as_deref())?.ltv;
+        campaign.ltv_tiers.iter().find(|t| ltv >= t.min_ltv)
+    }
+
+    /// What the signals made of campaign `id`.
+    pub fn report(&self, id: usize, campaign: &Campaign) -> SignalReport {
+        SignalReport {
+            relevance: self.relevance(id),
+            ctr_lift: self.signals(id, campaign).ctr_lift,
+            ltv: self.prediction(campaign.vertical.as_deref()),
+            tier: self.tier(campaign).map(|t| t.name.clone()),
+        }
+    }
+}
+
+impl SignalSource for AuctionSignals<'_> {
+    fn signals(&self, id: usize, campaign: &Campaign) -> Signals {
+        let mut signals = Signals::NEUTRAL;
+        if let Some(relevance) = self.relevance(id) {
+            signals.ctr_lift = 1.0 + self.relevance_lift * f64::from(relevance.total);
+        }
+        if let Some(tier) = self.tier(campaign) {
+            signals.commission_rate = tier.commission_rate;
+            signals.bid_multiplier = tier.bid_multiplier;
+        }
+        signals
+    }
+
+    fn exclusion(&self, id: usize, campaign: &Campaign) -> Option<Exclusion> {
+        if self
+            .context
+            .unsafe_for(&self.snapshot.context, id, campaign)
+        {
+            return Some(Exclusion::BrandSafety);
+        }
+        let minimum = campaign.context.min_relevance;
+        if minimum > 0.0 && self.relevance(id).map_or(0.0, |r| r.total) < minimum {
+            return Some(Exclusion::Irrelevant);
+        }
+        None
+    }
+
+    fn max_boost(&self) -> f64 {
+        let context = if self.context.is_empty() {
+            1.0
+        } else {
+            1.0 + self.relevance_lift
+        };
+        let ltv = if self.user.any() {
+            self.snapshot.max_tier_boost
+        } else {
+            1.0
+        };
+        context * ltv
+    }
+}
