@@ -125,6 +125,17 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             model.gamma_gamma.p, model.gamma_gamma.q, model.gamma_gamma.gamma
         );
     }
+    if let Some(path) = &config.context.lexicon {
+        match exchange::context::lexicon::Lexicon::load(path) {
+            Ok(lexicon) => println!("  lexicon {}: {} rules", path.display(), lexicon.len()),
+            Err(errors) => {
+                for error in &errors {
+                    eprintln!("{error}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     if config.store.redis_url.is_empty() {
         println!("  store: in process (one node)");
     } else {

@@ -219,6 +219,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_worked_example_in_architecture_md_holds() {
+        let mut c = campaign(Pricing::Cps {
+            commission_rate: 0.1,
+            avg_order_value: 100.0,
+        });
+        (c.base_ctr, c.base_cvr) = (0.008, 0.03);
+        let relevance = 1.0 - (1.0 - 0.75) * (1.0 - 0.6 * 0.6);
+        let lifted = Signals {
+            ctr_lift: 1.0 + 2.0 * relevance,
+            ..Signals::NEUTRAL
+        };
+        let high = Signals {
+            commission_rate: Some(0.2),
+            ..lifted
+        };
+        let round = |s: Signals| (score(&c, s).ecpm * 100.0).round() / 100.0;
+        assert_eq!(round(high), 12.86);
+        assert_eq!(round(lifted), 6.43);
+        assert_eq!(
+            round(Signals {
+                commission_rate: Some(0.2),
+                ..Signals::NEUTRAL
+            }),
+            4.8
+        );
+        assert_eq!(round(Signals::NEUTRAL), 2.4);
+    }
+
+    #[test]
     fn hostile_signals_cannot_make_nan_or_negative_scores() {
         let c = campaign(Pricing::Cpc { bid: 0.4 });
         for lift in [f64::NAN, f64::INFINITY, -3.0, 1e308] {

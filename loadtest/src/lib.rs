@@ -18,6 +18,7 @@ pub mod baseline;
 pub mod compare;
 pub mod demo;
 pub mod engine;
+pub mod history;
 pub mod mock_bidder;
 pub mod report;
 pub mod scenario;

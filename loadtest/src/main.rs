@@ -41,6 +41,26 @@ enum Command {
     Demo(DemoArgs),
     /// Run a mock DSP (built on the bidder SDK) until Ctrl-C.
     MockBidder(MockArgs),
+    /// Give the scenario's users (`u-1` … `u-N`) synthetic purchase histories through the
+    /// exchange's admin API, so a run prices them by predicted LTV.
+    SeedHistory(SeedArgs),
+}
+
+/// `seed-history` settings.
+#[derive(Debug, clap::Args)]
+struct SeedArgs {
+    /// The exchange (`http://host:port`).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// Admin bearer token.
+    #[arg(long, default_value = "change-me")]
+    token: String,
+    /// Users to seed: `u-1` … `u-N` (the most active users of a Zipf scenario).
+    #[arg(long, default_value_t = 2000)]
+    users: usize,
+    /// Seed of the order draws.
+    #[arg(long, default_value_t = 20261129)]
+    seed: u64,
 }
 
 /// Settings shared by the commands that send load.
@@ -236,6 +256,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => report_failure("compare", compare(args)),
         Command::Demo(args) => report_failure("demo", demo(args)),
         Command::Baseline(args) => report_failure("baseline", baseline(args)),
+        Command::SeedHistory(args) => report_failure("seed-history", seed_history(args)),
         Command::MockBidder(args) => match mock_bidder(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -244,6 +265,27 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn seed_history(args: SeedArgs) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let summary = runtime()?.block_on(loadtest::history::seed(
+        &args.target,
+        &args.token,
+        args.users,
+        today,
+        args.seed,
+    ))?;
+    println!(
+        "seeded {} users ({} without orders before today skipped, {} refused)",
+        summary.stored,
+        args.users - summary.stored - summary.refused,
+        summary.refused
+    );
+    if let Some(error) = summary.first_error {
+        anyhow::bail!("first refusal: {error}");
+    }
+    Ok(())
 }
 
 fn report_failure(command: &str, result: anyhow::Result<()>) -> ExitCode {

@@ -222,6 +222,27 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_in_architecture_md_holds() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models/ltv.json");
+        let model = crate::ltv::store::read_model(&path).expect("shipped model");
+        // Ten monthly orders of 120, the last yesterday.
+        let today = 20_785;
+        let history = PurchaseHistory {
+            transactions: 10,
+            first_day: today - 271,
+            last_day: today - 1,
+            total: 1_200.0,
+        };
+        let c = customer(&history, today).expect("valid");
+        let p = predict(&model, &c, 52.0, HistorySource::Store).expect("prediction");
+        assert!((p.p_alive - 0.93).abs() < 0.005, "{p:?}");
+        assert!((p.expected_purchases - 7.79).abs() < 0.005, "{p:?}");
+        assert!((p.order_value - 118.5).abs() < 0.05, "{p:?}");
+        assert!((p.ltv - 923.6).abs() < 0.5, "{p:?}");
+    }
+
+    #[test]
     fn shared_history_is_read_from_ext_or_data_and_bounded() {
         let today = 20_000;
         let ext = user(
