@@ -264,6 +264,18 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
+
+    /// The body as JSON, after checking the status is `expected` (panics with the body
+    /// text otherwise).
+    pub fn json_if(&self, expected: u16) -> serde_json::Value {
+        assert_eq!(
+            self.status,
+            expected,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
 }
 
 impl Default for Client {

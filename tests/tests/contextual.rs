@@ -98,13 +98,7 @@ fn page(title: &str, site_extra: &str) -> String {
 
 async fn winner(client: &Client, exchange: &TestExchange, body: String) -> String {
     let reply = client.post(&exchange.url("/openrtb2/auction"), body).await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()["seatbid"][0]["bid"][0]["cid"]
+    reply.json_if(200)["seatbid"][0]["bid"][0]["cid"]
         .as_str()
         .expect("a winner")
         .to_owned()
@@ -119,8 +113,7 @@ async fn debug_rows(
     let reply = client
         .post(&exchange.url("/openrtb2/auction?debug=1"), body)
         .await;
-    assert_eq!(reply.status, 200);
-    let debug = reply.json()["ext"]["debug"].clone();
+    let debug = reply.json_if(200)["ext"]["debug"].clone();
     let rows = debug["imps"][0]["candidates"]
         .as_array()
         .expect("rows")
@@ -322,5 +315,30 @@ async fn hostile_page_text_is_bounded_and_harmless() {
             reply.status
         );
     }
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lexicon_swaps_with_the_snapshot_and_a_bad_one_is_refused() {
+    let exchange = exchange(0.55).await;
+    let client = Client::new();
+    let path = exchange.campaigns_path.with_file_name("lexicon.toml");
+    let flat_feet = || page("Living with flat feet", "");
+    assert_eq!(winner(&client, &exchange, flat_feet()).await, "insoles");
+    // A broken lexicon fails the reload whole: the old snapshot (and lexicon) serve on.
+    std::fs::write(&path, "[[links]]\nneed = [\"flat feet\"]\nproducts = []\n").expect("write");
+    let reply = exchange.admin_reload(&client).await;
+    let json = reply.json_if(422);
+    assert_eq!(json["field"], "links[0].products", "{json}");
+    assert_eq!(winner(&client, &exchange, flat_feet()).await, "insoles");
+    // A new lexicon arrives with the next snapshot: flat feet now leads to running shoes.
+    std::fs::write(
+        &path,
+        "[[links]]\nneed = [\"flat feet\"]\nproducts = [\"running shoes\"]\nweight = 1.0\n",
+    )
+    .expect("write");
+    let reply = exchange.admin_reload(&client).await;
+    assert_eq!(reply.json_if(200)["snapshot_version"], 2);
+    assert_eq!(winner(&client, &exchange, flat_feet()).await, "shoes");
     exchange.shutdown().await;
 }

@@ -92,13 +92,7 @@ async fn seed(client: &Client, exchange: &TestExchange, user: &str, orders: &str
             format!(r#"{{"user":{{"id":"{user}"}},"orders":[{orders}]}}"#),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let json = reply.json();
+    let json = reply.json_if(200);
     assert!(
         json["prediction"]["ltv"].as_f64().expect("ltv") > 300.0,
         "{json}"
@@ -115,14 +109,10 @@ fn request(user: &str, regs: &str) -> String {
 
 /// Winners of imp 1 (CPS pair) and imp 2 (CPM pair).
 async fn winners(client: &Client, exchange: &TestExchange, body: String) -> (String, String) {
-    let reply = client.post(&exchange.url("/openrtb2/auction"), body).await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let json = reply.json();
+    let json = client
+        .post(&exchange.url("/openrtb2/auction"), body)
+        .await
+        .json_if(200);
     let bids = json["seatbid"]
         .as_array()
         .expect("seats")

@@ -132,11 +132,6 @@ impl ContextIndex {
     pub fn exclusions(&self, id: usize) -> &[Box<[TermId]>] {
         self.exclusions.get(id).map_or(&[], |e| e)
     }
-
-    /// True when no campaign has a keyword document (the request path skips the text).
-    pub fn has_documents(&self) -> bool {
-        self.documents.iter().any(|d| !d.is_empty())
-    }
 }
 
 fn bm25(raw: &[Vec<(TermId, f32)>], terms: usize) -> Vec<Box<[(TermId, f32)]>> {

@@ -110,6 +110,8 @@ const CHINESE_STOP_WORDS: &[&str] = &[
 pub struct Tokenizer {
     jieba: Jieba,
     stemmer: Stemmer,
+    /// Both stop-word lists, sorted (looked up by binary search).
+    stop_words: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -123,9 +125,18 @@ static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
 /// The process-wide tokenizer, built on first use (`exchange::run` builds it at start-up,
 /// so no request pays for the dictionary).
 pub fn tokenizer() -> &'static Tokenizer {
-    TOKENIZER.get_or_init(|| Tokenizer {
-        jieba: Jieba::new(),
-        stemmer: Stemmer::create(Algorithm::English),
+    TOKENIZER.get_or_init(|| {
+        let mut stop_words: Vec<&'static str> = ENGLISH_STOP_WORDS
+            .iter()
+            .chain(CHINESE_STOP_WORDS)
+            .copied()
+            .collect();
+        stop_words.sort_unstable();
+        Tokenizer {
+            jieba: Jieba::new(),
+            stemmer: Stemmer::create(Algorithm::English),
+            stop_words,
+        }
     })
 }
 
@@ -182,10 +193,14 @@ impl Tokenizer {
             if out.len() >= max_terms {
                 return;
             }
-            if !CHINESE_STOP_WORDS.contains(&word) && word.len() <= MAX_TERM_BYTES {
+            if !self.is_stop_word(word) && word.len() <= MAX_TERM_BYTES {
                 out.push(word.to_owned());
             }
         }
+    }
+
+    fn is_stop_word(&self, word: &str) -> bool {
+        self.stop_words.binary_search(&word).is_ok()
     }
 
     fn latin_term(&self, word: &str, out: &mut Vec<String>, max_terms: usize) {
@@ -194,7 +209,7 @@ impl Tokenizer {
         }
         let lower = word.to_lowercase();
         let all_digits = lower.chars().all(|c| c.is_ascii_digit());
-        if lower.chars().count() < 2 || all_digits || ENGLISH_STOP_WORDS.contains(&&*lower) {
+        if lower.chars().count() < 2 || all_digits || self.is_stop_word(&lower) {
             return;
         }
         let stemmed = self.stemmer.stem(&lower).into_owned();

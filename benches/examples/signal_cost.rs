@@ -1,0 +1,130 @@
+//! Instructions per request of the contextual + LTV auction against the price-only one,
+//! for callgrind (stable where wall time is not):
+//!
+//! ```sh
+//! cargo build --release -p benches --example signal_cost
+//! for v in price_only contextual_ltv page_reading; do
+//!   valgrind --tool=callgrind --toggle-collect='signal_cost::measure*' \
+//!     target/release/examples/signal_cost $v 2000 2>&1 | grep 'refs'
+//! done   # instructions per request = I refs / 2000
+//! target/release/examples/signal_cost contextual_ltv 50000 --timing   # p50 / p99 wall time
+//! ```
+//!
+//! Same fixture as `benches/benches/contextual.rs`: 10,000 synthetic campaigns with
+//! keyword documents and LTV tiers, the sample lexicon and model, the typical request
+//! from a user with a purchase history.
+
+use benches::{synthetic_contextual_campaigns, TYPICAL_REQUEST};
+use bidder_sdk::openrtb::{decode_request, BidRequest};
+use exchange::config::ExchangeConfig;
+use exchange::context::lexicon::Lexicon;
+use exchange::context::RequestContext;
+use exchange::decision::decide;
+use exchange::index::{build_with, Snapshot};
+use exchange::ltv::store::read_model;
+use exchange::ltv::train::LtvModel;
+use exchange::pacing_store::PurchaseHistory;
+use exchange::scoring::Neutral;
+use exchange::signals::{AuctionSignals, UserInputs};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::Path;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// 2026-11-28 12:00 UTC.
+const NOW: i64 = 1_795_867_200;
+
+struct Fixture {
+    snapshot: Snapshot,
+    config: ExchangeConfig,
+    request: BidRequest,
+    model: LtvModel,
+    stored: HashMap<String, PurchaseHistory>,
+}
+
+#[inline(never)]
+fn measure(fixture: &Fixture, variant: &str, runs: usize) -> usize {
+    let Fixture {
+        snapshot,
+        config,
+        request,
+        model,
+        stored,
+    } = fixture;
+    let mut filled = 0;
+    for _ in 0..runs {
+        filled += match variant {
+            "price_only" => {
+                let decision = decide(black_box(request), snapshot, config, &Neutral, NOW);
+                decision.clearings.iter().flatten().count()
+            }
+            "contextual_ltv" => {
+                let user = UserInputs::new(request, config, Some(model), Some(stored), NOW);
+                let signals = AuctionSignals::new(black_box(request), snapshot, config, user);
+                let decision = decide(request, snapshot, config, &signals, NOW);
+                decision.clearings.iter().flatten().count()
+            }
+            _ => RequestContext::new(black_box(request), &snapshot.context, 256)
+                .page
+                .terms
+                .len(),
+        };
+    }
+    filled
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let variant = args.next().unwrap_or_else(|| "contextual_ltv".into());
+    let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let lexicon = Lexicon::load(&configs.join("lexicon.toml")).expect("sample lexicon");
+    let today = NOW / 86_400;
+    let mut stored = HashMap::new();
+    stored.insert(
+        "*".to_owned(),
+        PurchaseHistory {
+            transactions: 10,
+            first_day: today - 287,
+            last_day: today - 7,
+            total: 1_200.0,
+        },
+    );
+    let fixture = Fixture {
+        snapshot: build_with(
+            synthetic_contextual_campaigns(10_000),
+            lexicon,
+            1,
+            "bench".into(),
+        ),
+        config: ExchangeConfig::default(),
+        request: decode_request(TYPICAL_REQUEST.as_bytes()).expect("valid"),
+        model: read_model(&configs.join("models/ltv.json")).expect("sample model"),
+        stored,
+    };
+    // The tokenizer's dictionary loads once per process (at start-up), never per request.
+    exchange::context::tokenize::tokenizer();
+    if args.next().as_deref() == Some("--timing") {
+        // Wall time per request, one at a time: p50 / p99 / max (noisy on a shared host).
+        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
+        for _ in 0..runs {
+            let started = std::time::Instant::now();
+            black_box(measure(&fixture, &variant, 1));
+            let _ = histogram.record(started.elapsed().as_nanos() as u64);
+        }
+        let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "{variant}: {runs} requests, mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            histogram.mean() / 1000.0,
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            histogram.max() as f64 / 1000.0
+        );
+        return;
+    }
+    let result = measure(&fixture, &variant, runs);
+    println!("{variant}: {runs} runs ({result})");
+}
