@@ -14,39 +14,19 @@
 //! keyword documents and LTV tiers, the sample lexicon and model, the typical request
 //! from a user with a purchase history.
 
-use benches::{synthetic_contextual_campaigns, TYPICAL_REQUEST};
-use bidder_sdk::openrtb::{decode_request, BidRequest};
-use exchange::config::ExchangeConfig;
-use exchange::context::lexicon::Lexicon;
+use benches::{ContextualFixture, BENCH_NOW as NOW};
 use exchange::context::RequestContext;
 use exchange::decision::decide;
-use exchange::index::{build_with, Snapshot};
-use exchange::ltv::store::read_model;
-use exchange::ltv::train::LtvModel;
-use exchange::pacing_store::PurchaseHistory;
 use exchange::scoring::Neutral;
 use exchange::signals::{AuctionSignals, UserInputs};
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::Path;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// 2026-11-28 12:00 UTC.
-const NOW: i64 = 1_795_867_200;
-
-struct Fixture {
-    snapshot: Snapshot,
-    config: ExchangeConfig,
-    request: BidRequest,
-    model: LtvModel,
-    stored: HashMap<String, PurchaseHistory>,
-}
-
 #[inline(never)]
-fn measure(fixture: &Fixture, variant: &str, runs: usize) -> usize {
-    let Fixture {
+fn measure(fixture: &ContextualFixture, variant: &str, runs: usize) -> usize {
+    let ContextualFixture {
         snapshot,
         config,
         request,
@@ -79,31 +59,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "contextual_ltv".into());
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-    let lexicon = Lexicon::load(&configs.join("lexicon.toml")).expect("sample lexicon");
-    let today = NOW / 86_400;
-    let mut stored = HashMap::new();
-    stored.insert(
-        "*".to_owned(),
-        PurchaseHistory {
-            transactions: 10,
-            first_day: today - 287,
-            last_day: today - 7,
-            total: 1_200.0,
-        },
-    );
-    let fixture = Fixture {
-        snapshot: build_with(
-            synthetic_contextual_campaigns(10_000),
-            lexicon,
-            1,
-            "bench".into(),
-        ),
-        config: ExchangeConfig::default(),
-        request: decode_request(TYPICAL_REQUEST.as_bytes()).expect("valid"),
-        model: read_model(&configs.join("models/ltv.json")).expect("sample model"),
-        stored,
-    };
+    let fixture = ContextualFixture::new();
     // The tokenizer's dictionary loads once per process (at start-up), never per request.
     exchange::context::tokenize::tokenizer();
     if args.next().as_deref() == Some("--timing") {

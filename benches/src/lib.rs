@@ -285,3 +285,58 @@ pub fn synthetic_contextual_campaigns(n: usize) -> Vec<Campaign> {
     let file = parse(&value.to_string(), "synthetic", false).expect("synthetic campaigns parse");
     compile(&file, "synthetic").expect("synthetic campaigns are valid")
 }
+
+/// 2026-11-28 12:00 UTC, the benches' clock.
+pub const BENCH_NOW: i64 = 1_795_867_200;
+
+/// Everything the contextual benches need: 10,000 campaigns with keyword documents and
+/// tiers indexed with the sample lexicon, the sample LTV model, the typical request, and
+/// its user's stored purchase history (10 orders over 41 weeks, the last a week ago).
+pub struct ContextualFixture {
+    /// The index.
+    pub snapshot: exchange::index::Snapshot,
+    /// Default settings.
+    pub config: exchange::config::ExchangeConfig,
+    /// [`TYPICAL_REQUEST`], decoded.
+    pub request: bidder_sdk::openrtb::BidRequest,
+    /// `configs/models/ltv.json`.
+    pub model: exchange::ltv::train::LtvModel,
+    /// The user's histories by vertical.
+    pub stored: std::collections::HashMap<String, exchange::pacing_store::PurchaseHistory>,
+}
+
+impl ContextualFixture {
+    /// Builds the fixture (reads `configs/` of this repository).
+    pub fn new() -> Self {
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let lexicon = exchange::context::lexicon::Lexicon::load(&configs.join("lexicon.toml"))
+            .expect("sample lexicon");
+        let today = BENCH_NOW / 86_400;
+        let history = exchange::pacing_store::PurchaseHistory {
+            transactions: 10,
+            first_day: today - 287,
+            last_day: today - 7,
+            total: 1_200.0,
+        };
+        Self {
+            snapshot: exchange::index::build_with(
+                synthetic_contextual_campaigns(10_000),
+                lexicon,
+                1,
+                "bench".into(),
+            ),
+            config: exchange::config::ExchangeConfig::default(),
+            request: bidder_sdk::openrtb::decode_request(TYPICAL_REQUEST.as_bytes())
+                .expect("valid"),
+            model: exchange::ltv::store::read_model(&configs.join("models/ltv.json"))
+                .expect("sample model"),
+            stored: [("*".to_owned(), history)].into_iter().collect(),
+        }
+    }
+}
+
+impl Default for ContextualFixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
