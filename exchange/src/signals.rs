@@ -141,7 +141,13 @@ impl<'a> AuctionSignals<'a> {
         config: &ExchangeConfig,
         user: UserInputs<'a>,
     ) -> Self {
-        let context = RequestContext::new(request, &snapshot.context, config.context.max_terms);
+        // Nothing reads the page when relevance lifts nothing and no campaign has rules.
+        let reads_page = config.context.relevance_lift > 0.0 || snapshot.context.any_rules;
+        let context = if reads_page {
+            RequestContext::new(request, &snapshot.context, config.context.max_terms)
+        } else {
+            RequestContext::default()
+        };
         Self {
             snapshot,
             context,
@@ -240,5 +246,75 @@ impl SignalSource for AuctionSignals<'_> {
             1.0
         };
         context * ltv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Pricing;
+    use crate::scoring::tests::campaign;
+
+    fn request(json: &str) -> BidRequest {
+        bidder_sdk::openrtb::decode_request(json.as_bytes()).expect("valid")
+    }
+
+    fn snapshot(min_relevance: f32) -> Snapshot {
+        let mut shoes = campaign(Pricing::Cpc { bid: 0.5 });
+        shoes.keywords = vec!["running shoes".into()];
+        shoes.context.min_relevance = min_relevance;
+        crate::index::build(vec![shoes], 1, "t".into())
+    }
+
+    const RUNNING: &str = r#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":250}}],
+        "site":{"id":"s","content":{"title":"best running shoes"}}}"#;
+
+    #[test]
+    fn pages_are_read_only_when_something_uses_them() {
+        let request = request(RUNNING);
+        let mut config = ExchangeConfig::default();
+        let plain = snapshot(0.0);
+        let read = AuctionSignals::new(&request, &plain, &config, UserInputs::default());
+        assert!(!read.context().is_empty());
+        assert!(read.signals(0, &plain.campaigns[0]).ctr_lift > 1.5);
+        assert_eq!(read.max_boost(), 2.0);
+        config.context.relevance_lift = 0.0;
+        let skipped = AuctionSignals::new(&request, &plain, &config, UserInputs::default());
+        assert!(skipped.context().is_empty(), "no lift, no rules: not read");
+        assert_eq!(skipped.signals(0, &plain.campaigns[0]), Signals::NEUTRAL);
+        assert_eq!(skipped.max_boost(), 1.0);
+        // A campaign rule still needs the page, lift or not.
+        let ruled = snapshot(0.2);
+        let read = AuctionSignals::new(&request, &ruled, &config, UserInputs::default());
+        assert!(!read.context().is_empty());
+        assert_eq!(read.exclusion(0, &ruled.campaigns[0]), None);
+    }
+
+    #[test]
+    fn consent_rules_decide_whether_user_data_is_used() {
+        for (json, allowed) in [
+            (
+                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{}}"#,
+                true,
+            ),
+            (
+                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"coppa":1}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1},"user":{"consent":" "}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1},"user":{"consent":"CPX"}}"#,
+                true,
+            ),
+        ] {
+            assert_eq!(personal_data_allowed(&request(json)), allowed, "{json}");
+        }
     }
 }

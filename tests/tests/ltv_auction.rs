@@ -60,10 +60,14 @@ fn campaigns() -> String {
 }
 
 async fn start(redis: Option<(&str, &str)>) -> TestExchange {
+    start_with(redis, "").await
+}
+
+async fn start_with(redis: Option<(&str, &str)>, config: &str) -> TestExchange {
     let mut builder = TestExchange::builder()
         .campaigns(&campaigns())
         .file("ltv.json", MODEL)
-        .config("[ltv]\nmodel = \"ltv.json\"");
+        .config(&format!("[ltv]\nmodel = \"ltv.json\"\n{config}"));
     if let Some((url, prefix)) = redis {
         builder = builder.redis(url, prefix);
     }
@@ -209,6 +213,22 @@ async fn high_value_users_switch_the_winner_on_redis() {
     let redis = RedisServer::shared_or_own();
     let prefix = unique_prefix();
     high_value_users_switch_the_winner(start(Some((redis.url(), &prefix))).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contextual_only_mode_never_uses_user_data() {
+    let exchange = start_with(None, "[context]\ncontextual_only = true").await;
+    let client = Client::new();
+    seed(&client, &exchange, "loyal", &loyal_orders()).await;
+    let shared = r#"{"id":"x","ext":{"purchase_history":{"transactions":12,"first_days_ago":360,"last_days_ago":3,"avg_order_value":150}}}"#;
+    for user in [r#"{"id":"loyal"}"#, shared] {
+        assert_eq!(
+            winners(&client, &exchange, request(user, "")).await,
+            ("flat".to_owned(), "plain".to_owned()),
+            "{user}"
+        );
+    }
+    exchange.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

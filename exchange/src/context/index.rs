@@ -36,6 +36,9 @@ pub struct ContextIndex {
     ad_categories: Vec<Box<[Category]>>,
     /// Per dense id: brand-safety phrases as term lists.
     exclusions: Vec<Box<[Box<[TermId]>]>>,
+    /// Some campaign has a minimum relevance or an exclusion (so pages must be read even
+    /// when relevance lifts nothing).
+    pub any_rules: bool,
 }
 
 impl ContextIndex {
@@ -104,12 +107,18 @@ impl ContextIndex {
                     .collect()
             })
             .collect();
+        let any_rules = campaigns.iter().any(|c| {
+            c.context.min_relevance > 0.0
+                || !c.context.exclude_categories.is_empty()
+                || !c.context.exclude_keywords.is_empty()
+        });
         Self {
             lexicon,
             vocabulary,
             documents,
             ad_categories,
             exclusions,
+            any_rules,
         }
     }
 
