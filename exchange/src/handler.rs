@@ -13,7 +13,7 @@ use crate::freq::{self, CapRead};
 use crate::metrics::Outcome;
 use crate::pacing_store::{PacingStore, UserKey};
 use crate::response::{self, ResponseSettings};
-use crate::signals::{personal_data_allowed, AuctionSignals, UserInputs};
+use crate::signals::{AuctionSignals, UserInputs};
 use crate::state::AppState;
 use bidder_sdk::openrtb::enums::no_bid_reason;
 use bidder_sdk::openrtb::{
@@ -111,15 +111,13 @@ async fn decide_and_answer(
     let snapshot = state.store.load_full();
     let model = state.ltv.load();
     // LTV tiers need the user's history: read with the counters, when user data may be used.
-    let history_wanted = snapshot.any_ltv_tiers
-        && model.is_some()
-        && !config.context.contextual_only
-        && personal_data_allowed(request);
+    let history_wanted =
+        snapshot.any_ltv_tiers && model.is_some() && UserInputs::allowed(request, config);
     // The user key matters only where a cap can count it or a tier can price it.
-    let user = (snapshot.any_frequency_cap || history_wanted)
+    let read_wanted = snapshot.any_frequency_cap || history_wanted;
+    let user = read_wanted
         .then(|| freq::user_key(request, &state.user_secret))
         .flatten();
-    let read_wanted = snapshot.any_frequency_cap || history_wanted;
     let caps = read_user(state, read_wanted, user, timing.response_deadline(config)).await;
     let now_ms = state.clock.now_millis();
     let stored_history = match &caps {

@@ -50,7 +50,7 @@ impl<'a> UserInputs<'a> {
         now_unix: i64,
     ) -> Self {
         let today = now_unix.div_euclid(86_400);
-        if model.is_none() || config.context.contextual_only || !personal_data_allowed(request) {
+        if model.is_none() || !Self::allowed(request, config) {
             return Self::default();
         }
         Self {
@@ -63,6 +63,12 @@ impl<'a> UserInputs<'a> {
             today,
             horizon_weeks: config.ltv.horizon_weeks,
         }
+    }
+
+    /// Whether this request's user data may enter the auction at all: not in
+    /// contextual-only mode, and [`personal_data_allowed`].
+    pub fn allowed(request: &BidRequest, config: &ExchangeConfig) -> bool {
+        !config.context.contextual_only && personal_data_allowed(request)
     }
 
     fn any(&self) -> bool {
