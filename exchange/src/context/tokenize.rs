@@ -10,6 +10,8 @@
 
 use jieba_rs::Jieba;
 use rust_stemmers::{Algorithm, Stemmer};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Most bytes of one text read (the rest is ignored; cut at a character boundary).
@@ -122,6 +124,14 @@ impl std::fmt::Debug for Tokenizer {
 
 static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
 
+/// Most entries of each per-thread memo (stems; segmented Han runs).
+const MEMO_ENTRIES: usize = 16_384;
+
+thread_local! {
+    static STEM_MEMO: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static SEGMENT_MEMO: RefCell<HashMap<String, Vec<String>>> = RefCell::new(HashMap::new());
+}
+
 /// The process-wide tokenizer, built on first use (`exchange::run` builds it at start-up,
 /// so no request pays for the dictionary).
 pub fn tokenizer() -> &'static Tokenizer {
@@ -189,14 +199,16 @@ impl Tokenizer {
     }
 
     fn han_terms(&self, run: &str, out: &mut Vec<String>, max_terms: usize) {
-        for word in self.jieba.cut(run, false) {
-            if out.len() >= max_terms {
-                return;
-            }
-            if !self.is_stop_word(word) && word.len() <= MAX_TERM_BYTES {
-                out.push(word.to_owned());
-            }
-        }
+        let words = memoised(&SEGMENT_MEMO, run, || {
+            self.jieba
+                .cut(run, false)
+                .into_iter()
+                .filter(|word| !self.is_stop_word(word) && word.len() <= MAX_TERM_BYTES)
+                .map(str::to_owned)
+                .collect::<Vec<String>>()
+        });
+        let room = max_terms.saturating_sub(out.len());
+        out.extend(words.into_iter().take(room));
     }
 
     fn is_stop_word(&self, word: &str) -> bool {
@@ -212,9 +224,44 @@ impl Tokenizer {
         if lower.chars().count() < 2 || all_digits || self.is_stop_word(&lower) {
             return;
         }
-        let stemmed = self.stemmer.stem(&lower).into_owned();
-        out.push(stemmed);
+        // Stems of words with digits (models, sizes, "5g") are the words themselves.
+        let term = if lower.bytes().any(|b| b.is_ascii_digit()) {
+            lower
+        } else {
+            self.stem(lower)
+        };
+        out.push(term);
     }
+
+    /// The Snowball stem of `lower` (memoised).
+    fn stem(&self, lower: String) -> String {
+        memoised(&STEM_MEMO, &lower, || {
+            self.stemmer.stem(&lower).into_owned()
+        })
+    }
+}
+
+/// `compute()` for `key`, memoised in this thread's `memo`: pages repeat across requests
+/// (titles, keywords, the same words), a stem costs ~3k instructions and a segmentation
+/// a few thousand where a hit costs a hash and a clone. The functions are pure, so a memo
+/// changes no result; it is cleared when full (bounded memory, no lock).
+fn memoised<V: Clone>(
+    memo: &'static std::thread::LocalKey<RefCell<HashMap<String, V>>>,
+    key: &str,
+    compute: impl FnOnce() -> V,
+) -> V {
+    memo.with(|memo| {
+        if let Some(value) = memo.borrow().get(key) {
+            return value.clone();
+        }
+        let value = compute();
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key.to_owned(), value.clone());
+        value
+    })
 }
 
 /// `Some(true)` for a Han character, `Some(false)` for another letter or digit (apostrophes
@@ -305,6 +352,46 @@ mod tests {
     fn the_term_limit_is_respected() {
         let text = "alpha beta gamma delta epsilon ".repeat(100);
         assert_eq!(tokenizer().terms(&text, 7).len(), 7);
+    }
+
+    #[test]
+    fn the_memos_change_nothing_and_stay_bounded() {
+        let first = terms("Running shoes for runners, choosing sizes like 42EU and 5G phones");
+        assert_eq!(
+            first,
+            terms("Running shoes for runners, choosing sizes like 42EU and 5G phones")
+        );
+        assert!(first.contains(&"42eu".to_owned()) && first.contains(&"5g".to_owned()));
+        // More distinct words than the memo holds (letters only: digits skip the stemmer).
+        let word = |mut i: usize| {
+            let mut w = String::from("zz");
+            while i > 0 {
+                w.push(char::from(b'a' + (i % 26) as u8));
+                i /= 26;
+            }
+            w
+        };
+        let words: Vec<String> = (0..MEMO_ENTRIES + 100).map(word).collect();
+        for chunk in words.chunks(500) {
+            tokenizer().terms(&chunk.join(" "), 1024);
+        }
+        STEM_MEMO.with(|memo| assert!(memo.borrow().len() <= MEMO_ENTRIES));
+        let han: Vec<String> = (0..MEMO_ENTRIES as u32 + 100)
+            .map(|i| {
+                let ch = |n: u32| char::from_u32(0x4E00 + n % 20_000).unwrap_or('一');
+                format!("{}{} ", ch(i), ch(i / 7 + 3))
+            })
+            .collect();
+        for chunk in han.chunks(200) {
+            tokenizer().terms(&chunk.join(" "), 1024);
+        }
+        SEGMENT_MEMO.with(|memo| assert!(memo.borrow().len() <= MEMO_ENTRIES));
+        let zh = terms("扁平足如何选择跑步鞋");
+        assert_eq!(zh, terms("扁平足如何选择跑步鞋"));
+        assert_eq!(
+            first,
+            terms("Running shoes for runners, choosing sizes like 42EU and 5G phones")
+        );
     }
 
     #[test]
