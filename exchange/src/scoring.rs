@@ -43,7 +43,7 @@ pub enum Exclusion {
 }
 
 impl Exclusion {
-    /// Stable label (debug view, metrics).
+    /// Stable label (the debug view's reason).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BrandSafety => "brand_safety",
