@@ -35,7 +35,6 @@ pub fn histories(users: usize, today: Date, seed: u64) -> anyhow::Result<Vec<Vec
     population.customers = users;
     let csv = exchange::ltv::synthetic::generate(&population).map_err(anyhow::Error::msg)?;
     let mut by_user: BTreeMap<usize, Vec<(Date, f64)>> = BTreeMap::new();
-    let format = time::macros::format_description!("[year]-[month]-[day]");
     for line in csv.lines().skip(1) {
         let mut fields = line.split(',');
         let (Some(id), Some(date), Some(amount)) = (fields.next(), fields.next(), fields.next())
@@ -43,7 +42,8 @@ pub fn histories(users: usize, today: Date, seed: u64) -> anyhow::Result<Vec<Vec
             continue;
         };
         let id: usize = id.trim_start_matches('c').parse()?;
-        let date = Date::parse(date, format)?;
+        let date = exchange::ltv::orders::parse_date(date)
+            .ok_or_else(|| anyhow::anyhow!("generated an unreadable date {date:?}"))?;
         if date <= today {
             by_user.entry(id).or_default().push((date, amount.parse()?));
         }

@@ -13,6 +13,7 @@
 
 use super::routes::{json, Body};
 use crate::freq::user_key_of;
+use crate::ltv::orders::parse_date;
 use crate::ltv::user::{customer, predict, HistorySource};
 use crate::pacing_store::{keys, PacingStore, PurchaseHistory, Write};
 use crate::signals::ALL_VERTICALS;
@@ -26,8 +27,6 @@ use std::time::Duration;
 pub const MAX_SEED_BYTES: usize = 1024 * 1024;
 /// Most orders in one seeding call.
 pub const MAX_SEED_ORDERS: usize = 10_000;
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 /// How long the store may take to take the write.
 const SEED_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -161,13 +160,9 @@ fn summarise(orders: &[SeedOrder], today: i64) -> Result<PurchaseHistory, (Strin
     }
     let mut days: BTreeMap<i64, f64> = BTreeMap::new();
     for (i, order) in orders.iter().enumerate() {
-        let day = time::Date::parse(
-            &order.date,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .ok()
-        .map(|d| i64::from(d.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY)
-        .filter(|day| *day <= today);
+        let day = parse_date(&order.date)
+            .map(|d| (d - time::OffsetDateTime::UNIX_EPOCH.date()).whole_days())
+            .filter(|day| *day <= today);
         let Some(day) = day else {
             return Err((
                 "a YYYY-MM-DD date, not after today".to_owned(),
