@@ -29,7 +29,14 @@ pub fn load(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
             format!("cannot read: {error}"),
         )]
     })?;
-    let file = parse(&text, &origin, is_toml(path))?;
+    from_text(&text, path)
+}
+
+/// Parses and compiles campaign file text read from `path` (JSON, or TOML by the
+/// `.toml` extension); errors name `path`.
+pub fn from_text(text: &str, path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
+    let origin = path.display().to_string();
+    let file = parse(text, &origin, is_toml(path))?;
     compile(&file, &origin)
 }
 

@@ -1,11 +1,11 @@
-//! Reload triggers: the admin call, `SIGHUP`, and a change of the campaign file's
-//! modification time or size. Each runs the blocking rebuild on a blocking thread;
-//! serving never waits for it.
+//! Reload triggers: the admin call, `SIGHUP`, and a change of the campaign file (or the
+//! lexicon) against the bytes the serving snapshot was built from. Each runs the
+//! blocking rebuild on a blocking thread; serving never waits for it.
 
 use crate::state::AppState;
-use crate::store::{LoadError, LoadSummary};
+use crate::store::{Fingerprint, LoadError, LoadSummary, Stat};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Re-reads the LTV model file (if one is configured), counting and logging the result;
@@ -61,15 +61,18 @@ pub async fn reload_now(
     result
 }
 
-/// Reloads when the campaign file's modification time or size changes and then holds
-/// still for one more poll.
+/// Reloads when a source file differs from what the serving snapshot was loaded from
+/// (its stat, or its bytes while the stat cannot prove them unchanged; see
+/// [`Fingerprint::recheck`]) and has then held still for one more poll.
+///
+/// The baseline is the fingerprint the load itself took, so an edit made at any time
+/// after a load, even before this task first runs, is seen. A file whose reload failed
+/// is not tried again until it changes again.
 pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    let fingerprint = |state: &AppState| -> Option<(SystemTime, u64)> {
-        let meta = std::fs::metadata(state.store.path()).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
-    };
-    let mut seen = fingerprint(&state);
-    let mut settling = None;
+    let mut baseline = state.store.loaded_sources();
+    let mut confirmed: Vec<Fingerprint> = baseline.files.clone();
+    let mut settling: Option<Vec<Option<Stat>>> = None;
+    let mut failed: Option<Vec<Option<Stat>>> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -77,22 +80,50 @@ pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watc
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let now = fingerprint(&state);
-        if now.is_none() || now == seen {
+        let loaded = state.store.loaded_sources();
+        if loaded.version != baseline.version {
+            // Reloaded by another trigger (or by us): compare against that load now.
+            confirmed = loaded.files.clone();
+            baseline = loaded;
+            failed = None;
+        }
+        let check = confirmed.clone();
+        let Ok((changed, rechecked)) = tokio::task::spawn_blocking(move || recheck(&check)).await
+        else {
+            continue;
+        };
+        if !changed {
+            confirmed = rechecked;
             settling = None;
             continue;
         }
-        // Act once the file has stopped changing (the same fingerprint two polls in a
-        // row): a non-atomic write (truncate, then write) is read once, whole, not
-        // half-written and then again.
-        if settling == now {
-            seen = now;
+        let now: Vec<Option<Stat>> = confirmed.iter().map(|f| Stat::of(&f.path)).collect();
+        if failed.as_ref() == Some(&now) {
+            continue;
+        }
+        // Act once the files have stopped changing (the same stats two polls in a row):
+        // a non-atomic write (truncate, then write) is read once, whole, not half-written
+        // and then again.
+        if settling.as_ref() == Some(&now) {
             settling = None;
-            let _ = reload_now(&state, "file_change").await;
+            failed = reload_now(&state, "file_change").await.err().map(|_| now);
         } else {
-            settling = now;
+            settling = Some(now);
         }
     }
+}
+
+/// Whether any file differs from its fingerprint, and the fingerprints as confirmed by
+/// this check (blocking: may read the files).
+fn recheck(files: &[Fingerprint]) -> (bool, Vec<Fingerprint>) {
+    let mut confirmed = Vec::with_capacity(files.len());
+    for file in files {
+        match file.recheck() {
+            Some(again) => confirmed.push(again),
+            None => return (true, files.to_vec()),
+        }
+    }
+    (false, confirmed)
 }
 
 /// Listens for `SIGHUP`. Call it before serving: once it returns, a `SIGHUP` no longer

@@ -2,11 +2,17 @@
 //!
 //! Readers `load()` it without locks; a reload parses, validates and indexes a new
 //! snapshot off the request path and swaps it in whole. A failed reload leaves the old
-//! snapshot serving. Reloads are serialised among themselves (a std mutex that only
-//! reload threads touch), never with readers.
+//! snapshot serving. Reloads are serialised among themselves, read to swap (a std mutex
+//! that only reload threads touch), never with readers. Beside the snapshot it keeps the
+//! [`Fingerprint`]s of the source bytes that snapshot was built from, for the file
+//! watcher.
+
+mod source;
+
+pub use source::{Fingerprint, Stat, RACY_WINDOW};
 
 use crate::campaign::{self, Campaign, CampaignError};
-use crate::context::lexicon::Lexicon;
+use crate::context::lexicon::{Lexicon, MAX_LEXICON_BYTES};
 use crate::index::{self, Snapshot};
 use arc_swap::{ArcSwap, Guard};
 use std::path::{Path, PathBuf};
@@ -45,10 +51,20 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The source files a snapshot was built from, as they were read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedSources {
+    /// The snapshot version built from them.
+    pub version: u64,
+    /// The campaign file, then the lexicon (if any).
+    pub files: Vec<Fingerprint>,
+}
+
 /// Holds the serving snapshot and knows where to reload it from.
 #[derive(Debug)]
 pub struct SnapshotStore {
     current: ArcSwap<Snapshot>,
+    sources: ArcSwap<LoadedSources>,
     path: PathBuf,
     lexicon: Option<PathBuf>,
     versions: AtomicU64,
@@ -64,10 +80,11 @@ impl SnapshotStore {
     /// Loads the campaign file at `path` and the lexicon at `lexicon` as version 1;
     /// reloads re-read both.
     pub fn open_with_lexicon(path: &Path, lexicon: Option<&Path>) -> Result<Self, LoadError> {
-        let (campaigns, lexicon_data) = load_sources(path, lexicon)?;
+        let (campaigns, lexicon_data, files) = load_sources(path, lexicon)?;
         let snapshot = index::build_with(campaigns, lexicon_data, 1, path.display().to_string());
         Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
+            sources: ArcSwap::from_pointee(LoadedSources { version: 1, files }),
             path: path.to_owned(),
             lexicon: lexicon.map(Path::to_owned),
             versions: AtomicU64::new(1),
@@ -85,6 +102,7 @@ impl SnapshotStore {
         let snapshot = index::build(campaigns, 1, path.display().to_string());
         Self {
             current: ArcSwap::from_pointee(snapshot),
+            sources: ArcSwap::default(),
             path: path.to_owned(),
             lexicon: None,
             versions: AtomicU64::new(1),
@@ -107,23 +125,40 @@ impl SnapshotStore {
         &self.path
     }
 
-    /// Re-reads the campaign file and swaps the new snapshot in. Blocking: call it from
-    /// a blocking thread. On error the old snapshot keeps serving.
+    /// The source files the serving snapshot was last loaded from (empty when it was
+    /// given campaigns rather than a file). [`replace`](Self::replace) leaves it as is.
+    pub fn loaded_sources(&self) -> Arc<LoadedSources> {
+        self.sources.load_full()
+    }
+
+    /// Re-reads the campaign file (and lexicon) and swaps the new snapshot in, with the
+    /// fingerprints of the bytes read. Blocking: call it from a blocking thread. On error
+    /// the old snapshot keeps serving.
     pub fn reload(&self) -> Result<LoadSummary, LoadError> {
-        let (campaigns, lexicon) = load_sources(&self.path, self.lexicon.as_deref())?;
-        Ok(self.replace_with(campaigns, lexicon))
+        // Held from the read to the swap, so two reloads cannot swap in out of order.
+        let _serialised = self.serialise();
+        let (campaigns, lexicon, files) = load_sources(&self.path, self.lexicon.as_deref())?;
+        let summary = self.swap_in(campaigns, lexicon);
+        self.sources.store(Arc::new(LoadedSources {
+            version: summary.version,
+            files,
+        }));
+        Ok(summary)
     }
 
     /// Indexes `campaigns` (without a lexicon) as the next version and swaps it in.
     pub fn replace(&self, campaigns: Vec<Campaign>) -> LoadSummary {
-        self.replace_with(campaigns, Lexicon::default())
+        let _serialised = self.serialise();
+        self.swap_in(campaigns, Lexicon::default())
     }
 
-    fn replace_with(&self, campaigns: Vec<Campaign>, lexicon: Lexicon) -> LoadSummary {
-        let _serialised = self
-            .reloading
+    fn serialise(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.reloading
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn swap_in(&self, campaigns: Vec<Campaign>, lexicon: Lexicon) -> LoadSummary {
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot =
             index::build_with(campaigns, lexicon, version, self.path.display().to_string());
@@ -137,15 +172,36 @@ impl SnapshotStore {
     }
 }
 
-/// Reads the campaign file and the lexicon; every error of both.
-fn load_sources(
-    campaigns: &Path,
-    lexicon: Option<&Path>,
-) -> Result<(Vec<Campaign>, Lexicon), LoadError> {
-    let loaded = campaign::load(campaigns);
-    let lexicon = lexicon.map_or_else(|| Ok(Lexicon::default()), Lexicon::load);
+/// What [`load_sources`] produced: campaigns, lexicon, and the fingerprints of the bytes
+/// they were built from.
+type Sources = (Vec<Campaign>, Lexicon, Vec<Fingerprint>);
+
+/// Reads the campaign file and the lexicon, each once; every error of both.
+fn load_sources(campaigns: &Path, lexicon: Option<&Path>) -> Result<Sources, LoadError> {
+    let mut files = Vec::with_capacity(2);
+    let mut read = |path: &Path, max_bytes: u64, field: &str| {
+        source::read(path, max_bytes)
+            .map(|(text, fingerprint)| {
+                files.push(fingerprint);
+                text
+            })
+            .map_err(|message| {
+                vec![CampaignError::new(
+                    &path.display().to_string(),
+                    field,
+                    message,
+                )]
+            })
+    };
+    let loaded =
+        read(campaigns, u64::MAX, "$").and_then(|text| campaign::from_text(&text, campaigns));
+    let lexicon = match lexicon {
+        None => Ok(Lexicon::default()),
+        Some(path) => read(path, MAX_LEXICON_BYTES, "")
+            .and_then(|text| Lexicon::parse(&text, &path.display().to_string())),
+    };
     match (loaded, lexicon) {
-        (Ok(campaigns), Ok(lexicon)) => Ok((campaigns, lexicon)),
+        (Ok(campaigns), Ok(lexicon)) => Ok((campaigns, lexicon, files)),
         (campaigns, lexicon) => Err(LoadError {
             errors: campaigns
                 .err()

@@ -81,6 +81,7 @@ pub struct Builder {
     admin_token: String,
     redis: Option<(String, String)>,
     files: Vec<(String, String)>,
+    campaigns_after_load: Option<String>,
 }
 
 impl Builder {
@@ -122,6 +123,13 @@ impl Builder {
         self
     }
 
+    /// Rewrites the campaign file with `json` after the snapshot is loaded and before the
+    /// server (and its file watcher) starts: an edit that lands in that gap.
+    pub fn campaigns_after_load(mut self, json: &str) -> Self {
+        self.campaigns_after_load = Some(json.to_owned());
+        self
+    }
+
     /// The clock the auction reads.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -156,6 +164,9 @@ impl Builder {
         let store =
             SnapshotStore::open_with_lexicon(&config.campaigns, config.context.lexicon.as_deref())
                 .expect("valid test campaigns");
+        if let Some(edit) = &self.campaigns_after_load {
+            std::fs::write(&campaigns_path, edit).expect("rewrite campaigns");
+        }
         let shared = SharedStore::open(&config.store)
             .await
             .unwrap_or_else(|e| panic!("store {}: {e}", config.store.redis_url));
@@ -210,6 +221,7 @@ impl TestExchange {
             admin_token: "test-token".to_owned(),
             redis: None,
             files: Vec::new(),
+            campaigns_after_load: None,
         }
     }
 

@@ -152,31 +152,116 @@ async fn the_admin_api_needs_the_token() {
     closed.shutdown().await;
 }
 
+/// The sample campaign file cut to its first `n` campaigns.
+fn first_campaigns(n: usize) -> String {
+    let mut file: serde_json::Value = serde_json::from_str(&sample_campaigns()).expect("json");
+    file["campaigns"].as_array_mut().expect("array").truncate(n);
+    file.to_string()
+}
+
+/// Waits (up to a generous bound, so a busy machine cannot fail it) until the serving
+/// snapshot has `campaigns` campaigns; the count it last saw.
+async fn serving_count_reaches(exchange: &TestExchange, campaigns: usize) -> usize {
+    let mut serving = 0;
+    for _ in 0..1_000 {
+        serving = exchange.state.store.load().len();
+        if serving == campaigns {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    serving
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_the_campaign_file_reloads_it() {
     let exchange = TestExchange::builder()
         .config("[reload]\nwatch_interval_ms = 20")
         .start()
         .await;
-    let mut file: serde_json::Value = serde_json::from_str(&sample_campaigns()).expect("json");
-    file["campaigns"]
-        .as_array_mut()
-        .expect("array")
-        .truncate(10);
-    std::fs::write(&exchange.campaigns_path, file.to_string()).expect("write");
-    let mut campaigns = 0;
-    for _ in 0..250 {
-        campaigns = exchange.state.store.load().len();
-        if campaigns == 10 {
+    std::fs::write(&exchange.campaigns_path, first_campaigns(10)).expect("write");
+    assert_eq!(
+        serving_count_reaches(&exchange, 10).await,
+        10,
+        "the watcher did not pick up the change within 20 s"
+    );
+    assert_eq!(exchange.state.store.load().version, 2);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_after_the_load_but_before_the_first_poll_is_reloaded() {
+    // The file is rewritten after the snapshot is loaded and before the watcher exists:
+    // a watcher that took its baseline from the disk when it started would never see it.
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 20")
+        .campaigns_after_load(&first_campaigns(7))
+        .start()
+        .await;
+    assert_eq!(
+        serving_count_reaches(&exchange, 7).await,
+        7,
+        "the edit made before the watcher's first poll was never loaded"
+    );
+    assert_eq!(exchange.state.store.load().version, 2);
+    let sources = exchange.state.store.loaded_sources();
+    assert_eq!(sources.version, 2);
+    assert_eq!(sources.files[0].path, exchange.campaigns_path);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_edit_is_tried_once_and_the_fix_is_loaded() {
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 20")
+        .start()
+        .await;
+    std::fs::write(&exchange.campaigns_path, "{\"campaigns\": [").expect("write");
+    let client = Client::new();
+    let failed_reloads = || async {
+        let metrics = client.get(&exchange.url("/metrics")).await.body;
+        let metrics = String::from_utf8_lossy(&metrics).into_owned();
+        (0..100).find(|n| {
+            metrics.contains(&format!("exchange_reloads_total{{result=\"error\"}} {n}\n"))
+        })
+    };
+    for _ in 0..1_000 {
+        if failed_reloads().await == Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        campaigns, 10,
-        "the watcher did not pick up the change within 5 s"
-    );
-    assert_eq!(exchange.state.store.load().version, 2);
+    assert_eq!(failed_reloads().await, Some(1));
+    // Fifteen more polls: the same broken file is not tried again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(failed_reloads().await, Some(1));
+    assert_eq!(exchange.state.store.load().version, 1, "the old one serves");
+    std::fs::write(&exchange.campaigns_path, first_campaigns(5)).expect("write");
+    assert_eq!(serving_count_reaches(&exchange, 5).await, 5);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_lexicon_reloads_it() {
+    let lexicon = std::fs::read_to_string(tests::repo_root().join("configs/lexicon.toml"))
+        .expect("configs/lexicon.toml");
+    let exchange = TestExchange::builder()
+        .file("lexicon.toml", &lexicon)
+        .config("[reload]\nwatch_interval_ms = 20\n[context]\nlexicon = \"lexicon.toml\"")
+        .start()
+        .await;
+    assert_eq!(exchange.state.store.loaded_sources().files.len(), 2);
+    let path = exchange.campaigns_path.with_file_name("lexicon.toml");
+    std::fs::write(&path, format!("{lexicon}\n# edited\n")).expect("write");
+    let mut version = 1;
+    for _ in 0..1_000 {
+        version = exchange.state.store.load().version;
+        if version == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(version, 2, "the lexicon edit was not loaded within 20 s");
     exchange.shutdown().await;
 }
 
