@@ -105,7 +105,8 @@ pub struct DebugConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReloadConfig {
-    /// How often the campaign file's modification time is checked, ms; 0 turns it off.
+    /// How often the campaign file and the lexicon are checked for changes, ms; 0 turns
+    /// the watcher off.
     pub watch_interval_ms: u64,
 }
 
