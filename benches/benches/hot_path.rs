@@ -4,6 +4,8 @@
 //! - `handler_10k`: the whole endpoint without sockets (parse → validate → decide →
 //!   response → encode), the figure the 50 µs target is about.
 //! - `index_build`: indexing 100,000 compiled campaigns, and a full reload from JSON text.
+//! - `notices`: signing one bid's notice query (on the request path, once per bid) and
+//!   verifying one notice (on the notice endpoint, before anything is written).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
@@ -177,8 +179,39 @@ fn index_build(c: &mut Criterion) {
     group.finish();
 }
 
+/// The notice query of a typical campaign bid: the fields the response signs.
+const NOTICE_PAIRS: [(&str, &str); 7] = [
+    ("auction", "5f3a9c2e7b1d4a60"),
+    ("imp", "1"),
+    ("bid", "5f3a9c2e7b1d4a60-0"),
+    ("campaign", "c0042-electronics-earbuds"),
+    ("creative", "b300x250"),
+    ("cur", "USD"),
+    ("user", "00ff00ff00ff00ff"),
+];
+
+fn notices(c: &mut Criterion) {
+    let keys = exchange::notice::KeyRing::parse_list("k1:bench-notice-secret-0123456789abcdef")
+        .expect("valid bench key");
+    let signer = exchange::notice::Signer {
+        keys: &keys,
+        expires: NOW + 86_400,
+    };
+    let query = format!("{}&price=12.5", signer.query(&NOTICE_PAIRS, 15.25));
+    let mut group = c.benchmark_group("notices");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign_one_bid", |b| {
+        b.iter(|| signer.query(black_box(&NOTICE_PAIRS), black_box(15.25)))
+    });
+    group.bench_function("verify_one_notice", |b| {
+        b.iter(|| exchange::notice::verify(&keys, black_box(&query), NOW).expect("verifies"))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    notices,
     parse,
     select_and_auction,
     handler,

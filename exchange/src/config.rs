@@ -4,10 +4,12 @@
 //! message naming the field, before any port is bound.
 
 mod bidders;
+mod notices;
 mod signals;
 mod store;
 
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
+pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 use serde::Deserialize;
 pub use signals::{ContextConfig, LtvConfig};
 use std::collections::BTreeMap;
@@ -47,6 +49,8 @@ pub struct ExchangeConfig {
     pub ltv: LtvConfig,
     /// Contextual relevance.
     pub context: ContextConfig,
+    /// Notice URLs: validity and signing keys.
+    pub notices: NoticeConfig,
 }
 
 /// Bounds on request size and time.
@@ -127,6 +131,7 @@ impl Default for ExchangeConfig {
             store: StoreConfig::default(),
             ltv: LtvConfig::default(),
             context: ContextConfig::default(),
+            notices: NoticeConfig::default(),
         }
     }
 }
@@ -218,8 +223,23 @@ impl ExchangeConfig {
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
         }
+        let mut changed = false;
         if let Ok(url) = std::env::var("REDIS_URL") {
             config.store.redis_url = url;
+            changed = true;
+        }
+        if let Ok(list) = std::env::var(NOTICE_KEYS_ENV) {
+            config
+                .notices
+                .set_keys_from_list(&list)
+                .map_err(|(field, message)| ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    field,
+                    message,
+                })?;
+            changed = true;
+        }
+        if changed {
             config.validate(&path.display().to_string())?;
         }
         Ok(config)
@@ -321,6 +341,7 @@ impl ExchangeConfig {
             .validate()
             .and_then(|()| self.context.validate())
             .and_then(|()| self.ltv.validate())
+            .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
             .map_err(|(field, message)| invalid(&field, message))
     }
 

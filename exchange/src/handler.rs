@@ -11,6 +11,7 @@ use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
 use crate::freq::{self, CapRead};
 use crate::metrics::Outcome;
+use crate::notice::Signer;
 use crate::pacing_store::{PacingStore, UserKey};
 use crate::response::{self, ResponseSettings};
 use crate::signals::{AuctionSignals, UserInputs};
@@ -190,6 +191,12 @@ async fn decide_and_answer(
         public_url: &config.public_url,
         bid_expiry_secs: config.auction.bid_expiry_secs,
         bidders: &config.bidders,
+        signer: Signer {
+            keys: &state.notice_keys,
+            expires: now_ms
+                .div_euclid(1000)
+                .saturating_add_unsigned(config.notices.ttl_secs),
+        },
     };
     let response = response::build(&decision, &snapshot, &auction_id, settings);
     let debug = config.debug.allow && (debug_query || debug_requested(request));

@@ -7,7 +7,8 @@
 //! - [`decision`]: candidate bitsets from the [`index`], [`targeting`] checks, [`scoring`], [`auction`].
 //! - [`fanout`]: external bidders called under the deadline, their bids screened and
 //!   merged into the same auction, their notices sent off the request path.
-//! - [`response`]: bids, markup, notice URLs; [`debug_view`]: why each campaign lost.
+//! - [`response`]: bids, markup, notice URLs signed by [`notice`] (which also verifies
+//!   them); [`debug_view`]: why each campaign lost.
 //!
 //! Around it: [`config`], [`campaign`] (file format and compilation), [`store`] (the
 //! `arc-swap` snapshot), [`reload`] (triggers), [`metrics`], [`state`], [`clock`].
@@ -28,6 +29,7 @@ pub mod index;
 pub mod ltv;
 pub mod metrics;
 pub mod native;
+pub mod notice;
 pub mod pacing;
 pub mod pacing_store;
 pub mod reload;

@@ -146,6 +146,17 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             config.store.key_prefix
         );
     }
+    if config.notices.keys.is_empty() {
+        println!("  notice keys: none (a random key per process; set [[notices.keys]] or EXCHANGE_NOTICE_KEYS)");
+    } else {
+        let ids: Vec<&str> = config.notices.keys.iter().map(|k| k.id.as_str()).collect();
+        println!(
+            "  notice keys: {} (signs with {}); URLs valid {} s",
+            ids.join(", "),
+            ids[0],
+            config.notices.ttl_secs
+        );
+    }
     for bidder in &config.bidders {
         println!(
             "  bidder {}: {} (timeout {} ms, max qps {}, adjustment {}, {}{}{})",
@@ -302,6 +313,11 @@ fn serve(
                 .with_shared_store(shared)
                 .with_ltv_models(models),
         );
+        if state.notice_keys.is_ephemeral() {
+            tracing::warn!("no notice keys configured: signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
+        } else {
+            tracing::info!(keys = ?state.notice_keys.ids(), "notice keys loaded");
+        }
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("local address")?;
         let snapshot = state.store.load_full();

@@ -3,6 +3,7 @@
 //! off the request path through a bounded channel. Rendered as Prometheus text.
 
 use crate::decision::ImpNoBid;
+use crate::notice::Rejection;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hdrhistogram::Histogram;
 use std::fmt::Write;
@@ -65,7 +66,7 @@ pub enum NoticeEvent {
     Billing,
     /// A billing notice that forwarded an external bidder's `burl`.
     BillingForwarded,
-    /// A notice without a bid id.
+    /// A notice refused (by reason in `exchange_notices_rejected_total`).
     Rejected,
 }
 
@@ -95,6 +96,7 @@ pub struct Metrics {
     outcomes: [AtomicU64; Outcome::ALL.len()],
     imp_no_bids: [AtomicU64; ImpNoBid::ALL.len()],
     notices: [AtomicU64; NoticeEvent::ALL.len()],
+    notice_rejections: [AtomicU64; Rejection::ALL.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     model_reloads_ok: AtomicU64,
@@ -133,6 +135,7 @@ impl Metrics {
             outcomes: Default::default(),
             imp_no_bids: Default::default(),
             notices: Default::default(),
+            notice_rejections: Default::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             model_reloads_ok: AtomicU64::new(0),
@@ -161,6 +164,16 @@ impl Metrics {
     /// Counts a notice received.
     pub fn notice(&self, event: NoticeEvent) {
         self.notices[event as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a refused notice by its reason.
+    pub fn notice_rejected(&self, reason: Rejection) {
+        self.notice_rejections[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Count of notices refused for `reason` so far.
+    pub fn notice_rejection_count(&self, reason: Rejection) -> u64 {
+        self.notice_rejections[reason as usize].load(Relaxed)
     }
 
     /// Count of notices of `event` so far.
@@ -240,6 +253,15 @@ impl Metrics {
                 "exchange_notices_received_total{{event=\"{}\"}} {}",
                 event.as_str(),
                 self.notice_count(event)
+            );
+        }
+        let _ = writeln!(out, "# HELP exchange_notices_rejected_total Notices refused (nothing written), by reason.\n# TYPE exchange_notices_rejected_total counter");
+        for reason in Rejection::ALL {
+            let _ = writeln!(
+                out,
+                "exchange_notices_rejected_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.notice_rejection_count(reason)
             );
         }
         if let Ok(histograms) = self.latency.lock() {

@@ -8,17 +8,10 @@ use crate::decision::Decision;
 use crate::fanout::screen::ExternalBid;
 use crate::features::ImpFeatures;
 use crate::index::Snapshot;
+use crate::notice::Signer;
 use bidder_sdk::macros::{substitute, MacroValues as DspMacros};
 use bidder_sdk::openrtb::enums::markup_type;
 use bidder_sdk::openrtb::{Bid, BidResponse, SeatBid};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
-/// Characters left as they are in a query-string value.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Settings the response needs from the exchange config.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +24,8 @@ pub struct ResponseSettings<'a> {
     pub bid_expiry_secs: i64,
     /// The configured bidders, by index (their names are the seats of their bids).
     pub bidders: &'a [BidderConfig],
+    /// Signs the notice URLs.
+    pub signer: Signer<'a>,
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -147,7 +142,7 @@ fn campaign_bid(
     ];
     // The user pair goes last and only when there is a user.
     let used = pairs.len() - usize::from(settings.user.is_none());
-    let query = notice_query(&pairs[..used]);
+    let query = settings.signer.query(&pairs[..used], price);
     let bid = Bid {
         id: bid_id,
         impid: imp.imp.id.clone(),
@@ -202,13 +197,16 @@ fn external_bid(
         .get(external.bidder)
         .map(|b| b.name.as_str())
         .unwrap_or("bidder");
-    let query = notice_query(&[
-        ("auction", auction_id),
-        ("imp", &imp.imp.id),
-        ("bid", &bid_id),
-        ("bidder", seat),
-        ("cur", currency_code),
-    ]);
+    let query = settings.signer.query(
+        &[
+            ("auction", auction_id),
+            ("imp", &imp.imp.id),
+            ("bid", &bid_id),
+            ("bidder", seat),
+            ("cur", currency_code),
+        ],
+        price,
+    );
     let source = &external.bid;
     let bid = Bid {
         id: bid_id,
@@ -244,7 +242,7 @@ fn external_bid(
     (bid, seat.to_owned())
 }
 
-/// `{public_url}/notice/{kind}?{query}&price=${AUCTION_PRICE}`.
+/// `{public_url}/notice/{kind}?{signed query}&price=${AUCTION_PRICE}`.
 fn notice_url(public_url: &str, kind: &str, query: &str) -> String {
     format!("{public_url}/notice/{kind}?{query}&price=${{AUCTION_PRICE}}")
 }
@@ -262,20 +260,6 @@ fn inferred_mtype(imp: &bidder_sdk::openrtb::Imp) -> Option<i32> {
         (Some((_, mtype)), None) => Some(*mtype),
         _ => None,
     }
-}
-
-/// `a=1&b=2` with values percent-encoded.
-fn notice_query(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(160);
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(key);
-        out.push('=');
-        out.extend(utf8_percent_encode(value, QUERY_VALUE));
-    }
-    out
 }
 
 /// Prices go out with at most six decimals (micro-units).

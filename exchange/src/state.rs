@@ -5,6 +5,7 @@ use crate::config::ExchangeConfig;
 use crate::fanout::Fanout;
 use crate::freq::CapStats;
 use crate::metrics::Metrics;
+use crate::notice::KeyRing;
 use crate::pacing::{Pacing, PacingSettings};
 use crate::pacing_store::writer::Writer;
 use crate::pacing_store::SharedStore;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub user_secret: [u8; 16],
     /// The serving lifetime-value model.
     pub ltv: crate::ltv::store::ModelStore,
+    /// Keys that sign and verify notice URLs.
+    pub notice_keys: KeyRing,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -63,7 +66,18 @@ impl AppState {
             max_lease_share: store_config.max_lease_share,
             settle_ms: store_config.settle_ms as i64,
         });
+        // Validation built this ring once already; an environment that changed since
+        // falls back to a per-process key rather than stopping.
+        let notice_keys = config.notices.key_ring().unwrap_or_else(|(field, error)| {
+            tracing::error!(
+                field,
+                error,
+                "notice keys unusable; signing with a per-process key"
+            );
+            KeyRing::ephemeral()
+        });
         Self {
+            notice_keys,
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
             pacing,

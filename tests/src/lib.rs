@@ -65,6 +65,9 @@ pub fn corpus(folder: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The notice-signing key every test exchange shares unless told otherwise.
+pub const TEST_NOTICE_KEYS: &str = "test-1:test-notice-secret-0123456789abcdef";
+
 /// The sample campaign file shipped in `configs/`.
 pub fn sample_campaigns() -> String {
     std::fs::read_to_string(repo_root().join("configs/campaigns.json"))
@@ -82,6 +85,7 @@ pub struct Builder {
     redis: Option<(String, String)>,
     files: Vec<(String, String)>,
     campaigns_after_load: Option<String>,
+    notice_keys: String,
 }
 
 impl Builder {
@@ -130,6 +134,14 @@ impl Builder {
         self
     }
 
+    /// Notice-signing keys as `id:secret,...` (the first signs); every test exchange
+    /// shares [`TEST_NOTICE_KEYS`] otherwise, like nodes of one deployment. Empty: a
+    /// per-process key.
+    pub fn notice_keys(mut self, list: &str) -> Self {
+        self.notice_keys = list.to_owned();
+        self
+    }
+
     /// The clock the auction reads.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -150,10 +162,19 @@ impl Builder {
         }
         let config_path = dir.path().join("exchange.toml");
         // Notice URLs point at this server, so tests can fire them.
-        let config_text = format!(
+        let mut config_text = format!(
             "public_url = \"http://{addr}\"\n{}\n[debug]\nallow = {}\n[admin]\ntoken = {:?}\n",
             self.config, self.debug, self.admin_token
         );
+        for (id, secret) in self
+            .notice_keys
+            .split(',')
+            .filter_map(|entry| entry.split_once(':'))
+        {
+            config_text.push_str(&format!(
+                "[[notices.keys]]\nid = {id:?}\nsecret = {secret:?}\n"
+            ));
+        }
         std::fs::write(&config_path, config_text).expect("write config");
         let mut config = ExchangeConfig::load(&config_path).expect("valid test config");
         let (url, prefix) = self.redis.clone().unwrap_or_default();
@@ -222,6 +243,7 @@ impl TestExchange {
             redis: None,
             files: Vec::new(),
             campaigns_after_load: None,
+            notice_keys: TEST_NOTICE_KEYS.to_owned(),
         }
     }
 
@@ -240,6 +262,18 @@ impl TestExchange {
                 Bytes::new(),
             )
             .await
+    }
+
+    /// Waits (up to 20 s) until every queued store write has landed.
+    pub async fn writes_landed(&self) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.state.writer.pending() > 0 {
+            assert!(
+                std::time::Instant::now() < until,
+                "store writes did not land"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Stops accepting, drains, and waits for the server to end.
@@ -271,6 +305,25 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The first bid's campaign id (`cid`) and its `nurl` and `burl` with the bid price
+    /// filled in for `${AUCTION_PRICE}` (a first-price win).
+    pub fn first_bid_notices(&self) -> (String, String, String) {
+        let json = self.json();
+        let bid = &json["seatbid"][0]["bid"][0];
+        let price = bid["price"].as_f64().expect("price").to_string();
+        let fill = |key: &str| {
+            bid[key]
+                .as_str()
+                .expect("notice url")
+                .replace("${AUCTION_PRICE}", &price)
+        };
+        (
+            bid["cid"].as_str().expect("cid").to_owned(),
+            fill("nurl"),
+            fill("burl"),
+        )
+    }
+
     /// The body as JSON (panics with the body text if it is not).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

@@ -119,6 +119,27 @@ impl RedisServer {
     }
 }
 
+/// Keys under `prefix` on the server at `url`: how many, and those with no TTL.
+pub fn keys_under(url: &str, prefix: &str) -> (usize, Vec<String>) {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut connection = client.get_connection().expect("redis connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut connection)
+        .expect("KEYS");
+    let mut immortal = Vec::new();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(key)
+            .query(&mut connection)
+            .expect("TTL");
+        if ttl == -1 {
+            immortal.push(key.clone());
+        }
+    }
+    (keys.len(), immortal)
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
