@@ -64,6 +64,14 @@ pub struct Limits {
     pub body_read_timeout_ms: u64,
     /// Time allowed to receive request headers on a connection, ms.
     pub header_read_timeout_ms: u64,
+    /// Most client connections open at once; the effective cap is also kept below the
+    /// process's open-file limit. At the cap, new connections wait to be accepted.
+    pub max_connections: usize,
+    /// Time a new connection may stay silent before its first byte, ms (then closed).
+    pub first_byte_timeout_ms: u64,
+    /// Time a connection may go without reading or writing a byte, ms (then closed; this
+    /// also ends HTTP/2 connections that stop after the preface).
+    pub idle_timeout_ms: u64,
     /// `tmax` used when a request gives none, ms.
     pub tmax_default_ms: u64,
     /// Smallest `tmax` honoured; lower (including ≤ 0) is raised to this, ms.
@@ -142,6 +150,9 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             body_read_timeout_ms: 1_000,
             header_read_timeout_ms: 5_000,
+            max_connections: 10_000,
+            first_byte_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
             tmax_default_ms: 200,
             tmax_min_ms: 10,
             tmax_max_ms: 3_000,
@@ -287,6 +298,18 @@ impl ExchangeConfig {
             return Err(invalid(
                 "limits.max_body_bytes",
                 "must be between 1 KiB and 16 MiB".to_owned(),
+            ));
+        }
+        if limits.max_connections == 0 {
+            return Err(invalid(
+                "limits.max_connections",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if limits.first_byte_timeout_ms == 0 || limits.idle_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.first_byte_timeout_ms",
+                "connection timeouts must be > 0".to_owned(),
             ));
         }
         if limits.body_read_timeout_ms == 0 || limits.header_read_timeout_ms == 0 {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod body;
+pub mod connections;
 mod history;
 mod notice;
 pub mod routes;
@@ -28,8 +29,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const NOTICE_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait at shutdown for notice writes to reach the store.
 pub const STORE_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
-/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves on `listener` until `shutdown` completes, then drains in-flight requests.
 pub async fn run(
@@ -87,35 +86,53 @@ pub async fn run(
         .header_read_timeout(Duration::from_millis(
             state.config.limits.header_read_timeout_ms,
         ));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = connections::AcceptBackoff::default();
+    tracing::debug!(limit = state.connections.limit(), "connection cap");
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(connection) => connection,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
-                let service = service_fn(move |request| {
-                    let state = Arc::clone(&state);
-                    async move { Ok::<_, std::convert::Infallible>(routes::route(state, request).await) }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                });
-            }
+        // A free slot first: at the cap, new clients wait in the kernel's backlog.
+        let slot = tokio::select! {
+            slot = state.connections.slot() => slot,
             () = &mut shutdown => break,
-        }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff.succeeded();
+                    stream
+                }
+                Err(error) => {
+                    let pause = backoff.failed(&state.connections, &error);
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Some(stream) = state.connections.first_byte(stream).await else {
+                return;
+            };
+            let routed = Arc::clone(&state);
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&routed);
+                async move { Ok::<_, std::convert::Infallible>(routes::route(state, request).await) }
+            });
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
+                state.connections.ended_with(&*error);
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
     }
     state.draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);

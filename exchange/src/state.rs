@@ -40,6 +40,8 @@ pub struct AppState {
     pub ltv: crate::ltv::store::ModelStore,
     /// Keys that sign and verify notice URLs.
     pub notice_keys: KeyRing,
+    /// The open-connection cap and the connection timeouts.
+    pub connections: crate::server::connections::Connections,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -76,8 +78,16 @@ impl AppState {
             );
             KeyRing::ephemeral()
         });
+        let limits = &config.limits;
+        let connections = crate::server::connections::Connections::new(
+            limits.max_connections,
+            crate::server::connections::nofile_limit(),
+            std::time::Duration::from_millis(limits.first_byte_timeout_ms),
+            std::time::Duration::from_millis(limits.idle_timeout_ms),
+        );
         Self {
             notice_keys,
+            connections,
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
             pacing,

@@ -409,3 +409,111 @@ fn generated_orders_train_and_the_shipped_model_is_valid() {
     let model: exchange::ltv::train::LtvModel = serde_json::from_str(&shipped).expect("model file");
     model.validate().expect("the shipped model can serve");
 }
+
+/// CPU time (user + system) the process `pid` has used, in clock ticks (`/proc`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th of those.
+    let after = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
+    // The sample config with a short first-byte timeout, in a folder of its own.
+    let dir = tempfile_dir().join("fd-limit");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let configs = repo().join("configs");
+    let sample = std::fs::read_to_string(configs.join("exchange.toml")).expect("sample");
+    let config = sample
+        .replace(
+            "\"campaigns.json\"",
+            &format!("{:?}", configs.join("campaigns.json")),
+        )
+        .replace(
+            "\"models/ltv.json\"",
+            &format!("{:?}", configs.join("models/ltv.json")),
+        )
+        .replace(
+            "\"lexicon.toml\"",
+            &format!("{:?}", configs.join("lexicon.toml")),
+        )
+        .replace(
+            "first_byte_timeout_ms = 5000",
+            "first_byte_timeout_ms = 1000",
+        );
+    assert!(
+        config.contains("first_byte_timeout_ms = 1000"),
+        "the sample sets it"
+    );
+    let config_path = dir.join("exchange.toml");
+    std::fs::write(&config_path, config).expect("config");
+    // The binary under `ulimit -n 256` (a shell sets it: the tests forbid unsafe code).
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -n 256 && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_exchange"),
+            "--config",
+        ])
+        .arg(&config_path)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(repo())
+        .env_remove("EXCHANGE_ADMIN_TOKEN")
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listen=").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logged its address");
+    // More silent connections than the server has descriptors.
+    let silent: Vec<TcpStream> = (0..400)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    let before = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = cpu_ticks(child.id()) - before;
+    // A busy accept loop burns the whole 2 s (~200 ticks); a waiting one next to nothing.
+    assert!(
+        spent < 50,
+        "{spent} ticks of CPU in 2 s with the descriptors full"
+    );
+    // A real request is served: silent connections time out and free their slots.
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+        .write_all(
+            format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write");
+    let mut answer = String::new();
+    let read = stream.read_to_string(&mut answer);
+    drop(silent);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    read.expect("an answer within 20 s");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

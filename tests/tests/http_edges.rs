@@ -189,3 +189,149 @@ async fn the_debug_view_explains_every_campaign_only_when_allowed() {
     assert!(reply.json().get("ext").is_none());
     quiet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_surrogate_escapes_are_refused_not_turned_into_other_ids() {
+    let exchange = TestExchange::builder().start().await;
+    let client = Client::new();
+    let request = |imp_id: &str| {
+        format!(
+            r#"{{"id":"r1","imp":[{{"id":"{imp_id}","banner":{{"w":300,"h":250}}}}],"device":{{"devicetype":4,"geo":{{"country":"CHN"}}}}}}"#
+        )
+    };
+    // Each of these used to be answered 200 with "impid":"\u0000" (or "A\u0000B").
+    for imp_id in [r"\ud800", r"A\ud800B", r"\udfff", r"\ud800\u0041"] {
+        let reply = client
+            .post(&exchange.url("/openrtb2/auction"), request(imp_id))
+            .await;
+        assert_eq!(reply.status, 400, "{imp_id}");
+        let error = reply.json();
+        assert_eq!(error["field"], "imp[0].id", "{imp_id}: {error}");
+    }
+    // A whole pair is an ordinary character: the bid names the imp id as sent.
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction"), request(r"\ud83d\ude00"))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["seatbid"][0]["bid"][0]["impid"], "😀");
+    exchange.shutdown().await;
+}
+
+/// Whether the server closes `stream` (EOF or reset) within `within`; whatever it sends
+/// before (an HTTP/2 SETTINGS frame) is read and dropped.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 1024];
+    let drained = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, drained).await.is_ok()
+}
+
+fn metric(metrics: &str, line_start: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line_start} in\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_and_bare_h2_prefaces_are_closed() {
+    let exchange = TestExchange::builder()
+        .config("[limits]\nfirst_byte_timeout_ms = 200\nidle_timeout_ms = 400")
+        .start()
+        .await;
+    let long = std::time::Duration::from_secs(10);
+    // Never a byte: closed after the first-byte timeout (it used to stay open for good).
+    let mut silent = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    assert!(
+        closed_within(&mut silent, long).await,
+        "a silent connection stayed open"
+    );
+    // Only the HTTP/2 preface, then nothing: closed after the idle timeout.
+    let mut preface = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    preface
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(
+        closed_within(&mut preface, long).await,
+        "a bare h2 preface stayed open"
+    );
+    // An HTTP/1.1 keep-alive connection that goes quiet after a request: closed too.
+    let mut quiet = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    quiet
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(read_answer(&mut quiet).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_within(&mut quiet, long).await,
+        "an idle keep-alive stayed open"
+    );
+    let metrics = Client::new().get(&exchange.url("/metrics")).await.body;
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    assert!(
+        metric(
+            &metrics,
+            "exchange_connections_total{event=\"first_byte_timeout\"}"
+        ) >= 1
+    );
+    assert!(
+        metric(
+            &metrics,
+            "exchange_connections_total{event=\"idle_timeout\"}"
+        ) >= 1
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_silent_connections_cannot_starve_real_ones() {
+    let exchange = TestExchange::builder()
+        .config("[limits]\nmax_connections = 20\nfirst_byte_timeout_ms = 300")
+        .start()
+        .await;
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(
+            tokio::net::TcpStream::connect(exchange.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    assert!(exchange.state.connections.open() <= 20);
+    // A real request queues behind them and is served once silent ones time out.
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        Client::new().post(&exchange.url("/openrtb2/auction"), BANNER),
+    )
+    .await
+    .expect("a real request is served while 100 silent connections hold the cap");
+    assert_eq!(reply.status, 200);
+    assert!(exchange.state.connections.open() <= 20);
+    let metrics = Client::new().get(&exchange.url("/metrics")).await.body;
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    assert_eq!(metric(&metrics, "exchange_connections_limit "), 20);
+    assert!(
+        metric(
+            &metrics,
+            "exchange_connections_total{event=\"waited_at_limit\"}"
+        ) >= 1
+    );
+    assert!(metric(&metrics, "exchange_connections_open ") <= 20);
+    drop(silent);
+    exchange.shutdown().await;
+}

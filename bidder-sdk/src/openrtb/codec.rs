@@ -1,9 +1,11 @@
 //! The simd-json codec: bounded, typed decoding with errors that name the field.
 //!
 //! Decoding first scans nesting depth (no recursion, so hostile input cannot overflow
-//! the stack), then parses with simd-json. Only when that fails is the document parsed
-//! again with `serde_json` + `serde_path_to_error`, to name the offending field: the
-//! error path pays for the diagnosis, the happy path does not.
+//! the stack) and `\u` escapes (simd-json reads a lone UTF-16 surrogate as U+0000, so
+//! `"\ud800"` and `"A\ud800B"` would become other ids than were sent), then parses with
+//! simd-json. Only when that fails is the document parsed again with `serde_json` +
+//! `serde_path_to_error`, to name the offending field: the error path pays for the
+//! diagnosis, the happy path does not.
 
 use super::{BidRequest, BidResponse};
 use serde::de::DeserializeOwned;
@@ -94,6 +96,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     check_depth(body)?;
+    if let Some(offset) = lone_surrogate(body) {
+        let message = format!("invalid \\u escape at byte {offset}: a lone UTF-16 surrogate");
+        return Err(diagnose::<T>(body, &message));
+    }
     let mut scratch = body.to_vec();
     match simd_json::serde::from_slice::<T>(&mut scratch) {
         Ok(value) => Ok(value),
@@ -125,6 +131,46 @@ fn diagnose<T: DeserializeOwned>(body: &[u8], fast_message: &str) -> DecodeError
             }
         }
     }
+}
+
+/// The offset of the first `\u` escape that is a lone UTF-16 surrogate (a high one not
+/// followed by a `\u` low one, or a low one on its own), if any. Backslashes are rare in
+/// requests (URLs escaped as `\/` at most), so the scan is one `memchr`-like pass when
+/// there are none.
+fn lone_surrogate(body: &[u8]) -> Option<usize> {
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = body.get(at..at + 4)?;
+        let text = std::str::from_utf8(digits).ok()?;
+        u16::from_str_radix(text, 16).ok()
+    };
+    let mut i = body.iter().position(|&b| b == b'\\')?;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        // Outside a string a backslash is a syntax error the parser reports; inside, it
+        // starts an escape: skip it whole, so `\\u…` is a backslash then text.
+        if body.get(i + 1) != Some(&b'u') {
+            i += 2;
+            continue;
+        }
+        let unit = hex4(i + 2);
+        match unit {
+            Some(0xD800..=0xDBFF) => {
+                let low = (body.get(i + 6..i + 8) == Some(b"\\u"))
+                    .then(|| hex4(i + 8))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Some(i);
+                }
+                i += 12;
+            }
+            Some(0xDC00..=0xDFFF) => return Some(i),
+            _ => i += 6,
+        }
+    }
+    None
 }
 
 /// Rejects documents nested deeper than [`MAX_NESTING_DEPTH`], in one pass, no recursion.

@@ -35,6 +35,7 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
                     .render((snapshot.version, snapshot.len(), snapshot.creative_count()));
             state.fanout.render_metrics(&state.config, &mut text_body);
             crate::server::store_metrics::render(&state, &mut text_body);
+            state.connections.render(&mut text_body);
             let mut response = text(StatusCode::OK, text_body);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

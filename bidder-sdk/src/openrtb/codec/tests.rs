@@ -45,6 +45,52 @@ fn missing_id_names_the_root() {
     assert!(error.message.contains("id"), "{error}");
 }
 
+/// A request whose imp id, and user id, are `id` as written in JSON.
+fn with_ids(id: &str) -> Vec<u8> {
+    format!(
+        r#"{{"id":"r","imp":[{{"id":"{id}","banner":{{"w":1,"h":1}}}}],"user":{{"id":"{id}"}}}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn lone_surrogate_escapes_are_refused_naming_the_field() {
+    for id in [
+        r"\ud800",
+        r"A\ud800B",
+        r"\udfff",
+        r"\ud800\u0041",
+        r"\udbff\ud800",
+        r"x\ud83d",
+        r"\ud800\n",
+    ] {
+        let error = decode_request(&with_ids(id)).expect_err(id);
+        assert_eq!(error.kind, DecodeErrorKind::Syntax, "{id}: {error}");
+        assert!(
+            error.field.starts_with("imp[0].id") || error.field == "imp",
+            "{id}: {error}"
+        );
+    }
+    // Whole pairs and escaped backslashes are text like any other.
+    for (id, decoded) in [
+        (r"\ud83d\ude00", "😀"),
+        (r"a\ud83d\ude00b\ud83d\ude00", "a😀b😀"),
+        (r"\\ud800", r"\ud800"),
+        (r"\u0041\u00e9", "Aé"),
+        (r"\/x\\", r"/x\"),
+    ] {
+        let request = decode_request(&with_ids(id)).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(request.imp[0].id, decoded, "{id}");
+    }
+    assert_eq!(lone_surrogate(br#"{"a":"\ud800"}"#), Some(6));
+    assert_eq!(lone_surrogate(br#"{"a":"no escapes"}"#), None);
+    assert_eq!(
+        lone_surrogate(br#"{"a":"\u12"}"#),
+        None,
+        "not hex: the parser's to refuse"
+    );
+}
+
 #[test]
 fn syntax_errors_are_syntax() {
     for body in [
