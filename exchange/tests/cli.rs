@@ -132,9 +132,15 @@ fn check_config_names_file_and_field_of_every_error() {
 
 /// Starts the binary with `args` and returns it with the address it logged.
 fn start(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
-    let mut child = exchange()
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
+    let mut command = exchange();
+    command.args(["--listen", "127.0.0.1:0"]).args(args);
+    spawn_listening(command)
+}
+
+/// Spawns `command` (a server told to listen on port 0) and returns it with the address
+/// it logged.
+fn spawn_listening(mut command: Command) -> (std::process::Child, String) {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -451,7 +457,8 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
     let config_path = dir.join("exchange.toml");
     std::fs::write(&config_path, config).expect("config");
     // The binary under `ulimit -n 256` (a shell sets it: the tests forbid unsafe code).
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .args([
             "-c",
             "ulimit -n 256 && exec \"$0\" \"$@\"",
@@ -462,28 +469,8 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
         .args(["--listen", "127.0.0.1:0"])
         .current_dir(repo())
         .env_remove("EXCHANGE_ADMIN_TOKEN")
-        .env_remove("REDIS_URL")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listen=").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server logged its address");
+        .env_remove("REDIS_URL");
+    let (mut child, addr) = spawn_listening(command);
     // More silent connections than the server has descriptors.
     let silent: Vec<TcpStream> = (0..400)
         .map(|_| TcpStream::connect(&addr).expect("connect"))
