@@ -231,6 +231,9 @@ impl ExchangeConfig {
         {
             *file = folder.join(&*file);
         }
+        if config.store.path.is_relative() && !config.store.path.as_os_str().is_empty() {
+            config.store.path = folder.join(&config.store.path);
+        }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
         }

@@ -136,14 +136,25 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             }
         }
     }
+    let file = config.store.path.display();
+    let no_file = config.store.path.as_os_str().is_empty();
     if config.store.redis_url.is_empty() {
-        println!("  store: in process (one node)");
+        if no_file {
+            println!("  store: in process (one node), memory only: forgotten on restart");
+        } else {
+            println!("  store: in process (one node), durable in {file}");
+        }
     } else {
         println!(
-            "  store: redis{} {} (key prefix {})",
+            "  store: redis{} {} (key prefix {}), {}",
             if config.store.cluster { " cluster" } else { "" },
             config.store.redis_url,
-            config.store.key_prefix
+            config.store.key_prefix,
+            if no_file {
+                "no journal: notices wait while Redis is down".to_owned()
+            } else {
+                format!("journal {file}")
+            }
         );
     }
     if config.notices.keys.is_empty() {

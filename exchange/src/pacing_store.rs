@@ -10,12 +10,14 @@
 //! is idempotent per auction and imp, so a retried batch or a replayed notice counts once.
 //! Key layout and scripts: [`keys`] and [`scripts`].
 
+pub mod durable;
 pub mod keys;
 pub mod memory;
 pub mod redis;
 pub mod scripts;
 pub mod writer;
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
 use thiserror::Error;
@@ -41,7 +43,7 @@ pub enum StoreError {
 
 /// A user as the counters know them: a keyed hash of `user.id`, `user.buyeruid` or
 /// `device.ifa` (never the raw id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UserKey(pub u64);
 
 impl UserKey {
@@ -60,7 +62,7 @@ impl UserKey {
 }
 
 /// One event that may be counted once: an imp of an auction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EventId {
     /// The exchange's auction id.
     pub auction: String,
@@ -79,7 +81,7 @@ pub struct UserCounters {
 
 /// A user's purchases in one vertical, as the store keeps them: what the LTV models need
 /// (repeat transactions, recency, age, mean value) in four numbers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PurchaseHistory {
     /// Transactions (days with a purchase), ≥ 1.
     pub transactions: u32,
@@ -151,7 +153,7 @@ impl UserCounters {
 }
 
 /// One counter to bump for an impression.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterBump {
     /// Counter field ([`keys::cap_field`]).
     pub field: String,
@@ -162,7 +164,7 @@ pub struct CounterBump {
 }
 
 /// A write the notices produce.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Write {
     /// An impression a user saw: bump their frequency counters, once per event.
     Impression {
@@ -294,11 +296,19 @@ impl SharedStore {
 }
 
 impl SharedStore {
-    /// The store `config` asks for: Redis when a URL is set, else in process.
+    /// The store `config` asks for: Redis when a URL is set (with the journal file, if
+    /// any), else in process (durable on the file, if any).
     pub async fn open(config: &crate::config::StoreConfig) -> Result<Self, StoreError> {
+        let file = (!config.path.as_os_str().is_empty()).then_some(config.path.as_path());
         if config.redis_url.is_empty() {
-            return Ok(Self::default());
+            return match file {
+                Some(path) => Ok(Self::Memory(memory::MemoryStore::open(path)?)),
+                None => Ok(Self::default()),
+            };
         }
+        let journal = file
+            .map(|path| durable::Database::open(path).map(std::sync::Arc::new))
+            .transpose()?;
         let settings = redis::RedisSettings {
             url: config.redis_url.clone(),
             cluster: config.cluster,
@@ -306,7 +316,16 @@ impl SharedStore {
             connect_timeout: std::time::Duration::from_millis(config.connect_timeout_ms),
             response_timeout: std::time::Duration::from_millis(config.command_timeout_ms),
         };
-        Ok(Self::Redis(redis::RedisStore::connect(&settings).await?))
+        let store = redis::RedisStore::connect(&settings).await?;
+        Ok(Self::Redis(store.with_journal(journal)))
+    }
+
+    /// Where writes the store did not take are journaled (Redis with a file only).
+    pub fn journal(&self) -> Option<std::sync::Arc<durable::Database>> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(store) => store.journal(),
+        }
     }
 }
 

@@ -63,7 +63,20 @@ pub async fn run(
         .tick(&state.shared, state.clock.now_millis())
         .await;
     let writer = Arc::clone(&state);
-    tokio::spawn(async move { writer.writer.run(writer.shared.clone()).await });
+    tokio::spawn(async move {
+        let journal = writer.shared.journal();
+        writer.writer.run(writer.shared.clone(), journal).await;
+    });
+    if let Some(journal) = state.shared.journal() {
+        let replayer = Arc::clone(&state);
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            replayer
+                .writer
+                .replay_journal(replayer.shared.clone(), journal, stop)
+                .await;
+        });
+    }
     let pacing = Arc::clone(&state);
     let pacing_stop = stop_rx.clone();
     let pacing_task = tokio::spawn(async move {
@@ -161,11 +174,29 @@ pub async fn run(
     {
         tracing::warn!("store unreachable at shutdown; unused leases return when they expire");
     }
-    tracing::info!(
-        queued,
-        left = state.writer.pending(),
-        "store writes flushed and leases released"
-    );
+    let journaled = match state.shared.journal() {
+        Some(journal) => tokio::task::spawn_blocking(move || journal.journal_len())
+            .await
+            .ok()
+            .and_then(Result::ok),
+        None => Some(0),
+    };
+    let left = state.writer.pending();
+    if left == 0 {
+        tracing::info!(
+            queued,
+            in_journal = journaled,
+            "store writes flushed (journaled ones are delivered at the next start) and leases released"
+        );
+    } else {
+        // Never acknowledged (their notices got no 2xx): the senders retry them.
+        tracing::warn!(
+            queued,
+            unacknowledged_left = left,
+            in_journal = journaled,
+            "store writes not all landed at shutdown; leases released where the store answered"
+        );
+    }
     let unsent = state.fanout.notifier.pending();
     if unsent > 0 {
         state.fanout.notifier.flush(NOTICE_FLUSH_TIMEOUT).await;

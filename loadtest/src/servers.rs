@@ -25,6 +25,8 @@ pub struct Served {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     state: Option<Arc<AppState>>,
+    /// The run's own store file folder (removed at shutdown).
+    data: Option<std::path::PathBuf>,
 }
 
 impl Served {
@@ -70,6 +72,9 @@ impl Served {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(data) = self.data.take() {
+            let _ = std::fs::remove_dir_all(data);
+        }
     }
 }
 
@@ -100,11 +105,16 @@ pub fn start_exchange(
     settings.bidders.extend(bidders);
     settings.reload.watch_interval_ms = 0;
     settings.store.redis_url = redis.unwrap_or_default().to_owned();
-    settings.store.key_prefix = format!(
+    let run = format!(
         "loadtest-{}-{}",
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
+    // Each run's embedded store (or Redis journal) in a file of its own: runs never
+    // share counters or budgets, and none touches the config's own store file.
+    let data = std::env::temp_dir().join(&run);
+    settings.store.path = data.join("exchange.db");
+    settings.store.key_prefix = run;
     settings
         .validate(&config.display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -129,7 +139,10 @@ pub fn start_exchange(
         .await;
     })?;
     match state_rx.recv_timeout(std::time::Duration::from_secs(30)) {
-        Ok(Ok(state)) => served.state = Some(state),
+        Ok(Ok(state)) => {
+            served.state = Some(state);
+            served.data = Some(data);
+        }
         Ok(Err(error)) => anyhow::bail!("exchange store: {error}"),
         Err(_) => anyhow::bail!("exchange did not start within 30 s"),
     }
@@ -189,5 +202,6 @@ where
         stop: Some(stop),
         thread: Some(thread),
         state: None,
+        data: None,
     })
 }

@@ -264,10 +264,17 @@ impl TestExchange {
             .await
     }
 
-    /// Waits (up to 20 s) until every queued store write has landed.
+    /// Waits (up to 20 s) until every queued store write has landed in the store, the
+    /// journaled ones (written while Redis was away) included.
     pub async fn writes_landed(&self) {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while self.state.writer.pending() > 0 {
+        let journaled = || {
+            self.state
+                .shared
+                .journal()
+                .is_some_and(|journal| journal.journal_len().unwrap_or(1) > 0)
+        };
+        while self.state.writer.pending() > 0 || journaled() {
             assert!(
                 std::time::Instant::now() < until,
                 "store writes did not land"

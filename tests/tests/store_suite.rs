@@ -216,6 +216,14 @@ async fn the_in_process_store_keeps_the_rules() {
     whole_suite(&MemoryStore::default()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durable_in_process_store_keeps_the_rules() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = MemoryStore::open(&dir.path().join("exchange.db")).expect("open");
+    assert!(store.is_durable());
+    whole_suite(&store).await;
+}
+
 #[tokio::test]
 async fn the_redis_store_keeps_the_rules() {
     let redis = RedisServer::shared_or_own();

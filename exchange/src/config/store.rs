@@ -14,6 +14,11 @@ pub struct StoreConfig {
     pub cluster: bool,
     /// Prefix of every key, so several exchanges can share one Redis.
     pub key_prefix: String,
+    /// The exchange's own SQLite file (relative to the config file's folder): the embedded
+    /// store's state when there is no Redis, the journal of writes Redis did not take when
+    /// there is. Empty: none (the embedded store then forgets everything on restart, and a
+    /// Redis outage holds notices until it ends).
+    pub path: std::path::PathBuf,
     /// Deadline of the frequency read on the request path, ms (also never past the
     /// response deadline). Missed: each capped campaign applies its `on_store_error`.
     pub read_timeout_ms: u64,
@@ -44,6 +49,7 @@ impl Default for StoreConfig {
             redis_url: String::new(),
             cluster: false,
             key_prefix: "rtb".to_owned(),
+            path: std::path::PathBuf::from("exchange.db"),
             read_timeout_ms: 5,
             connect_timeout_ms: 1_000,
             command_timeout_ms: 500,

@@ -78,6 +78,7 @@ pub struct RedisStore {
     connection: Connection,
     prefix: Arc<str>,
     scripts: Arc<Scripts>,
+    journal: Option<Arc<super::durable::Database>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -101,6 +102,17 @@ fn unavailable(error: &RedisError) -> StoreError {
 }
 
 impl RedisStore {
+    /// The same store, journaling the batches Redis does not take in `journal`.
+    pub fn with_journal(mut self, journal: Option<Arc<super::durable::Database>>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal of batches Redis did not take, if there is one.
+    pub fn journal(&self) -> Option<Arc<super::durable::Database>> {
+        self.journal.clone()
+    }
+
     /// Connects (and loads the scripts). Fails when Redis cannot be reached now; once
     /// connected, a lost connection is re-established by itself.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
@@ -134,6 +146,7 @@ impl RedisStore {
             Connection::Single(manager)
         };
         let store = Self {
+            journal: None,
             connection,
             prefix: settings.key_prefix.as_str().into(),
             scripts: Arc::new(Scripts {

@@ -1,20 +1,36 @@
 //! Notice writes leave the request path through a bounded queue; one task drains it in
-//! batches (up to [`WRITE_BATCH`] writes: one pipeline) and retries a failed batch with
-//! backoff until it lands. Writes are idempotent, so a retry never counts twice; a full
+//! batches (up to [`WRITE_BATCH`] notices: one pipeline, one transaction) and tells each
+//! notice when its writes are durable, so a notice is answered 2xx only then:
+//!
+//! - the embedded store commits the batch to its file before it counts ([`super::memory`]);
+//! - Redis counts it; when Redis does not take a batch, the batch is appended to the local
+//!   journal ([`super::durable`]) instead, and [`Writer::replay_journal`] delivers it once
+//!   Redis answers again (and at the next start, whatever happened in between);
+//! - with neither (Redis down and no journal file), the batch is retried with backoff and
+//!   its notices wait (their senders get 503 past [`super::super::server`]'s bound and retry).
+//!
+//! Writes are idempotent, so a retry or a replayed journal row never counts twice; a full
 //! queue refuses the notice (503) so the sender retries it, rather than losing money.
 
-use super::{PacingStore, SharedStore, Write};
+use super::durable::Database;
+use super::{PacingStore, SharedStore, StoreError, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
-/// Most writes sent in one batch.
+/// Most notices in one batch.
 pub const WRITE_BATCH: usize = 256;
 /// First pause after a failed batch; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 /// Longest pause between attempts at a failed batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a batch may wait for the store before it is journaled instead.
+pub const JOURNAL_AFTER: Duration = Duration::from_millis(800);
+/// After a failed batch, how long later batches go straight to the journal.
+const JOURNAL_ONLY_FOR: Duration = Duration::from_secs(1);
+/// How often the journal is checked for rows to deliver.
+const JOURNAL_POLL: Duration = Duration::from_millis(200);
 
 /// Counters of the write path.
 #[derive(Debug, Default)]
@@ -23,26 +39,48 @@ pub struct WriteStats {
     pub counted: AtomicU64,
     /// Writes that were replays (already counted).
     pub replayed: AtomicU64,
-    /// Batches that failed (and were retried).
+    /// Batches that failed (and were retried or journaled).
     pub failed_batches: AtomicU64,
     /// Batches sent.
     pub batches: AtomicU64,
     /// Writes refused because the queue was full.
     pub refused: AtomicU64,
+    /// Writes appended to the journal because the store did not take them.
+    pub journaled: AtomicU64,
+    /// Journaled writes delivered to the store since.
+    pub delivered_from_journal: AtomicU64,
+}
+
+/// One notice's writes, and who waits for them to be durable.
+#[derive(Debug)]
+struct Job {
+    writes: Vec<Write>,
+    durable: oneshot::Sender<()>,
+}
+
+/// Resolves when a notice's writes are durable (counted by the store, or journaled).
+#[derive(Debug)]
+pub struct Durable(oneshot::Receiver<()>);
+
+impl Durable {
+    /// Waits up to `timeout`; whether the writes are durable.
+    pub async fn wait(self, timeout: Duration) -> bool {
+        matches!(tokio::time::timeout(timeout, self.0).await, Ok(Ok(())))
+    }
 }
 
 /// The sending side, held by the notice endpoints.
 #[derive(Debug)]
 pub struct Writer {
-    tx: mpsc::Sender<Write>,
-    rx: std::sync::Mutex<Option<mpsc::Receiver<Write>>>,
+    tx: mpsc::Sender<Job>,
+    rx: std::sync::Mutex<Option<mpsc::Receiver<Job>>>,
     pending: Arc<AtomicUsize>,
     /// Counters.
     pub stats: Arc<WriteStats>,
 }
 
 impl Writer {
-    /// A writer whose queue holds `capacity` writes.
+    /// A writer whose queue holds `capacity` notices.
     pub fn new(capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         Self {
@@ -53,17 +91,16 @@ impl Writer {
         }
     }
 
-    /// Queues `writes` (all or none); false when the queue has no room for them.
-    pub fn send(&self, writes: Vec<Write>) -> bool {
-        let Ok(permits) = self.tx.try_reserve_many(writes.len()) else {
+    /// Queues one notice's `writes`; `None` when the queue is full (answer 503).
+    pub fn send(&self, writes: Vec<Write>) -> Option<Durable> {
+        let Ok(permit) = self.tx.try_reserve() else {
             self.stats.refused.fetch_add(writes.len() as u64, Relaxed);
-            return false;
+            return None;
         };
+        let (durable, done) = oneshot::channel();
         self.pending.fetch_add(writes.len(), Relaxed);
-        for (permit, write) in permits.zip(writes) {
-            permit.send(write);
-        }
-        true
+        permit.send(Job { writes, durable });
+        Some(Durable(done))
     }
 
     /// Writes queued or in a batch not yet landed.
@@ -80,8 +117,8 @@ impl Writer {
     }
 
     /// Drains the queue into `store` until the process ends (call once; later calls
-    /// return at once).
-    pub async fn run(&self, store: SharedStore) {
+    /// return at once). A batch the store refuses goes to `journal` when there is one.
+    pub async fn run(&self, store: SharedStore, journal: Option<Arc<Database>>) {
         let Some(mut rx) = self
             .rx
             .lock()
@@ -90,22 +127,51 @@ impl Writer {
         else {
             return;
         };
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut jobs = Vec::with_capacity(WRITE_BATCH);
+        // After a failed batch, later ones go straight to the journal for a while (the
+        // replayer finds out when the store is back): an outage costs one wait, not one
+        // per batch.
+        let mut journal_only_until: Option<Instant> = None;
+        while rx.recv_many(&mut jobs, WRITE_BATCH).await > 0 {
+            let batch: Vec<Write> = jobs.iter().flat_map(|j| j.writes.iter().cloned()).collect();
             let mut backoff = FIRST_BACKOFF;
             loop {
                 self.stats.batches.fetch_add(1, Relaxed);
-                match store.apply(&batch).await {
+                let store_known_down = journal_only_until.is_some_and(|t| Instant::now() < t);
+                // With a journal to fall back on, a store that hangs is given up on in
+                // time for the notices to be answered (a late success is a replay later).
+                let attempt = match &journal {
+                    Some(_) if store_known_down => Err(StoreError::Unavailable(
+                        "failed moments ago; journaling".to_owned(),
+                    )),
+                    Some(_) => tokio::time::timeout(JOURNAL_AFTER, store.apply(&batch))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(StoreError::Unavailable(format!(
+                                "no answer within {JOURNAL_AFTER:?}"
+                            )))
+                        }),
+                    None => store.apply(&batch).await,
+                };
+                if attempt.is_err() && !store_known_down {
+                    journal_only_until = Some(Instant::now() + JOURNAL_ONLY_FOR);
+                }
+                match attempt {
                     Ok(counted) => {
-                        let landed = counted.iter().filter(|&&c| c).count() as u64;
-                        self.stats.counted.fetch_add(landed, Relaxed);
-                        self.stats
-                            .replayed
-                            .fetch_add(counted.len() as u64 - landed, Relaxed);
+                        self.count(&counted);
                         break;
                     }
                     Err(error) => {
                         self.stats.failed_batches.fetch_add(1, Relaxed);
+                        if let Some(journal) = &journal {
+                            if spill(journal, &batch).await {
+                                self.stats.journaled.fetch_add(batch.len() as u64, Relaxed);
+                                if !store_known_down {
+                                    tracing::warn!(%error, writes = batch.len(), "store write failed; journaling for delivery later");
+                                }
+                                break;
+                            }
+                        }
                         tracing::warn!(%error, writes = batch.len(), "store write failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -113,7 +179,82 @@ impl Writer {
                 }
             }
             self.pending.fetch_sub(batch.len(), Relaxed);
-            batch.clear();
+            for job in jobs.drain(..) {
+                let _ = job.durable.send(());
+            }
         }
+    }
+
+    fn count(&self, counted: &[bool]) {
+        let landed = counted.iter().filter(|&&c| c).count() as u64;
+        self.stats.counted.fetch_add(landed, Relaxed);
+        self.stats
+            .replayed
+            .fetch_add(counted.len() as u64 - landed, Relaxed);
+    }
+
+    /// Delivers the journal to `store`, oldest rows first, until `stop`: at start (what
+    /// an earlier run left) and whenever batches were journaled since.
+    pub async fn replay_journal(
+        &self,
+        store: SharedStore,
+        journal: Arc<Database>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut backoff = JOURNAL_POLL;
+        loop {
+            let head = {
+                let journal = Arc::clone(&journal);
+                tokio::task::spawn_blocking(move || journal.journal_head(WRITE_BATCH)).await
+            };
+            let pause = match head {
+                Ok(Ok(Some((last, writes)))) => match store.apply(&writes).await {
+                    Ok(counted) => {
+                        let journal = Arc::clone(&journal);
+                        match tokio::task::spawn_blocking(move || journal.journal_delivered(last))
+                            .await
+                        {
+                            Ok(Ok(())) => {
+                                self.count(&counted);
+                                self.stats
+                                    .delivered_from_journal
+                                    .fetch_add(writes.len() as u64, Relaxed);
+                                backoff = JOURNAL_POLL;
+                                Duration::ZERO
+                            }
+                            _ => JOURNAL_POLL,
+                        }
+                    }
+                    Err(_) => {
+                        backoff = (backoff * 2).min(MAX_BACKOFF * 5);
+                        backoff
+                    }
+                },
+                Ok(Ok(None)) => JOURNAL_POLL,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "reading the journal failed");
+                    MAX_BACKOFF
+                }
+                Err(_) => MAX_BACKOFF,
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// Appends `batch` to the journal on a blocking thread; whether it is durable there.
+async fn spill(journal: &Arc<Database>, batch: &[Write]) -> bool {
+    let journal = Arc::clone(journal);
+    let batch = batch.to_vec();
+    match tokio::task::spawn_blocking(move || journal.spill(&batch)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "journaling a batch failed");
+            false
+        }
+        Err(_) => false,
     }
 }

@@ -6,8 +6,10 @@
 //! For an internal campaign's win, either notice commits the spend (the cleared price, in
 //! micros of the exchange currency) and counts the impression against the user's
 //! frequency counters, once per auction and imp however many notices arrive: both go to
-//! the store writer, whose scripts are idempotent. A campaign the snapshot no longer
-//! knows writes nothing. A full writer queue answers 503 so the sender retries. A
+//! the store writer, whose scripts are idempotent, and the notice is answered 204 only once
+//! they are durable (committed to the embedded store's file, counted by Redis, or in the
+//! journal). A campaign the snapshot no longer knows writes nothing. A full writer queue,
+//! or writes not durable within [`NOTICE_DURABLE_TIMEOUT`], answer 503: the sender retries. A
 //! billing notice for an external bidder's win forwards the bidder's parked `burl`
 //! (once: a replay finds nothing to forward).
 
@@ -48,8 +50,13 @@ fn refuse(state: &AppState, reason: Rejection) -> Response<Body> {
     )
 }
 
-/// Answers a win (`billing == false`) or billing notice.
-pub fn receive(state: &AppState, billing: bool, query: &str) -> Response<Body> {
+/// Longest wait for a notice's writes to become durable before it is answered 503 (the
+/// sender retries; the writes are idempotent, so one that landed meanwhile counts once).
+pub const NOTICE_DURABLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Answers a win (`billing == false`) or billing notice: 204 only once its writes are
+/// durable (in the store, or in the journal).
+pub async fn receive(state: &AppState, billing: bool, query: &str) -> Response<Body> {
     if query.len() > MAX_NOTICE_QUERY {
         return refuse(state, Rejection::Malformed);
     }
@@ -62,10 +69,14 @@ pub fn receive(state: &AppState, billing: bool, query: &str) -> Response<Body> {
             Ok(writes) => writes,
             Err(reason) => return refuse(state, reason),
         };
-        if !state.writer.send(writes) {
+        let durable = match state.writer.send(writes) {
+            Some(durable) => durable.wait(NOTICE_DURABLE_TIMEOUT).await,
+            None => false,
+        };
+        if !durable {
             return json(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({ "error": "store queue full; retry the notice", "field": "store" }),
+                &serde_json::json!({ "error": "store busy: the notice was not recorded durably; retry it", "field": "store" }),
             );
         }
     }

@@ -23,7 +23,7 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
         (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
         (&Method::GET, "/notice/win" | "/notice/bill") => {
             let billing = path == "/notice/bill";
-            notice::receive(&state, billing, request.uri().query().unwrap_or(""))
+            notice::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),

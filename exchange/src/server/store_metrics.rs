@@ -12,6 +12,17 @@ pub fn render(state: &AppState, out: &mut String) {
         "redis" => "kind=\"redis\"",
         _ => "kind=\"memory\"",
     };
+    let durable = match &state.shared {
+        crate::pacing_store::SharedStore::Memory(store) => u64::from(store.is_durable()),
+        crate::pacing_store::SharedStore::Redis(store) => u64::from(store.journal().is_some()),
+    };
+    family(
+        out,
+        "exchange_store_durable",
+        "gauge",
+        "1 when acknowledged writes are on disk (embedded store file, or Redis with a journal file).",
+        &[("", durable)],
+    );
     family(
         out,
         "exchange_store_info",
@@ -59,6 +70,11 @@ pub fn render(state: &AppState, out: &mut String) {
             ("result=\"counted\"", writes.counted.load(Relaxed)),
             ("result=\"replayed\"", writes.replayed.load(Relaxed)),
             ("result=\"refused\"", writes.refused.load(Relaxed)),
+            ("result=\"journaled\"", writes.journaled.load(Relaxed)),
+            (
+                "result=\"delivered_from_journal\"",
+                writes.delivered_from_journal.load(Relaxed),
+            ),
         ],
     );
     let batches = writes.batches.load(Relaxed);
