@@ -14,6 +14,7 @@
 //! overhead over the slowest awaited bidder, per request (from the exchange's
 //! `/metrics`); answers later than `tmax`; fill; and the exchange's CPU time per request.
 
+use benches::child::{cpu_ticks, free_port, start_exchange};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
@@ -21,8 +22,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use loadtest::mock_bidder::spec::{Latency, Price};
 use loadtest::mock_bidder::{spawn_local, MockConfig, MockHandle};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,7 +142,7 @@ async fn measure(
     }
     let config_path = dir.path().join("exchange.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let mut child = start_exchange(binary, &config_path, port).await;
+    let mut child = start_exchange(binary, &config_path, port);
     let url: http::Uri = format!("http://127.0.0.1:{port}/openrtb2/auction")
         .parse()
         .expect("uri");
@@ -250,54 +251,4 @@ where
     }
     while tasks.join_next().await.is_some() {}
     result
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_exchange(binary: &Path, config: &PathBuf, port: u16) -> Child {
-    let child = Command::new(binary)
-        .arg("--config")
-        .arg(config)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start exchange");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("exchange did not start");
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line; counting from field 3 (the state,
-    // first after the name), indices 11 and 12.
-    field(11) + field(12)
 }

@@ -1,6 +1,8 @@
 //! Fixtures for the benches: a synthetic campaign population with realistic targeting
 //! spread, and a typical publisher request. Deterministic (fixed seeds), built outside
-//! the measured code.
+//! the measured code. [`child`]: the release binary as a child process, for examples.
+
+pub mod child;
 
 use exchange::campaign::{compile, parse, Campaign};
 use serde_json::json;
