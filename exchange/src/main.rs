@@ -310,7 +310,7 @@ fn serve(
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let shared = SharedStore::open(&config.store)
             .await
             .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
@@ -337,8 +337,15 @@ fn serve(
         exchange::run(listener, state, shutdown_signal()).await.context("server")?;
         tracing::info!("exchange stopped");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Whatever task is still running (a connection, a blocked store call) gets this long,
+    // then the process ends anyway: shutdown is bounded.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+    served
 }
+
+/// Longest wait, after serving ended, for the runtime's remaining tasks.
+const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Completes on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {

@@ -155,6 +155,71 @@ fn kill(child: &mut Child, signal: &str) {
     child.wait().expect("wait");
 }
 
+/// Sends SIGTERM and waits for the process to exit, failing past `bound` (a shutdown
+/// that never ends is the bug; how fast it ends is not measured here).
+fn stop_within(child: &mut Child, bound: Duration) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let until = Instant::now() + bound;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("SIGTERM did not end the process within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_ends_the_process_under_a_notice_flood() {
+    let dir = setup("flood-stop", false, "");
+    let (mut child, addr) = start(&dir, None);
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut floods = Vec::new();
+    for c in 0..4 {
+        let (addr, flooding) = (addr.clone(), std::sync::Arc::clone(&flooding));
+        floods.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let path = format!(
+                    "/notice/win?auction=f{c}-{i}&imp=1&bid=b&campaign=x{i}&cur=USD&price=9"
+                );
+                let Ok(mut stream) = TcpStream::connect(&addr) else {
+                    break;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = stream.write_all(
+                    format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+            }
+        }));
+    }
+    // Genuine ones in the middle of it.
+    for i in 0..20 {
+        let nurl = win_notice(&addr, &format!("g{i}"), &format!("g{i}")).expect("a bid");
+        assert_eq!(fire(&addr, &nurl), 204);
+    }
+    stop_within(&mut child, Duration::from_secs(30));
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    for flood in floods {
+        let _ = flood.join();
+    }
+    let (mut child, addr) = start(&dir, None);
+    let expected = 20.0 * IMPRESSION;
+    assert!((spend_reaches(&addr, expected) - expected).abs() < 1e-9);
+    kill(&mut child, "-KILL");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_embedded_store_keeps_what_it_acknowledged_through_kill_9_and_restart() {
     let dir = setup("embedded", true, "");
@@ -299,6 +364,23 @@ fn notices_acknowledged_while_redis_hangs_survive_kill_9() {
     assert_eq!(fire(&addr, &nurl), 204);
     let expected = expected + IMPRESSION;
     assert!((spend_reaches(&addr, expected) - expected).abs() < 1e-9);
+    // Again with a graceful stop while Redis hangs: it ends, and loses nothing.
+    let pending: Vec<String> = (0..20)
+        .map(|i| win_notice(&addr, &format!("t{i}"), &format!("v{i}")).expect("a bid"))
+        .collect();
+    redis.signal("-STOP");
+    for nurl in &pending {
+        assert_eq!(fire(&addr, nurl), 204);
+    }
+    stop_within(&mut child, Duration::from_secs(30));
+    redis.signal("-CONT");
+    let (mut child, addr) = start(&dir, Some(&redis.url));
+    let expected = expected + 20.0 * IMPRESSION;
+    let seen = spend_reaches(&addr, expected);
+    assert!(
+        (seen - expected).abs() < 1e-9,
+        "{seen} of {expected} after SIGTERM"
+    );
     kill(&mut child, "-KILL");
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);

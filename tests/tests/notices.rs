@@ -314,11 +314,17 @@ async fn a_campaign_gone_from_the_snapshot_writes_nothing() {
 
 /// Forged notices sent by `connections` concurrent clients, `per_connection` each, for
 /// made-up campaigns, while genuine notices keep coming; how many genuine ones landed.
+/// Then every genuine notice is replayed: after the flood they still count nothing more.
 async fn flood(exchange: &Arc<TestExchange>, connections: usize, per_connection: usize) -> u64 {
+    let genuine_urls = Arc::new(std::sync::Mutex::new(Vec::new()));
     let genuine = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (exchange, genuine) = (Arc::clone(exchange), Arc::clone(&genuine));
+        let (exchange, genuine, genuine_urls) = (
+            Arc::clone(exchange),
+            Arc::clone(&genuine),
+            Arc::clone(&genuine_urls),
+        );
         tasks.push(tokio::spawn(async move {
             let client = Client::new();
             for i in 0..per_connection {
@@ -335,6 +341,7 @@ async fn flood(exchange: &Arc<TestExchange>, connections: usize, per_connection:
                     let status = client.get(&nurl).await.status;
                     assert_eq!(status, StatusCode::NO_CONTENT, "a genuine notice refused");
                     genuine.fetch_add(1, Ordering::Relaxed);
+                    genuine_urls.lock().expect("urls").push(nurl);
                 }
             }
         }));
@@ -342,6 +349,23 @@ async fn flood(exchange: &Arc<TestExchange>, connections: usize, per_connection:
     for task in tasks {
         task.await.expect("flood task");
     }
+    exchange.writes_landed().await;
+    let counted_before = counted(exchange);
+    let client = Client::new();
+    let urls = std::mem::take(&mut *genuine_urls.lock().expect("urls"));
+    for url in &urls {
+        assert_eq!(
+            client.get(url).await.status,
+            StatusCode::NO_CONTENT,
+            "a replay"
+        );
+    }
+    exchange.writes_landed().await;
+    assert_eq!(
+        counted(exchange),
+        counted_before,
+        "replays after the flood count nothing"
+    );
     genuine.load(Ordering::Relaxed)
 }
 
