@@ -158,7 +158,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
         );
     }
     if config.notices.keys.is_empty() {
-        println!("  notice keys: none (a random key per process; set [[notices.keys]] or EXCHANGE_NOTICE_KEYS)");
+        println!("  notice keys: none configured (a key kept in the store file, or a random one per process without a file; set [[notices.keys]] or EXCHANGE_NOTICE_KEYS for several nodes)");
     } else {
         let ids: Vec<&str> = config.notices.keys.iter().map(|k| k.id.as_str()).collect();
         println!(
@@ -322,12 +322,16 @@ fn serve(
         let state = Arc::new(
             AppState::new(config, store)
                 .with_shared_store(shared)
+                .with_stored_notice_key()
                 .with_ltv_models(models),
         );
+        let keys = state.notice_keys.ids();
         if state.notice_keys.is_ephemeral() {
-            tracing::warn!("no notice keys configured: signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
+            tracing::warn!("no notice keys configured and no store file: signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
+        } else if keys == [exchange::notice::STORED_KEY_ID] {
+            tracing::info!("no notice keys configured: signing with the key kept in the store file (one node; set [[notices.keys]] or EXCHANGE_NOTICE_KEYS for several)");
         } else {
-            tracing::info!(keys = ?state.notice_keys.ids(), "notice keys loaded");
+            tracing::info!(?keys, "notice keys loaded");
         }
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("local address")?;

@@ -13,7 +13,7 @@
 
 mod keys;
 
-pub use keys::{KeyRing, NoticeKey, EPHEMERAL_KEY_ID, MAX_KEYS, MIN_SECRET_BYTES};
+pub use keys::{KeyRing, NoticeKey, EPHEMERAL_KEY_ID, MAX_KEYS, MIN_SECRET_BYTES, STORED_KEY_ID};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

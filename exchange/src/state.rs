@@ -117,6 +117,31 @@ impl AppState {
         self
     }
 
+    /// The same state, signing with a key the embedded store keeps when no key is
+    /// configured (one node: notice URLs then verify after a restart too).
+    pub fn with_stored_notice_key(mut self) -> Self {
+        if !self.notice_keys.is_ephemeral() {
+            return self;
+        }
+        let crate::pacing_store::SharedStore::Memory(memory) = &self.shared else {
+            return self;
+        };
+        let Some(database) = memory.database() else {
+            return self;
+        };
+        match database
+            .secret("notice-key")
+            .map_err(|e| e.to_string())
+            .and_then(|secret| KeyRing::stored(&secret))
+        {
+            Ok(ring) => self.notice_keys = ring,
+            Err(error) => {
+                tracing::error!(%error, "cannot keep a notice key in the store file; signing with a per-process key")
+            }
+        }
+        self
+    }
+
     /// The same state with another clock.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;

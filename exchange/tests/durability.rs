@@ -44,8 +44,14 @@ fn setup(name: &str, cap: bool, extra: &str) -> PathBuf {
     dir
 }
 
-/// Starts the binary on `dir`'s config; the process and its address.
+/// Starts the binary on `dir`'s config with the test's notice keys; the process and its
+/// address.
 fn start(dir: &Path, redis: Option<&str>) -> (Child, String) {
+    start_with_keys(dir, redis, Some(KEYS))
+}
+
+/// Starts the binary on `dir`'s config with `keys` (none: the config's, here none).
+fn start_with_keys(dir: &Path, redis: Option<&str>, keys: Option<&str>) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_exchange"));
     command
         .arg("--config")
@@ -53,9 +59,12 @@ fn start(dir: &Path, redis: Option<&str>) -> (Child, String) {
         .args(["--listen", "127.0.0.1:0"])
         .env_remove("EXCHANGE_ADMIN_TOKEN")
         .env_remove("REDIS_URL")
-        .env("EXCHANGE_NOTICE_KEYS", KEYS)
+        .env_remove("EXCHANGE_NOTICE_KEYS")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped());
+    if let Some(keys) = keys {
+        command.env("EXCHANGE_NOTICE_KEYS", keys);
+    }
     if let Some(url) = redis {
         command.args(["--redis", url]);
     }
@@ -266,6 +275,24 @@ fn the_embedded_store_keeps_what_it_acknowledged_through_kill_9_and_restart() {
     let (mut child, addr) = start(&dir, None);
     assert!((spend_reaches(&addr, expected) - expected).abs() < 1e-9);
     assert_eq!(win_notice(&addr, "l5", "loyal"), None);
+    kill(&mut child, "-KILL");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_configured_keys_the_embedded_store_keeps_the_signing_key() {
+    let dir = setup("stored-key", false, "");
+    let (mut child, addr) = start_with_keys(&dir, None, None);
+    let before = win_notice(&addr, "r1", "u1").expect("a bid");
+    assert!(before.contains("&kid=stored&"), "{before}");
+    kill(&mut child, "-KILL");
+    let (mut child, addr) = start_with_keys(&dir, None, None);
+    assert_eq!(
+        fire(&addr, &before),
+        204,
+        "a URL issued before the restart still verifies"
+    );
+    assert!((spend_reaches(&addr, IMPRESSION) - IMPRESSION).abs() < 1e-9);
     kill(&mut child, "-KILL");
     let _ = std::fs::remove_dir_all(&dir);
 }

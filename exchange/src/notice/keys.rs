@@ -16,8 +16,10 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_KEY_ID: usize = 16;
 /// Most keys active at once.
 pub const MAX_KEYS: usize = 8;
-/// Id of the per-process key used when none is configured.
+/// Id of the per-process key used when none is configured and there is no store file.
 pub const EPHEMERAL_KEY_ID: &str = "ephemeral";
+/// Id of the key the embedded store keeps when none is configured.
+pub const STORED_KEY_ID: &str = "stored";
 
 /// One key: its id (in the URL) and the MAC keyed with its secret, ready to clone.
 #[derive(Clone)]
@@ -105,6 +107,15 @@ impl KeyRing {
             keys: vec![key],
             ephemeral: true,
         }
+    }
+
+    /// A ring of one key whose secret the embedded store keeps (`stored` id): the same
+    /// after a restart, for one node. Several nodes need configured keys.
+    pub fn stored(secret: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            keys: vec![NoticeKey::new(STORED_KEY_ID, secret)?],
+            ephemeral: false,
+        })
     }
 
     /// Reads `id:secret,id:secret` (first signs), the form of `EXCHANGE_NOTICE_KEYS`.

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS histories (
   PRIMARY KEY (user, vertical)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spend (key TEXT PRIMARY KEY, micros INTEGER NOT NULL, expires INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 ";
 
 impl Database {
@@ -230,6 +231,24 @@ impl Database {
                 row.get::<_, i64>(0)
             })
             .map(|n| n as u64)
+            .map_err(unavailable)
+    }
+
+    /// The secret named `name`, made (32 random bytes) and kept the first time it is
+    /// asked for: the same one after every restart.
+    pub fn secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let connection = self.connection();
+        let fresh: [u8; 32] = rand::random();
+        connection
+            .execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+                params![name, fresh.as_slice()],
+            )
+            .map_err(unavailable)?;
+        connection
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
+                row.get::<_, Vec<u8>>(0)
+            })
             .map_err(unavailable)
     }
 

@@ -141,6 +141,11 @@ impl MemoryStore {
         })
     }
 
+    /// The file writes are committed to, if any.
+    pub fn database(&self) -> Option<Arc<Database>> {
+        self.inner.database.clone()
+    }
+
     /// Whether writes are committed to a file before they count.
     pub fn is_durable(&self) -> bool {
         self.inner.database.is_some()

@@ -120,3 +120,24 @@ fn a_folder_that_cannot_be_made_is_a_clear_error() {
     let error = Database::open(&file.join("sub/store.db")).expect_err("not a folder");
     assert!(error.to_string().contains("cannot create"), "{error}");
 }
+
+#[test]
+fn a_kept_secret_is_the_same_after_reopening() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("store.db");
+    let first = Database::open(&path)
+        .expect("open")
+        .secret("notice")
+        .expect("secret");
+    assert_eq!(first.len(), 32);
+    let again = Database::open(&path)
+        .expect("reopen")
+        .secret("notice")
+        .expect("secret");
+    assert_eq!(first, again);
+    let other = Database::open(&path)
+        .expect("reopen")
+        .secret("other")
+        .expect("secret");
+    assert_ne!(first, other);
+}
