@@ -10,14 +10,17 @@
 //! - [`response`]: bids, markup, notice URLs signed by [`notice`] (which also verifies
 //!   them); [`debug_view`]: why each campaign lost.
 //!
-//! Around it: [`config`], [`campaign`] (file format and compilation), [`store`] (the
-//! `arc-swap` snapshot), [`reload`] (triggers), [`metrics`], [`state`], [`clock`].
+//! Around it: [`connections`] (the cap and timeouts before hyper sees a socket),
+//! [`config`], [`campaign`] (file format and compilation), [`store`] (the `arc-swap`
+//! snapshot), [`reload`] (triggers), [`notice`] (signed notice URLs), [`metrics`],
+//! [`state`], [`clock`].
 
 pub mod admission;
 pub mod auction;
 pub mod campaign;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod context;
 pub mod debug_view;
 pub mod decision;

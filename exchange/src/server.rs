@@ -5,7 +5,6 @@
 
 mod admin;
 mod body;
-pub mod connections;
 mod history;
 mod notice;
 pub mod routes;
@@ -102,7 +101,7 @@ pub async fn run(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut backoff = connections::AcceptBackoff::default();
+    let mut backoff = crate::connections::AcceptBackoff::default();
     tracing::debug!(limit = state.connections.limit(), "connection cap");
     loop {
         // A free slot first: at the cap, new clients wait in the kernel's backlog.

@@ -41,7 +41,7 @@ pub struct AppState {
     /// Keys that sign and verify notice URLs.
     pub notice_keys: KeyRing,
     /// The open-connection cap and the connection timeouts.
-    pub connections: crate::server::connections::Connections,
+    pub connections: crate::connections::Connections,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -79,9 +79,9 @@ impl AppState {
             KeyRing::ephemeral()
         });
         let limits = &config.limits;
-        let connections = crate::server::connections::Connections::new(
+        let connections = crate::connections::Connections::new(
             limits.max_connections,
-            crate::server::connections::nofile_limit(),
+            crate::connections::nofile_limit(),
             std::time::Duration::from_millis(limits.first_byte_timeout_ms),
             std::time::Duration::from_millis(limits.idle_timeout_ms),
         );

@@ -264,7 +264,7 @@ impl Database {
 
 /// One write inside the batch transaction; whether it counted.
 fn persist_one(tx: &rusqlite::Transaction<'_>, write: &Write, now: u64) -> rusqlite::Result<bool> {
-    let prefix = super::memory::PREFIX;
+    let prefix = super::keys::EMBEDDED_PREFIX;
     let now_i = now as i64;
     match write {
         Write::Impression { user, event, bumps } => {

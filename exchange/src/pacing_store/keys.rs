@@ -21,6 +21,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// How long an "already counted" marker lives: longer than any notice may arrive late.
 pub const EVENT_TTL_SECS: u64 = 2 * 86_400;
+/// Key prefix of the embedded store (its maps and its file use the Redis layout).
+pub const EMBEDDED_PREFIX: &str = "mem";
 /// How long a day's budget hash lives after its last write.
 pub const DAY_TTL_SECS: u64 = 3 * 86_400;
 /// Lifetime of a lifetime frequency counter after its last write (about 13 months).

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Most users (and, separately, most live markers and budget hashes) kept in memory.
 pub const MAX_ENTRIES: usize = 1_000_000;
 /// Key prefix used for the in-process maps and the database (same layout as Redis).
-pub const PREFIX: &str = "mem";
+pub const PREFIX: &str = keys::EMBEDDED_PREFIX;
 /// Expired users and day budgets are swept at most this often (and when a map is full,
 /// at most once a second).
 pub const SWEEP_EVERY_SECS: u64 = 60;
