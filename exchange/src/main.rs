@@ -82,7 +82,8 @@ struct TrainLtvArgs {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -347,6 +348,12 @@ fn serve(
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
     served
 }
+
+/// Log filter when `RUST_LOG` is unset. The Redis client's own reconnect warnings repeat
+/// hundreds of times a second while a node is down; the exchange counts store failures in
+/// its metrics (`exchange_store_write_batches_total`, `exchange_budget_leases_total`) and
+/// logs them itself, with backoff.
+const DEFAULT_LOG_FILTER: &str = "info,redis=error";
 
 /// Longest wait, after serving ended, for the runtime's remaining tasks.
 const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

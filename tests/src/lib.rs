@@ -3,6 +3,7 @@
 //! temporary folder; [`Client`] talks HTTP/1.1 keep-alive to it; [`shared`] finds the
 //! public conformance corpus in `../shared`.
 
+pub mod redis_cluster;
 pub mod redis_server;
 
 use bytes::Bytes;

@@ -483,3 +483,63 @@ async fn one_users_cap_holds_across_two_nodes() {
         Arc::into_inner(node).expect("sole owner").shutdown().await;
     }
 }
+
+/// Request → win notice → request, for `users` users, `rounds` times each: the fills per
+/// user. The notice is answered once its counter is in the store, so the next request of
+/// the same user reads it.
+async fn sequential_fills(exchange: &TestExchange, users: usize, rounds: usize) -> Vec<usize> {
+    let client = Client::new();
+    let auction = exchange.url("/openrtb2/auction");
+    let mut fills = vec![0; users];
+    for round in 0..rounds {
+        for (user, filled) in fills.iter_mut().enumerate() {
+            let reply = client
+                .post(
+                    &auction,
+                    request(&format!("s{user}-{round}"), Some(&format!("seq-{user}"))),
+                )
+                .await;
+            if reply.status == StatusCode::OK {
+                *filled += 1;
+                let (_, nurl, burl) = reply.first_bid_notices();
+                fire(&client, &nurl).await;
+                fire(&client, &burl).await;
+            }
+        }
+    }
+    fills
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_is_exact_for_sequential_requests_on_one_redis() {
+    let redis = RedisServer::shared_or_own();
+    let exchange = TestExchange::builder()
+        .campaigns(&capped_campaigns())
+        .config("[store]\nread_timeout_ms = 200")
+        .redis(redis.url(), &unique_prefix())
+        .start()
+        .await;
+    let fills = sequential_fills(&exchange, 40, 5).await;
+    assert!(
+        fills.iter().all(|&f| f == 3),
+        "3 a day for every user: {fills:?}"
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_is_exact_for_sequential_requests_on_a_redis_cluster() {
+    let cluster = tests::redis_cluster::RedisCluster::start();
+    let exchange = TestExchange::builder()
+        .campaigns(&capped_campaigns())
+        .config("[store]\ncluster = true\nread_timeout_ms = 200")
+        .redis(&cluster.seeds(), &unique_prefix())
+        .start()
+        .await;
+    let fills = sequential_fills(&exchange, 40, 5).await;
+    assert!(
+        fills.iter().all(|&f| f == 3),
+        "3 a day for every user: {fills:?}"
+    );
+    exchange.shutdown().await;
+}

@@ -239,3 +239,51 @@ async fn the_redis_store_keeps_the_rules() {
         .expect("connect to redis");
     whole_suite(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_cluster_store_keeps_the_rules() {
+    let cluster = tests::redis_cluster::RedisCluster::start();
+    let settings = RedisSettings {
+        url: cluster.seeds(),
+        cluster: true,
+        key_prefix: unique_prefix(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+    };
+    let store = RedisStore::connect(&settings)
+        .await
+        .expect("connect to the cluster");
+    whole_suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_in_the_wrong_mode_is_refused_saying_what_to_set() {
+    let cluster = tests::redis_cluster::RedisCluster::start();
+    let single_at_cluster = RedisSettings {
+        url: cluster.node_url(0),
+        cluster: false,
+        key_prefix: unique_prefix(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+    };
+    let error = RedisStore::connect(&single_at_cluster)
+        .await
+        .expect_err("a single-node client on a cluster node");
+    assert!(
+        error.to_string().contains("store.cluster = true"),
+        "{error}"
+    );
+    let redis = RedisServer::own();
+    let cluster_at_single = RedisSettings {
+        url: redis.url().to_owned(),
+        cluster: true,
+        ..single_at_cluster
+    };
+    let error = RedisStore::connect(&cluster_at_single)
+        .await
+        .expect_err("a cluster client on a single Redis");
+    assert!(
+        error.to_string().contains("store.cluster = false"),
+        "{error}"
+    );
+}

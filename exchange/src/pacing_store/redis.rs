@@ -94,6 +94,11 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// Whether `INFO cluster` output says the server runs in cluster mode.
+fn is_cluster_node(info: &str) -> bool {
+    info.lines().any(|line| line.trim() == "cluster_enabled:1")
+}
+
 fn unavailable(error: &RedisError) -> StoreError {
     match error.kind() {
         ErrorKind::TypeError => StoreError::BadReply(error.to_string()),
@@ -123,12 +128,12 @@ impl RedisStore {
                 .response_timeout(settings.response_timeout)
                 .build()
                 .map_err(|e| unavailable(&e))?;
-            Connection::Cluster(
-                client
-                    .get_async_connection()
-                    .await
-                    .map_err(|e| unavailable(&e))?,
-            )
+            Connection::Cluster(client.get_async_connection().await.map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "{e} (store.cluster = true: are {} Redis Cluster nodes? For one Redis, set store.cluster = false)",
+                    settings.url
+                ))
+            })?)
         } else {
             let client = redis::Client::open(settings.url.as_str()).map_err(|e| unavailable(&e))?;
             let config = ConnectionManagerConfig::new()
@@ -156,8 +161,30 @@ impl RedisStore {
                 put_field: Script::new(scripts::PUT_FIELD),
             }),
         };
+        store.check_mode(settings).await?;
         store.load_scripts().await.map_err(|e| unavailable(&e))?;
         Ok(store)
+    }
+
+    /// Refuses a single-node client pointed at a cluster node (most keys would answer
+    /// `MOVED`), with a message that says what to set.
+    async fn check_mode(&self, settings: &RedisSettings) -> Result<(), StoreError> {
+        if settings.cluster {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if is_cluster_node(&info) {
+            return Err(StoreError::Unavailable(format!(
+                "{} is a Redis Cluster node: set store.cluster = true and list the seed nodes (comma-separated) in store.redis_url",
+                settings.url
+            )));
+        }
+        Ok(())
     }
 
     async fn load_scripts(&self) -> Result<(), RedisError> {
@@ -348,5 +375,17 @@ impl PacingStore for RedisStore {
             leased_day: leased_day.unwrap_or(0),
             spent_total: spent_total.unwrap_or(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_mode_is_read_from_info() {
+        assert!(is_cluster_node("# Cluster\r\ncluster_enabled:1\r\n"));
+        assert!(!is_cluster_node("# Cluster\r\ncluster_enabled:0\r\n"));
+        assert!(!is_cluster_node(""));
     }
 }

@@ -1,0 +1,152 @@
+//! A real Redis Cluster for tests: six `redis-server` processes in cluster mode (three
+//! masters, three replicas) on free ports, joined with `redis-cli --cluster create`, stopped
+//! on drop. It fails loudly when it cannot be built: a test that needs a cluster never
+//! passes by skipping it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the cluster may take to agree on its slots.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Nodes of the cluster: three masters, each with one replica.
+const NODES: usize = 6;
+
+/// A running cluster.
+#[derive(Debug)]
+pub struct RedisCluster {
+    ports: Vec<u16>,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts six nodes and joins them (fails the test if it cannot).
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the cluster");
+        let mut ports = Vec::with_capacity(NODES);
+        let mut children = Vec::with_capacity(NODES);
+        for _ in 0..NODES {
+            let port = free_port_pair();
+            let data = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&data).expect("node dir");
+            children.push(start_node(port, &data));
+            ports.push(port);
+        }
+        let cluster = Self {
+            ports,
+            children,
+            _dir: dir,
+        };
+        for &port in &cluster.ports {
+            wait_until(|| command(port, &["PING"]).is_some_and(|a| a.contains("PONG")));
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli (tests/run installs redis-server, which brings it)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        for &port in &cluster.ports {
+            wait_until(|| {
+                command(port, &["CLUSTER", "INFO"]).is_some_and(|a| a.contains("cluster_state:ok"))
+            });
+        }
+        cluster
+    }
+
+    /// Seed nodes as `store.redis_url` takes them with `cluster = true`.
+    pub fn seeds(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// One node's URL (as a single-node client would be pointed at it).
+    pub fn node_url(&self, index: usize) -> String {
+        format!("redis://127.0.0.1:{}/", self.ports[index])
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_node(port: u16, data: &Path) -> Child {
+    Command::new(std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ])
+        .args([
+            "--cluster-node-timeout",
+            "2000",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start redis-server (install it, or run tests/run): {e}"))
+}
+
+/// A port free for the node and for its cluster bus (port + 10000).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair for a cluster node");
+}
+
+fn wait_until(mut ready: impl FnMut() -> bool) {
+    let until = Instant::now() + READY_TIMEOUT;
+    while !ready() {
+        assert!(
+            Instant::now() < until,
+            "the Redis Cluster did not come up within {READY_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One command through `redis-cli`; its output, or `None` when it could not run.
+fn command(port: u16, args: &[&str]) -> Option<String> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
