@@ -37,6 +37,8 @@ const RELEASE_ALL: i64 = i64::MAX / 4;
 const LOW_WATER_CHARGES: i64 = 4;
 /// Length of a day, ms.
 const DAY_MS: i64 = 86_400_000;
+/// Campaigns settled with the store at once (each call has its own deadline).
+pub const CONCURRENT_SETTLES: usize = 64;
 
 /// How leases are sized and kept.
 #[derive(Debug, Clone)]
@@ -378,19 +380,26 @@ impl Pacing {
     /// One pass over every campaign: roll days over, settle and top leases up, update
     /// the throttles. `now_ms` is unix ms.
     pub async fn tick(&self, store: &SharedStore, now_ms: i64) {
-        let pacers: Vec<Arc<Pacer>> = lock(&self.pacers).values().cloned().collect();
-        for pacer in pacers {
-            self.settle(store, &pacer, now_ms, false).await;
-        }
+        self.settle_all(store, now_ms, false).await;
         lock(&self.pacers).retain(|_, p| !(lock(&p.state).removed && p.lease_left() <= 0));
     }
 
     /// Gives every lease back (shutdown).
     pub async fn release_all(&self, store: &SharedStore, now_ms: i64) {
+        self.settle_all(store, now_ms, true).await;
+    }
+
+    /// Settles every campaign, up to [`CONCURRENT_SETTLES`] at once, each store call
+    /// under its own deadline: a campaign whose keys live on a slow or dead node (a
+    /// failed Redis Cluster master) delays only itself.
+    async fn settle_all(&self, store: &SharedStore, now_ms: i64, release_all: bool) {
+        use futures_util::stream::{self, StreamExt};
         let pacers: Vec<Arc<Pacer>> = lock(&self.pacers).values().cloned().collect();
-        for pacer in pacers {
-            self.settle(store, &pacer, now_ms, true).await;
-        }
+        stream::iter(pacers)
+            .map(|pacer| async move { self.settle(store, &pacer, now_ms, release_all).await })
+            .buffer_unordered(CONCURRENT_SETTLES)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Runs [`Pacing::tick`] every `settle_ms` (sooner when a campaign appears) until
@@ -435,7 +444,7 @@ impl Pacing {
             let left = pacer.lease_left.swap(0, Relaxed);
             let used = pacer.used.swap(0, Relaxed);
             let call = self.call(pacer, &rule, old, left + used + RELEASE_ALL, 0, now_ms);
-            let _ = store.lease(&call).await;
+            let _ = self.lease(store, &call).await;
             let mut state = lock(&pacer.state);
             state.controller = Controller::default();
             state.held = 0;
@@ -458,7 +467,7 @@ impl Pacing {
             (used, (size - pacer.lease_left()).max(0))
         };
         let call = self.call(pacer, &rule, day, release, want, now_ms);
-        match store.lease(&call).await {
+        match self.lease(store, &call).await {
             Ok(reply) => {
                 if !stopping {
                     pacer.lease_left.fetch_add(reply.granted, Relaxed);
@@ -511,6 +520,22 @@ impl Pacing {
                 state.last_error = Some(error.to_string());
             }
         }
+    }
+
+    /// One lease call under the settle deadline (`settle_ms`, at least 50 ms).
+    async fn lease(
+        &self,
+        store: &SharedStore,
+        call: &LeaseCall,
+    ) -> Result<crate::pacing_store::LeaseReply, crate::pacing_store::StoreError> {
+        let deadline = std::time::Duration::from_millis(self.settings.settle_ms.max(50) as u64);
+        tokio::time::timeout(deadline, store.lease(call))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::pacing_store::StoreError::Unavailable(format!(
+                    "lease call took longer than {deadline:?}"
+                )))
+            })
     }
 
     fn call(

@@ -79,9 +79,58 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// The port of the master serving `key`'s slot now.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let slot: u16 = command(self.ports[0], &["CLUSTER", "KEYSLOT", key])
+            .and_then(|a| a.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT");
+        let nodes = command(self.ports[0], &["CLUSTER", "NODES"]).expect("CLUSTER NODES");
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") {
+                continue;
+            }
+            let port: u16 = fields[1]
+                .split(['@', ':'])
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .expect("node address");
+            let serves = fields[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => {
+                    a.parse::<u16>().is_ok_and(|a| a <= slot)
+                        && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                }
+                None => range.parse::<u16>() == Ok(slot),
+            });
+            if serves {
+                return port;
+            }
+        }
+        panic!("no master serves slot {slot}");
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`, `-KILL`) to the node on `port`.
+    pub fn signal(&self, port: u16, signal: &str) {
+        let index = self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a node of this cluster");
+        let status = Command::new("kill")
+            .args([signal, &self.children[index].id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+}
+
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         for child in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }

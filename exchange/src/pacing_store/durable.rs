@@ -192,36 +192,46 @@ impl Database {
         tx.commit().map_err(unavailable)
     }
 
-    /// Up to `limit` journal rows, oldest first, with the last row's sequence number.
-    pub fn journal_head(&self, limit: usize) -> Result<Option<(i64, Vec<Write>)>, StoreError> {
+    /// Up to `limit` journal rows after sequence number `after`, oldest first.
+    pub fn journal_rows(&self, after: i64, limit: usize) -> Result<Vec<(i64, Write)>, StoreError> {
         let connection = self.connection();
         let mut rows = connection
-            .prepare_cached("SELECT seq, body FROM journal ORDER BY seq LIMIT ?1")
+            .prepare_cached("SELECT seq, body FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2")
             .map_err(unavailable)?;
-        let mut last = None;
-        let mut writes = Vec::new();
         let found = rows
-            .query_map([limit as i64], |row| {
+            .query_map(params![after, limit as i64], |row| {
                 Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
             })
             .map_err(unavailable)?;
+        let mut out = Vec::new();
         for row in found {
             let (seq, body) = row.map_err(unavailable)?;
-            last = Some(seq);
             match serde_json::from_str::<Write>(&body) {
-                Ok(write) => writes.push(write),
-                Err(error) => tracing::error!(seq, %error, "unreadable journal row skipped"),
+                Ok(write) => out.push((seq, write)),
+                Err(error) => {
+                    tracing::error!(seq, %error, "unreadable journal row dropped");
+                    connection
+                        .execute("DELETE FROM journal WHERE seq = ?1", [seq])
+                        .map_err(unavailable)?;
+                }
             }
         }
-        Ok(last.map(|seq| (seq, writes)))
+        Ok(out)
     }
 
-    /// Removes journal rows up to `seq` (delivered).
-    pub fn journal_delivered(&self, seq: i64) -> Result<(), StoreError> {
-        self.connection()
-            .execute("DELETE FROM journal WHERE seq <= ?1", [seq])
-            .map(|_| ())
-            .map_err(unavailable)
+    /// Removes the journal rows `seqs` (delivered), in one transaction.
+    pub fn journal_remove(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(unavailable)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM journal WHERE seq = ?1")
+                .map_err(unavailable)?;
+            for seq in seqs {
+                delete.execute([seq]).map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)
     }
 
     /// Rows waiting in the journal.

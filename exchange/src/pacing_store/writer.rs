@@ -27,7 +27,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long a batch may wait for the store before it is journaled instead.
 pub const JOURNAL_AFTER: Duration = Duration::from_millis(800);
-/// After a failed batch, how long later batches go straight to the journal.
+/// Writes applied at once when a batch is retried one by one.
+const CONCURRENT_WRITES: usize = 64;
+/// Writes a batch must have, all failed, to send the next ones straight to the journal.
+const JOURNAL_ONLY_MIN_WRITES: usize = 8;
+/// Batches in a row that all failed, whatever their size, that do the same.
+const JOURNAL_ONLY_AFTER_BATCHES: usize = 3;
+/// After a batch the store took none of, how long later batches go straight to the journal.
 const JOURNAL_ONLY_FOR: Duration = Duration::from_secs(1);
 /// How often the journal is checked for rows to deliver.
 const JOURNAL_POLL: Duration = Duration::from_millis(200);
@@ -128,61 +134,105 @@ impl Writer {
             return;
         };
         let mut jobs = Vec::with_capacity(WRITE_BATCH);
-        // After a failed batch, later ones go straight to the journal for a while (the
-        // replayer finds out when the store is back): an outage costs one wait, not one
-        // per batch.
+        // When a whole batch found the store down, later ones go straight to the journal
+        // for a while (the replayer finds out when it is back): an outage costs one wait,
+        // not one per batch.
         let mut journal_only_until: Option<Instant> = None;
+        let mut failed_in_a_row = 0usize;
         while rx.recv_many(&mut jobs, WRITE_BATCH).await > 0 {
             let batch: Vec<Write> = jobs.iter().flat_map(|j| j.writes.iter().cloned()).collect();
             let mut backoff = FIRST_BACKOFF;
             loop {
                 self.stats.batches.fetch_add(1, Relaxed);
-                let store_known_down = journal_only_until.is_some_and(|t| Instant::now() < t);
-                // With a journal to fall back on, a store that hangs is given up on in
-                // time for the notices to be answered (a late success is a replay later).
-                let attempt = match &journal {
-                    Some(_) if store_known_down => Err(StoreError::Unavailable(
-                        "failed moments ago; journaling".to_owned(),
-                    )),
-                    Some(_) => tokio::time::timeout(JOURNAL_AFTER, store.apply(&batch))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(StoreError::Unavailable(format!(
-                                "no answer within {JOURNAL_AFTER:?}"
-                            )))
-                        }),
-                    None => store.apply(&batch).await,
-                };
-                if attempt.is_err() && !store_known_down {
-                    journal_only_until = Some(Instant::now() + JOURNAL_ONLY_FOR);
-                }
-                match attempt {
-                    Ok(counted) => {
-                        self.count(&counted);
-                        break;
-                    }
-                    Err(error) => {
-                        self.stats.failed_batches.fetch_add(1, Relaxed);
-                        if let Some(journal) = &journal {
-                            if spill(journal, &batch).await {
-                                self.stats.journaled.fetch_add(batch.len() as u64, Relaxed);
-                                if !store_known_down {
-                                    tracing::warn!(%error, writes = batch.len(), "store write failed; journaling for delivery later");
-                                }
-                                break;
-                            }
+                let Some(journal) = &journal else {
+                    match store.apply(&batch).await {
+                        Ok(counted) => {
+                            self.count(&counted);
+                            break;
                         }
-                        tracing::warn!(%error, writes = batch.len(), "store write failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        Err(error) => {
+                            self.stats.failed_batches.fetch_add(1, Relaxed);
+                            tracing::warn!(%error, writes = batch.len(), "store write failed; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            continue;
+                        }
                     }
+                };
+                let store_known_down = journal_only_until.is_some_and(|t| Instant::now() < t);
+                let failed: Vec<Write> = if store_known_down {
+                    batch.clone()
+                } else {
+                    match bounded_apply(&store, &batch).await {
+                        Ok(counted) => {
+                            self.count(&counted);
+                            failed_in_a_row = 0;
+                            break;
+                        }
+                        Err(_) if batch.len() == 1 => batch.clone(),
+                        // Part of the store may be down (one cluster master): each write
+                        // on its own, so the others land now; only the failures wait.
+                        Err(_) => self.apply_one_by_one(&store, &batch).await,
+                    }
+                };
+                if failed.is_empty() {
+                    failed_in_a_row = 0;
+                    break;
                 }
+                self.stats.failed_batches.fetch_add(1, Relaxed);
+                if failed.len() < batch.len() {
+                    failed_in_a_row = 0;
+                } else if !store_known_down {
+                    failed_in_a_row += 1;
+                }
+                // Many writes, or several batches in a row, that all failed say the whole
+                // store is down (a few writes may all belong to one failed cluster node).
+                if failed.len() == batch.len()
+                    && (batch.len() >= JOURNAL_ONLY_MIN_WRITES
+                        || failed_in_a_row >= JOURNAL_ONLY_AFTER_BATCHES)
+                    && !store_known_down
+                {
+                    journal_only_until = Some(Instant::now() + JOURNAL_ONLY_FOR);
+                    tracing::warn!(
+                        writes = batch.len(),
+                        "store did not take a batch; journaling for delivery later"
+                    );
+                }
+                if spill(journal, &failed).await {
+                    self.stats.journaled.fetch_add(failed.len() as u64, Relaxed);
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             self.pending.fetch_sub(batch.len(), Relaxed);
             for job in jobs.drain(..) {
                 let _ = job.durable.send(());
             }
         }
+    }
+
+    /// Applies each of `writes` on its own (concurrently, each under [`JOURNAL_AFTER`]),
+    /// counting those that land; the writes that did not.
+    async fn apply_one_by_one(&self, store: &SharedStore, writes: &[Write]) -> Vec<Write> {
+        use futures_util::stream::{self, StreamExt};
+        let results: Vec<(Write, Result<Vec<bool>, StoreError>)> =
+            stream::iter(writes.iter().cloned())
+                .map(|write| async move {
+                    let result = bounded_apply(store, std::slice::from_ref(&write)).await;
+                    (write, result)
+                })
+                .buffer_unordered(CONCURRENT_WRITES)
+                .collect()
+                .await;
+        let mut failed = Vec::new();
+        for (write, result) in results {
+            match result {
+                Ok(counted) => self.count(&counted),
+                Err(_) => failed.push(write),
+            }
+        }
+        failed
     }
 
     fn count(&self, counted: &[bool]) {
@@ -194,43 +244,46 @@ impl Writer {
     }
 
     /// Delivers the journal to `store`, oldest rows first, until `stop`: at start (what
-    /// an earlier run left) and whenever batches were journaled since.
+    /// an earlier run left) and whenever batches were journaled since. Rows are delivered
+    /// one by one when a batch fails, and rows the store still refuses (a master in
+    /// failover) do not hold back the rows behind them.
     pub async fn replay_journal(
         &self,
         store: SharedStore,
         journal: Arc<Database>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let mut backoff = JOURNAL_POLL;
+        let mut after = 0i64;
         loop {
-            let head = {
+            let rows = {
                 let journal = Arc::clone(&journal);
-                tokio::task::spawn_blocking(move || journal.journal_head(WRITE_BATCH)).await
+                tokio::task::spawn_blocking(move || journal.journal_rows(after, WRITE_BATCH)).await
             };
-            let pause = match head {
-                Ok(Ok(Some((last, writes)))) => match store.apply(&writes).await {
-                    Ok(counted) => {
-                        let journal = Arc::clone(&journal);
-                        match tokio::task::spawn_blocking(move || journal.journal_delivered(last))
-                            .await
-                        {
-                            Ok(Ok(())) => {
-                                self.count(&counted);
-                                self.stats
-                                    .delivered_from_journal
-                                    .fetch_add(writes.len() as u64, Relaxed);
-                                backoff = JOURNAL_POLL;
-                                Duration::ZERO
-                            }
-                            _ => JOURNAL_POLL,
+            let pause = match rows {
+                Ok(Ok(rows)) if rows.is_empty() => {
+                    after = 0;
+                    JOURNAL_POLL
+                }
+                Ok(Ok(rows)) => {
+                    let delivered = self.deliver(&store, &rows).await;
+                    let stuck = rows.len() - delivered.len();
+                    after = rows.last().map_or(0, |(seq, _)| *seq);
+                    let journal = Arc::clone(&journal);
+                    let count = delivered.len() as u64;
+                    match tokio::task::spawn_blocking(move || journal.journal_remove(&delivered))
+                        .await
+                    {
+                        Ok(Ok(())) => {
+                            self.stats.delivered_from_journal.fetch_add(count, Relaxed);
                         }
+                        _ => after = 0,
                     }
-                    Err(_) => {
-                        backoff = (backoff * 2).min(MAX_BACKOFF * 5);
-                        backoff
+                    if stuck > 0 && count == 0 {
+                        JOURNAL_POLL
+                    } else {
+                        Duration::ZERO
                     }
-                },
-                Ok(Ok(None)) => JOURNAL_POLL,
+                }
                 Ok(Err(error)) => {
                     tracing::error!(%error, "reading the journal failed");
                     MAX_BACKOFF
@@ -243,6 +296,45 @@ impl Writer {
             }
         }
     }
+
+    /// Applies journal `rows`, whole or one by one; the sequence numbers delivered.
+    async fn deliver(&self, store: &SharedStore, rows: &[(i64, Write)]) -> Vec<i64> {
+        use futures_util::stream::{self, StreamExt};
+        let writes: Vec<Write> = rows.iter().map(|(_, w)| w.clone()).collect();
+        if let Ok(counted) = bounded_apply(store, &writes).await {
+            self.count(&counted);
+            return rows.iter().map(|(seq, _)| *seq).collect();
+        }
+        let results: Vec<(i64, Result<Vec<bool>, StoreError>)> = stream::iter(rows.iter().cloned())
+            .map(|(seq, write)| async move {
+                (
+                    seq,
+                    bounded_apply(store, std::slice::from_ref(&write)).await,
+                )
+            })
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        let mut delivered = Vec::new();
+        for (seq, result) in results {
+            if let Ok(counted) = result {
+                self.count(&counted);
+                delivered.push(seq);
+            }
+        }
+        delivered
+    }
+}
+
+/// `store.apply` under [`JOURNAL_AFTER`] (a late success is a replay later: idempotent).
+async fn bounded_apply(store: &SharedStore, writes: &[Write]) -> Result<Vec<bool>, StoreError> {
+    tokio::time::timeout(JOURNAL_AFTER, store.apply(writes))
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {JOURNAL_AFTER:?}"
+            )))
+        })
 }
 
 /// Appends `batch` to the journal on a blocking thread; whether it is durable there.
