@@ -69,6 +69,11 @@ impl Gate for RequestGate<'_> {
     }
 }
 
+/// Micros a win at `price` (CPM, exchange currency) takes from its campaign's lease.
+pub fn charged_micros(price: f64) -> i64 {
+    (price * 1000.0).round() as i64
+}
+
 /// Charges every internal win to its campaign's lease (price per impression = clearing
 /// CPM / 1000, in micros). A win the lease cannot pay is withdrawn: the imp goes unfilled
 /// with [`ImpNoBid::BudgetExhausted`].
@@ -81,7 +86,7 @@ pub fn charge_winners(decision: &mut Decision<'_>, pacers: &PacerTable, stats: &
         let Some(pacer) = pacers.get(won.winner.campaign as usize) else {
             continue;
         };
-        let micros = (won.price * 1000.0).round() as i64;
+        let micros = charged_micros(won.price);
         if pacer.charge(micros) {
             stats.charged.fetch_add(1, Relaxed);
         } else {

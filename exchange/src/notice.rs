@@ -3,7 +3,8 @@
 //!
 //! A notice URL is `{public_url}/notice/{win|bill}?{signed}&sig={tag}&price=${AUCTION_PRICE}`
 //! where `signed` is `auction=&imp=&bid=` then `campaign=&creative=` (an internal
-//! campaign) or `bidder=` (an external bidder), then `cur=`, `user=` (if any), `max=` (the
+//! campaign) or `bidder=` (an external bidder), then `cur=`, `user=` (if any), `res=`
+//! (micros the win took from a budgeted campaign's lease, if any), `max=` (the
 //! bid price as sent, in `cur`), `exp=` (expiry, unix seconds) and `kid=` (the key id),
 //! values percent-encoded; `tag` is the unpadded base64url HMAC-SHA256, under key `kid`,
 //! of a version tag and `signed` exactly as written. Only the price (the macro the
@@ -181,6 +182,9 @@ pub struct VerifiedNotice {
     pub cur: String,
     /// The user key (hex) frequency counters count against, if the request had one.
     pub user: Option<String>,
+    /// Micros the win took from its campaign's budget lease (budgeted campaigns): the
+    /// reservation its spend releases.
+    pub reserved: Option<i64>,
     /// The bid price as sent (CPM, `cur`).
     pub max_price: f64,
     /// Expiry, unix seconds.
@@ -230,8 +234,9 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
 }
 
 /// The names of the signed fields, in the order they are written.
-const FIELDS: [&str; 11] = [
-    "auction", "imp", "bid", "campaign", "creative", "bidder", "cur", "user", "max", "exp", "kid",
+const FIELDS: [&str; 12] = [
+    "auction", "imp", "bid", "campaign", "creative", "bidder", "cur", "user", "res", "max", "exp",
+    "kid",
 ];
 
 /// The fields of the signed part, and its key id; each known field at most once.
@@ -251,7 +256,7 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         }
         values[slot] = Some(value.into_owned());
     }
-    let [auction, imp, bid, campaign, creative, bidder, cur, user, max, exp, kid] = values;
+    let [auction, imp, bid, campaign, creative, bidder, cur, user, res, max, exp, kid] = values;
     let (Some(auction), Some(imp), Some(bid), Some(cur), Some(kid)) = (auction, imp, bid, cur, kid)
     else {
         return Err(Rejection::Malformed);
@@ -266,6 +271,15 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
     let expires = exp
         .and_then(|e| e.parse::<i64>().ok())
         .ok_or(Rejection::Malformed)?;
+    let reserved = match res {
+        None => None,
+        Some(r) => Some(
+            r.parse::<i64>()
+                .ok()
+                .filter(|r| *r >= 0)
+                .ok_or(Rejection::Malformed)?,
+        ),
+    };
     let notice = VerifiedNotice {
         auction,
         imp,
@@ -275,6 +289,7 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         bidder,
         cur,
         user,
+        reserved,
         max_price,
         expires,
         price: 0.0,

@@ -54,6 +54,9 @@ pub struct PacingSettings {
     pub max_lease_share: f64,
     /// How often each campaign settles with the store, ms.
     pub settle_ms: i64,
+    /// How long a win's money stays reserved when its notice does not come: the notice
+    /// URLs' validity (`notices.ttl_secs`), s.
+    pub reservation_secs: i64,
 }
 
 /// Why pacing kept a campaign out of a request.
@@ -443,7 +446,14 @@ impl Pacing {
             // A new day in the campaign's time zone: give yesterday's lease back whole.
             let left = pacer.lease_left.swap(0, Relaxed);
             let used = pacer.used.swap(0, Relaxed);
-            let call = self.call(pacer, &rule, old, left + used + RELEASE_ALL, 0, now_ms);
+            let call = self.call(
+                pacer,
+                &rule,
+                old,
+                (left + used + RELEASE_ALL, used),
+                0,
+                now_ms,
+            );
             let _ = self.lease(store, &call).await;
             let mut state = lock(&pacer.state);
             state.controller = Controller::default();
@@ -466,7 +476,7 @@ impl Pacing {
             };
             (used, (size - pacer.lease_left()).max(0))
         };
-        let call = self.call(pacer, &rule, day, release, want, now_ms);
+        let call = self.call(pacer, &rule, day, (release, used), want, now_ms);
         match self.lease(store, &call).await {
             Ok(reply) => {
                 if !stopping {
@@ -538,16 +548,21 @@ impl Pacing {
             })
     }
 
+    /// A lease call giving back `release`, of which `used` stays reserved until the
+    /// wins' notices commit (or their URLs expire: the bucket ends after them).
     fn call(
         &self,
         pacer: &Pacer,
         rule: &BudgetRule,
         day: i64,
-        release: i64,
+        (release, used): (i64, i64),
         want: i64,
         now_ms: i64,
     ) -> LeaseCall {
+        let expires = now_ms.div_euclid(1000) + self.settings.reservation_secs;
         LeaseCall {
+            reserve: used.max(0),
+            reserve_bucket: expires.div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
             campaign: pacer.campaign.clone(),
             day,
             node: self.settings.node.clone(),

@@ -196,7 +196,29 @@ pub enum Write {
         micros: i64,
         /// Counted once.
         event: EventId,
+        /// The reservation this spend settles (what the win was charged to the lease).
+        #[serde(default)]
+        release: Release,
     },
+}
+
+/// Budget money a node reserved for a win (when it settled the lease money the win
+/// used) and that the win's notice releases when it commits the real spend. Until then,
+/// or until its bucket expires (the notice URL's validity), it counts against the budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Micros reserved for the win (0: none, e.g. a campaign without a budget).
+    pub micros: i64,
+    /// Reservation bucket: the notice URL's expiry in [`keys::RESERVE_BUCKET_SECS`] units.
+    pub bucket: i64,
+}
+
+impl Release {
+    /// Nothing to release.
+    pub const NONE: Self = Self {
+        micros: 0,
+        bucket: 0,
+    };
 }
 
 /// A lease call: settle what this node used and optionally take more budget.
@@ -220,6 +242,12 @@ pub struct LeaseCall {
     pub now_ms: i64,
     /// How long the held lease stays reserved without another call, ms.
     pub ttl_ms: i64,
+    /// Micros of `release` that wins used: they stay reserved (counted against the
+    /// budget) until their notices commit or `reserve_bucket` expires.
+    pub reserve: i64,
+    /// Bucket the reservation expires with ([`keys::RESERVE_BUCKET_SECS`] units of unix
+    /// time, at least the expiry of the wins' notice URLs).
+    pub reserve_bucket: i64,
 }
 
 /// What a lease call left.
@@ -235,6 +263,8 @@ pub struct LeaseReply {
     pub leased_day: i64,
     /// Committed spend over the campaign's life (all nodes).
     pub spent_total: i64,
+    /// Reserved today for wins whose notices have not committed (all nodes).
+    pub reserved_day: i64,
 }
 
 /// Committed spend of a campaign (for the admin view and tests).
@@ -244,6 +274,9 @@ pub struct SpendView {
     pub spent_day: i64,
     /// Outstanding leases today.
     pub leased_day: i64,
+    /// Reserved today for wins whose notices have not committed (may dip below 0 for a
+    /// moment when a notice commits before its node settled the win).
+    pub reserved_day: i64,
     /// Committed over the campaign's life.
     pub spent_total: i64,
 }

@@ -131,18 +131,26 @@ fn campaign_bid(
             (adm, markup_type::NATIVE)
         }
     };
-    let pairs = [
+    // A budgeted campaign's win took this from its lease (as `admission::charge_winners`
+    // computed it): the notice releases that reservation when it commits.
+    let budgeted = campaign.daily_budget_micros.is_some() || campaign.total_budget_micros.is_some();
+    let reserved = budgeted.then(|| crate::admission::charged_micros(clearing.price).to_string());
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(9);
+    pairs.extend([
         ("auction", auction_id),
         ("imp", imp.imp.id.as_str()),
         ("bid", bid_id.as_str()),
         ("campaign", campaign.id.as_str()),
         ("creative", creative.id.as_str()),
         ("cur", currency_code),
-        ("user", settings.user.unwrap_or_default()),
-    ];
-    // The user pair goes last and only when there is a user.
-    let used = pairs.len() - usize::from(settings.user.is_none());
-    let query = settings.signer.query(&pairs[..used], price);
+    ]);
+    if let Some(user) = settings.user {
+        pairs.push(("user", user));
+    }
+    if let Some(reserved) = &reserved {
+        pairs.push(("res", reserved));
+    }
+    let query = settings.signer.query(&pairs, price);
     let bid = Bid {
         id: bid_id,
         impid: imp.imp.id.clone(),

@@ -67,6 +67,7 @@ impl AppState {
             lease_secs: store_config.lease_secs,
             max_lease_share: store_config.max_lease_share,
             settle_ms: store_config.settle_ms as i64,
+            reservation_secs: config.notices.ttl_secs as i64,
         });
         // Validation built this ring once already; an environment that changed since
         // falls back to a per-process key rather than stopping.

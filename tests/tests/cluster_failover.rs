@@ -48,6 +48,7 @@ fn spend(i: usize, n: usize) -> Write {
             auction: format!("a{n}"),
             imp: "1".into(),
         },
+        release: exchange::pacing_store::Release::NONE,
     }
 }
 
@@ -151,6 +152,7 @@ async fn lease_renewals_on_healthy_masters_never_wait_for_a_stopped_one() {
         lease_secs: 10.0,
         max_lease_share: 0.05,
         settle_ms: 1_000,
+        reservation_secs: 3_600,
     });
     let snapshot = exchange::index::build(budgeted_campaigns(), 1, "test".into());
     pacing.table(&snapshot);

@@ -3,7 +3,9 @@
 
 use exchange::pacing_store::memory::MemoryStore;
 use exchange::pacing_store::redis::{RedisSettings, RedisStore};
-use exchange::pacing_store::{CounterBump, EventId, LeaseCall, PacingStore, UserKey, Write};
+use exchange::pacing_store::{
+    CounterBump, EventId, LeaseCall, PacingStore, Release, UserKey, Write,
+};
 use std::time::Duration;
 use tests::redis_server::{unique_prefix, RedisServer};
 
@@ -35,6 +37,7 @@ fn spend(campaign: &str, day: i64, micros: i64, auction: &str) -> Write {
         day,
         micros,
         event: event(auction, "1"),
+        release: Release::NONE,
     }
 }
 
@@ -56,6 +59,8 @@ fn lease(
         want,
         now_ms,
         ttl_ms: 1_000,
+        reserve: 0,
+        reserve_bucket: 0,
     }
 }
 
@@ -153,6 +158,7 @@ async fn leases_never_promise_more_than_the_budget<S: PacingStore>(store: &S) {
             day: 20_000,
             micros: 100,
             event: event("l1", "1"),
+            release: Release::NONE,
         }])
         .await
         .expect("spend");
@@ -204,7 +210,115 @@ async fn a_lifetime_budget_bounds_every_day<S: PacingStore>(store: &S) {
     assert_eq!(store.lease(&call).await.expect("lease").granted, 0);
 }
 
+/// Money a win used stays reserved until its notice commits: another node cannot lease it
+/// in between, however late the notice; an unreported win's reservation ends with its
+/// bucket; a notice that commits before its node reported the win nets out.
+async fn reservations_hold_budget_until_notices_commit<S: PacingStore>(store: &S) {
+    // Today's wall clock: the in-process store sweeps old days by it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let day = now / 86_400_000;
+    let bucket = (now / 1000 + 3_600) / 60;
+    let call =
+        |node: &str, release: i64, reserve: i64, want: i64, at: i64, bucket: i64| LeaseCall {
+            campaign: "res{1}".into(),
+            day,
+            node: node.into(),
+            daily_budget: Some(1_000),
+            total_budget: None,
+            release,
+            want,
+            now_ms: at,
+            ttl_ms: 600_000,
+            reserve,
+            reserve_bucket: bucket,
+        };
+    let a = store
+        .lease(&call("a", 0, 0, 1_000, now, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(a.granted, 1_000);
+    // A served 600 of it and settles: the 600 are reserved, not returned to the pool.
+    let settled = store
+        .lease(&call("a", 600, 600, 0, now + 1, bucket))
+        .await
+        .expect("lease");
+    assert_eq!((settled.held, settled.reserved_day), (400, 600));
+    let b = store
+        .lease(&call("b", 0, 0, 1_000, now + 2, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(b.granted, 0, "nothing left while the notices are late");
+    // The notices come (late) and commit 550 (the cleared price) for the 600 reserved.
+    let commit = Write::Spend {
+        campaign: "res{1}".into(),
+        day,
+        micros: 550,
+        event: event("r1", "1"),
+        release: Release {
+            micros: 600,
+            bucket,
+        },
+    };
+    assert_eq!(
+        store
+            .apply(std::slice::from_ref(&commit))
+            .await
+            .expect("commit"),
+        [true]
+    );
+    assert_eq!(
+        store.apply(&[commit]).await.expect("replay"),
+        [false],
+        "released once"
+    );
+    let b = store
+        .lease(&call("b", 0, 0, 1_000, now + 3, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(b.granted, 1_000 - 550 - 400, "what the real spend left");
+    let view = store.spend("res{1}", day).await.expect("spend");
+    assert_eq!((view.spent_day, view.reserved_day), (550, 0));
+    // A notice that commits before its node reported the win nets out when it does.
+    let early = Write::Spend {
+        campaign: "res{1}".into(),
+        day,
+        micros: 40,
+        event: event("r2", "1"),
+        release: Release { micros: 40, bucket },
+    };
+    store.apply(&[early]).await.expect("commit");
+    assert_eq!(
+        store
+            .spend("res{1}", day)
+            .await
+            .expect("spend")
+            .reserved_day,
+        -40
+    );
+    let reported = store
+        .lease(&call("b", 40, 40, 0, now + 4, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(reported.reserved_day, 0);
+    // A win whose notice never comes: reserved until its bucket ends, then free again.
+    let lost = store
+        .lease(&call("a", 100, 100, 0, now + 5, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(lost.reserved_day, 100);
+    let after = (bucket + 1) * 60 * 1000;
+    let freed = store
+        .lease(&call("c", 0, 0, 1_000, after, bucket))
+        .await
+        .expect("lease");
+    assert_eq!(freed.reserved_day, 0, "the bucket ended");
+}
+
 async fn whole_suite<S: PacingStore>(store: &S) {
+    reservations_hold_budget_until_notices_commit(store).await;
     counters_count_each_event_once_per_window(store).await;
     spend_commits_once_per_event(store).await;
     leases_never_promise_more_than_the_budget(store).await;

@@ -178,6 +178,7 @@ pub async fn simulate_day(
         lease_secs: 10.0,
         max_lease_share: 0.05,
         settle_ms: settle_secs * 1000,
+        reservation_secs: 3_600,
     });
     let table = pacing.table(&snapshot);
     let offset = 8 * 3600;
@@ -243,6 +244,12 @@ pub async fn simulate_day(
                     day: local_day,
                     micros,
                     event,
+                    // The win's reservation, as its signed notice would carry it.
+                    release: crate::pacing_store::Release {
+                        micros,
+                        bucket: (now_ms.div_euclid(1000) + 3_600)
+                            .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
+                    },
                 };
                 let _ = store.apply(std::slice::from_ref(&write)).await;
                 let record = &mut days[k];

@@ -69,6 +69,7 @@ fn settings() -> PacingSettings {
         lease_secs: 10.0,
         max_lease_share: 0.25,
         settle_ms: 1_000,
+        reservation_secs: 3_600,
     }
 }
 
@@ -101,6 +102,11 @@ async fn spend_until_refused(
             event: EventId {
                 auction: format!("{tag}{n}"),
                 imp: "1".into(),
+            },
+            release: crate::pacing_store::Release {
+                micros: 20_000,
+                bucket: ((now_ms + n) / 1000 + 3_600)
+                    .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
             },
         };
         store

@@ -325,6 +325,7 @@ fn persist_one(tx: &rusqlite::Transaction<'_>, write: &Write, now: u64) -> rusql
             day,
             micros,
             event,
+            ..
         } => {
             let marker = super::keys::campaign_event(prefix, campaign, event);
             if !insert_marker(tx, &marker, now)? {

@@ -21,6 +21,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// How long an "already counted" marker lives: longer than any notice may arrive late.
 pub const EVENT_TTL_SECS: u64 = 2 * 86_400;
+/// Width of a reservation bucket, seconds: reservations expire a bucket at a time, at the
+/// end of the bucket their notices' expiry falls in.
+pub const RESERVE_BUCKET_SECS: i64 = 60;
 /// Key prefix of the embedded store (its maps and its file use the Redis layout).
 pub const EMBEDDED_PREFIX: &str = "mem";
 /// How long a day's budget hash lives after its last write.

@@ -14,8 +14,8 @@
 use super::durable::Database;
 use super::keys::{self, DAY_TTL_SECS, EVENT_TTL_SECS};
 use super::{
-    LeaseCall, LeaseReply, PacingStore, PurchaseHistory, SpendView, StoreError, UserCounters,
-    UserKey, Write,
+    LeaseCall, LeaseReply, PacingStore, PurchaseHistory, Release, SpendView, StoreError,
+    UserCounters, UserKey, Write,
 };
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -83,8 +83,34 @@ struct UserEntry {
 struct BudgetHash {
     spent: i64,
     leased: i64,
+    /// Sum of `buckets`: money reserved for wins whose notices have not committed.
+    reserved: i64,
+    /// Reservation bucket → micros (see [`super::scripts::LEASE`]).
+    buckets: HashMap<i64, i64>,
     /// Node → (held micros, expiry unix ms).
     nodes: HashMap<String, (i64, i64)>,
+}
+
+impl BudgetHash {
+    /// Drops the reservation buckets that ended before `now_ms`.
+    fn expire_reservations(&mut self, now_ms: i64) {
+        let width_ms = keys::RESERVE_BUCKET_SECS * 1000;
+        let mut dropped = 0;
+        self.buckets.retain(|&bucket, &mut micros| {
+            let live = (bucket + 1) * width_ms > now_ms;
+            if !live {
+                dropped += micros;
+            }
+            live
+        });
+        self.reserved -= dropped;
+    }
+
+    /// Moves `micros` into the reservation of `bucket` (negative: releases it).
+    fn reserve(&mut self, bucket: i64, micros: i64) {
+        *self.buckets.entry(bucket).or_insert(0) += micros;
+        self.reserved += micros;
+    }
 }
 
 fn now_secs() -> u64 {
@@ -222,10 +248,19 @@ impl MemoryStore {
         }
         lock(&self.inner.users).retain(|_, entry| entry.expires > now);
         let oldest_kept = (now / 86_400) as i64 - (DAY_TTL_SECS / 86_400) as i64;
-        lock(&self.inner.budgets).retain(|key, _| {
-            key.rsplit_once(":d:")
-                .and_then(|(_, d)| d.parse::<i64>().ok())
-                .is_none_or(|d| d >= oldest_kept)
+        // A day hash goes once its day is old enough and no lease or reservation is left
+        // in it (those end by their own expiry first).
+        let now_ms = now as i64 * 1000;
+        let bucket_ms = keys::RESERVE_BUCKET_SECS * 1000;
+        lock(&self.inner.budgets).retain(|key, hash| {
+            hash.nodes
+                .values()
+                .any(|&(held, expires)| held > 0 && expires > now_ms)
+                || hash.buckets.keys().any(|b| (b + 1) * bucket_ms > now_ms)
+                || key
+                    .rsplit_once(":d:")
+                    .and_then(|(_, d)| d.parse::<i64>().ok())
+                    .is_none_or(|d| d >= oldest_kept)
         });
         if let Some(database) = &self.inner.database {
             if let Err(error) = database.expire(now) {
@@ -281,16 +316,18 @@ impl MemoryStore {
         entry.expires = entry.expires.max(until);
     }
 
-    fn commit_spend(&self, campaign: &str, day: i64, micros: i64) {
+    fn commit_spend(&self, campaign: &str, day: i64, micros: i64, release: Release) {
         let mut budgets = lock(&self.inner.budgets);
-        budgets
-            .entry(keys::campaign_day(PREFIX, campaign, day))
-            .or_default()
-            .spent += micros;
-        budgets
-            .entry(keys::campaign_total(PREFIX, campaign))
-            .or_default()
-            .spent += micros;
+        for key in [
+            keys::campaign_day(PREFIX, campaign, day),
+            keys::campaign_total(PREFIX, campaign),
+        ] {
+            let hash = budgets.entry(key).or_default();
+            hash.spent += micros;
+            if release.micros > 0 {
+                hash.reserve(release.bucket, -release.micros);
+            }
+        }
     }
 
     /// Applies the writes that counted to memory.
@@ -311,8 +348,9 @@ impl MemoryStore {
                     campaign,
                     day,
                     micros,
+                    release,
                     ..
-                } => self.commit_spend(campaign, *day, *micros),
+                } => self.commit_spend(campaign, *day, *micros, *release),
             }
         }
     }
@@ -362,6 +400,7 @@ impl PacingStore for MemoryStore {
         let limits = [call.daily_budget, call.total_budget];
         let mut grant = call.want;
         let mut held = [0i64; 2];
+        let mut reserved = [0i64; 2];
         for (i, key) in keys.iter().enumerate() {
             let hash = budgets.entry(key.clone()).or_default();
             let expired: Vec<String> = hash
@@ -375,12 +414,17 @@ impl PacingStore for MemoryStore {
                     hash.leased -= gone;
                 }
             }
+            hash.expire_reservations(call.now_ms);
             let mine = hash.nodes.get(&call.node).map_or(0, |&(h, _)| h);
             let released = call.release.min(mine);
             hash.leased = (hash.leased - released).max(0);
             held[i] = mine - released;
+            if call.reserve > 0 {
+                hash.reserve(call.reserve_bucket, call.reserve);
+            }
+            reserved[i] = hash.reserved;
             if let Some(budget) = limits[i] {
-                grant = grant.min(budget - hash.spent - hash.leased);
+                grant = grant.min(budget - hash.spent - hash.leased - hash.reserved.max(0));
             }
         }
         let grant = grant.max(0);
@@ -405,6 +449,7 @@ impl PacingStore for MemoryStore {
             spent_day: day.spent,
             leased_day: day.leased,
             spent_total: total,
+            reserved_day: reserved[0],
         })
     }
 
@@ -420,6 +465,7 @@ impl PacingStore for MemoryStore {
         Ok(SpendView {
             spent_day: day.spent,
             leased_day: day.leased,
+            reserved_day: day.reserved,
             spent_total: total,
         })
     }
@@ -439,6 +485,7 @@ mod tests {
                 auction: format!("a{n}"),
                 imp: "1".into(),
             },
+            release: Release::NONE,
         }
     }
 

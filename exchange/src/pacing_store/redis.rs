@@ -236,6 +236,7 @@ impl RedisStore {
                 day,
                 micros,
                 event,
+                release,
             } => {
                 let mut cmd = redis::cmd("EVALSHA");
                 cmd.arg(self.scripts.commit_spend.get_hash())
@@ -245,7 +246,9 @@ impl RedisStore {
                     .arg(keys::campaign_event(prefix, campaign, event))
                     .arg(*micros)
                     .arg(EVENT_TTL_SECS)
-                    .arg(DAY_TTL_SECS);
+                    .arg(DAY_TTL_SECS)
+                    .arg(release.micros.max(0))
+                    .arg(release.bucket);
                 cmd
             }
         }
@@ -341,16 +344,20 @@ impl PacingStore for RedisStore {
             .arg(call.now_ms)
             .arg(call.ttl_ms)
             .arg(DAY_TTL_SECS)
+            .arg(call.reserve.max(0))
+            .arg(call.reserve_bucket)
+            .arg(keys::RESERVE_BUCKET_SECS)
             .invoke_async(&mut connection)
             .await
             .map_err(|e| unavailable(&e))?;
         match reply[..] {
-            [granted, held, spent_day, leased_day, spent_total] => Ok(LeaseReply {
+            [granted, held, spent_day, leased_day, spent_total, reserved_day] => Ok(LeaseReply {
                 granted,
                 held,
                 spent_day,
                 leased_day,
                 spent_total,
+                reserved_day,
             }),
             _ => Err(StoreError::BadReply(format!("lease returned {reply:?}"))),
         }
@@ -363,16 +370,19 @@ impl PacingStore for RedisStore {
             .arg(keys::campaign_day(&self.prefix, campaign, day))
             .arg("spent")
             .arg("leased")
+            .arg("reserved")
             .cmd("HGET")
             .arg(keys::campaign_total(&self.prefix, campaign))
             .arg("spent");
-        let ((spent_day, leased_day), spent_total): ((Option<i64>, Option<i64>), Option<i64>) =
-            pipe.query_async(&mut connection)
-                .await
-                .map_err(|e| unavailable(&e))?;
+        type Reply = ((Option<i64>, Option<i64>, Option<i64>), Option<i64>);
+        let ((spent_day, leased_day, reserved_day), spent_total): Reply = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| unavailable(&e))?;
         Ok(SpendView {
             spent_day: spent_day.unwrap_or(0),
             leased_day: leased_day.unwrap_or(0),
+            reserved_day: reserved_day.unwrap_or(0),
             spent_total: spent_total.unwrap_or(0),
         })
     }

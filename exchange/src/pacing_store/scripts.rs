@@ -42,16 +42,25 @@ end
 return 1
 ";
 
-/// Commits spend, once.
+/// Commits spend, once, and releases the win's reservation.
 ///
 /// `KEYS[1]` the day hash, `KEYS[2]` the lifetime hash, `KEYS[3]` the event marker.
-/// `ARGV[1]` micros, `ARGV[2]` marker TTL, `ARGV[3]` day-hash TTL. Returns 1 if
-/// committed, 0 for a replay.
+/// `ARGV[1]` micros, `ARGV[2]` marker TTL, `ARGV[3]` day-hash TTL, `ARGV[4]` micros
+/// reserved for the win (0: none), `ARGV[5]` its reservation bucket. `reserved` and the
+/// bucket's `r:<bucket>` go down by the reservation (a notice may commit before its node
+/// reported the win: they then dip below 0 until it does). Returns 1 if committed, 0
+/// for a replay.
 pub const COMMIT_SPEND: &str = r"
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1])
+local reserved = tonumber(ARGV[4])
+for i = 1, 2 do
+  redis.call('HINCRBY', KEYS[i], 'spent', ARGV[1])
+  if reserved > 0 then
+    redis.call('HINCRBY', KEYS[i], 'reserved', -reserved)
+    redis.call('HINCRBY', KEYS[i], 'r:' .. ARGV[5], -reserved)
+  end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('HINCRBY', KEYS[2], 'spent', ARGV[1])
 return 1
 ";
 
@@ -59,23 +68,29 @@ return 1
 ///
 /// `KEYS[1]` the day hash, `KEYS[2]` the lifetime hash. `ARGV`: node, release, want,
 /// daily budget (-1: none), lifetime budget (-1: none), now (ms), lease TTL (ms), day-hash
-/// TTL (s). First every expired node lease is returned (a node that died gives its lease
-/// back this way, no sweeper). Then this node gives back `release` of what it holds, and
-/// is granted `min(want, budget − spent − leased)` for each budget (never negative), so
-/// committed spend + outstanding leases never exceed a budget. Its lease expiry moves to
-/// now + TTL. Returns `{granted, held, spent_day, leased_day, spent_total}`.
+/// TTL (s), reserve, reserve bucket, bucket width (s). First every expired node lease is
+/// returned (a node that died gives its lease back this way, no sweeper) and every
+/// reservation bucket that has ended is dropped. Then this node gives back `release` of
+/// what it holds, of which `reserve` (what its wins used) stays reserved in the bucket
+/// until their notices commit, and is granted `min(want, budget − spent − leased −
+/// reserved)` for each budget (never negative): committed spend + outstanding leases +
+/// reservations never exceed a budget, however late the notices come within their
+/// validity. Its lease expiry moves to now + TTL. Returns `{granted, held, spent_day,
+/// leased_day, spent_total, reserved_day}`.
 pub const LEASE: &str = r"
 local function int(x) return string.format('%d', x) end
 local node, release, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local budgets = { tonumber(ARGV[4]), tonumber(ARGV[5]) }
 local now, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-local grant, held = want, { 0, 0 }
+local reserve, bucket, width = tonumber(ARGV[9]), ARGV[10], tonumber(ARGV[11])
+local grant, held, reserved_out = want, { 0, 0 }, { 0, 0 }
 for i = 1, 2 do
   local key = KEYS[i]
   local fields = redis.call('HGETALL', key)
-  local leased = 0
+  local leased, reserved = 0, 0
   for j = 1, #fields, 2 do
     if fields[j] == 'leased' then leased = tonumber(fields[j + 1]) end
+    if fields[j] == 'reserved' then reserved = tonumber(fields[j + 1]) end
   end
   for j = 1, #fields, 2 do
     local f = fields[j]
@@ -83,16 +98,24 @@ for i = 1, 2 do
       local other = string.sub(f, 3)
       leased = leased - tonumber(redis.call('HGET', key, 'n:' .. other) or '0')
       redis.call('HDEL', key, 'n:' .. other, f)
+    elseif string.sub(f, 1, 2) == 'r:' and (tonumber(string.sub(f, 3)) + 1) * width * 1000 <= now then
+      reserved = reserved - tonumber(fields[j + 1])
+      redis.call('HDEL', key, f)
     end
   end
   local h = tonumber(redis.call('HGET', key, 'n:' .. node) or '0')
   local r = math.min(release, h)
   leased = math.max(leased - r, 0)
   held[i] = h - r
-  redis.call('HSET', key, 'leased', int(leased), 'n:' .. node, int(held[i]))
+  if reserve > 0 then
+    reserved = reserved + reserve
+    redis.call('HINCRBY', key, 'r:' .. bucket, int(reserve))
+  end
+  reserved_out[i] = reserved
+  redis.call('HSET', key, 'leased', int(leased), 'reserved', int(reserved), 'n:' .. node, int(held[i]))
   if budgets[i] >= 0 then
     local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
-    grant = math.min(grant, budgets[i] - spent - leased)
+    grant = math.min(grant, budgets[i] - spent - leased - math.max(reserved, 0))
   end
 end
 if grant < 0 then grant = 0 end
@@ -105,5 +128,5 @@ local mine = held[1]
 if budgets[1] < 0 then mine = held[2] end
 local day = redis.call('HMGET', KEYS[1], 'spent', 'leased')
 local spent_total = redis.call('HGET', KEYS[2], 'spent')
-return { grant, mine + grant, tonumber(day[1] or '0'), tonumber(day[2] or '0'), tonumber(spent_total or '0') }
+return { grant, mine + grant, tonumber(day[1] or '0'), tonumber(day[2] or '0'), tonumber(spent_total or '0'), reserved_out[1] }
 ";

@@ -18,7 +18,8 @@ use crate::fanout::notices::NoticeJob;
 use crate::freq;
 use crate::metrics::NoticeEvent;
 use crate::notice::{self, Rejection, VerifiedNotice};
-use crate::pacing_store::{EventId, UserKey, Write};
+use crate::pacing_store::keys::RESERVE_BUCKET_SECS;
+use crate::pacing_store::{EventId, Release, UserKey, Write};
 use crate::state::AppState;
 use bidder_sdk::notice::MAX_NOTICE_QUERY;
 use bidder_sdk::NoticeKind;
@@ -121,11 +122,16 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
     let now_ms = state.clock.now_millis();
     let day = crate::pacing::local_day(now_ms, campaign.utc_offset_secs);
     let micros = (notice.price / rate * 1000.0).round() as i64;
+    let release = Release {
+        micros: notice.reserved.unwrap_or(0),
+        bucket: notice.expires.div_euclid(RESERVE_BUCKET_SECS),
+    };
     let mut writes = vec![Write::Spend {
         campaign: campaign.id.clone(),
         day,
         micros,
         event: event.clone(),
+        release,
     }];
     if let Some(user) = user {
         let bumps = freq::bumps(campaign, now_ms.div_euclid(1000));

@@ -14,6 +14,7 @@ fn spend(n: u32, micros: i64) -> Write {
         day: 20_000,
         micros,
         event: event(n),
+        release: crate::pacing_store::Release::NONE,
     }
 }
 
