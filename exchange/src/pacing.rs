@@ -5,14 +5,16 @@
 //! one store call per campaign, runs the [`controller`], rolls days over, and gives every
 //! lease back at shutdown.
 //!
-//! **Overspend bound.** The store grants a lease only while committed spend + all
-//! outstanding leases + the grant ≤ budget. A node releases used lease money when it
-//! settles, before the notices of those impressions commit their spend. So total
-//! committed spend ≤ budget + the value of impressions served from already-released
-//! lease money whose notices had not yet committed at the moment of the last grant —
-//! the impressions "in flight" when a lease ran out. With notices arriving within `d` of
-//! serving and a peak spend rate `r`, that is at most `r × d`. Proved by the two-node
-//! test against one Redis.
+//! **Budget bound.** The store grants a lease only while committed spend + all
+//! outstanding leases + all reservations + the grant ≤ budget. When a node settles, the
+//! lease money its wins used is not returned to the pool but stays *reserved* (in a
+//! bucket that ends after the wins' notice URLs expire) until each win's signed notice
+//! commits its spend and releases exactly what the win took (`res` in the URL). So
+//! committed spend ≤ budget however late notices come within their validity; a win whose
+//! notice never comes keeps its money reserved until its URL expires
+//! (`notices.ttl_secs`). Tested with notices 0 s, 10 s and 2 min late on two nodes
+//! (`tests::late_notices_from_two_nodes_stay_within_the_budget`) and end to end
+//! (`tests/tests/late_notices.rs`).
 
 pub mod controller;
 pub mod simulation;

@@ -21,8 +21,18 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// Starts six nodes and joins them (fails the test if it cannot).
+    /// Starts six nodes and joins them (fails the test if it cannot). A port taken by
+    /// someone else between choosing and binding it costs a retry with new ports.
     pub fn start() -> Self {
+        for _ in 0..3 {
+            if let Some(cluster) = Self::try_start() {
+                return cluster;
+            }
+        }
+        panic!("could not start a Redis Cluster in three tries");
+    }
+
+    fn try_start() -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         let mut ports = Vec::with_capacity(NODES);
         let mut children = Vec::with_capacity(NODES);
@@ -33,13 +43,21 @@ impl RedisCluster {
             children.push(start_node(port, &data));
             ports.push(port);
         }
-        let cluster = Self {
+        let mut cluster = Self {
             ports,
             children,
             _dir: dir,
         };
         for &port in &cluster.ports {
             wait_until(|| command(port, &["PING"]).is_some_and(|a| a.contains("PONG")));
+        }
+        // Every node of ours is running (none lost its port to another process).
+        if cluster
+            .children
+            .iter_mut()
+            .any(|child| !matches!(child.try_wait(), Ok(None)))
+        {
+            return None;
         }
         let nodes: Vec<String> = cluster
             .ports
@@ -55,13 +73,31 @@ impl RedisCluster {
             .stderr(Stdio::null())
             .status()
             .expect("redis-cli (tests/run installs redis-server, which brings it)");
-        assert!(created.success(), "redis-cli --cluster create failed");
+        if !created.success() {
+            return None;
+        }
         for &port in &cluster.ports {
             wait_until(|| {
                 command(port, &["CLUSTER", "INFO"]).is_some_and(|a| a.contains("cluster_state:ok"))
             });
         }
-        cluster
+        // Every node agrees on every slot (no MOVED on the first commands of a test).
+        wait_until(|| {
+            Command::new("redis-cli")
+                .args([
+                    "--cluster",
+                    "check",
+                    &format!("127.0.0.1:{}", cluster.ports[0]),
+                ])
+                .output()
+                .is_ok_and(|o| {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    o.status.success()
+                        && text.contains("All nodes agree about slots configuration")
+                        && text.contains("All 16384 slots covered")
+                })
+        });
+        Some(cluster)
     }
 
     /// Seed nodes as `store.redis_url` takes them with `cluster = true`.

@@ -86,10 +86,13 @@ async fn counters_count_each_event_once_per_window<S: PacingStore>(store: &S) {
         "a replay counts once"
     );
     let twice = impression(42, "a2", &[("c:x:3600", 10)]);
+    // Exactly one of the two counts (which one may differ on a cluster that retried a
+    // command of the pipeline; the count below is what matters).
+    let counted = store.apply(&[twice.clone(), twice]).await.expect("batch");
     assert_eq!(
-        store.apply(&[twice.clone(), twice]).await.expect("batch"),
-        [true, false],
-        "a duplicate inside one batch counts once"
+        counted.iter().filter(|&&c| c).count(),
+        1,
+        "a duplicate inside one batch counts once: {counted:?}"
     );
     let read = store.read_counters(user).await.expect("read");
     assert_eq!(read.count("c:x:3600", 10), 2);
