@@ -34,6 +34,8 @@ pub struct CompareOptions {
     /// Compare the exchange on this Redis against the exchange on its embedded store,
     /// instead of the exchange against the baseline.
     pub redis: Option<String>,
+    /// `redis` names Redis Cluster seed nodes.
+    pub redis_cluster: bool,
 }
 
 /// One server's figures in one round.
@@ -102,7 +104,10 @@ pub async fn compare(
                 "redis" => start_exchange(
                     &options.config,
                     options.bidders.clone(),
-                    options.redis.as_deref(),
+                    options
+                        .redis
+                        .as_deref()
+                        .map(|url| (url, options.redis_cluster)),
                 )?,
                 _ => start_exchange(&options.config, options.bidders.clone(), None)?,
             };

@@ -136,6 +136,9 @@ struct CompareArgs {
     /// its embedded store, instead of against the baseline.
     #[arg(long)]
     redis: Option<String>,
+    /// `--redis` names Redis Cluster seed nodes (comma-separated).
+    #[arg(long)]
+    redis_cluster: bool,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -487,6 +490,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         fixed_rate: args.rate,
         template,
         redis: args.redis,
+        redis_cluster: args.redis_cluster,
     };
     anyhow::ensure!(args.bidders <= 16, "--bidders must be 0..=16");
     let mut options = options;

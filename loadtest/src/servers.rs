@@ -93,18 +93,20 @@ impl Drop for Served {
 }
 
 /// Starts the exchange on `config` (as `exchange --config`), with `bidders` added, on
-/// the embedded store, or on Redis at `redis` (under a key prefix of its own, so runs
-/// never share counters or budgets). `REDIS_URL` is ignored: the caller chooses.
+/// the embedded store, or on Redis at `redis` (URL, and whether it names Redis Cluster
+/// seeds; under a key prefix of its own, so runs never share counters or budgets).
+/// `REDIS_URL` is ignored: the caller chooses.
 pub fn start_exchange(
     config: &Path,
     bidders: Vec<BidderConfig>,
-    redis: Option<&str>,
+    redis: Option<(&str, bool)>,
 ) -> anyhow::Result<Served> {
     static RUNS: AtomicU32 = AtomicU32::new(0);
     let mut settings = ExchangeConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.bidders.extend(bidders);
     settings.reload.watch_interval_ms = 0;
-    settings.store.redis_url = redis.unwrap_or_default().to_owned();
+    settings.store.redis_url = redis.map(|(url, _)| url).unwrap_or_default().to_owned();
+    settings.store.cluster = redis.is_some_and(|(_, cluster)| cluster);
     let run = format!(
         "loadtest-{}-{}",
         std::process::id(),

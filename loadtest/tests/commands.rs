@@ -63,6 +63,7 @@ async fn compare_measures_both_servers_and_states_ratios() {
             progress: false,
         },
         redis: None,
+        redis_cluster: false,
     };
     let comparison = compare(&options, &name, bodies, &StopSignal::default())
         .await

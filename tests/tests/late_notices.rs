@@ -173,3 +173,22 @@ async fn notices_ten_seconds_late_keep_the_budget_on_two_nodes() {
     let redis = RedisServer::shared_or_own();
     assert_held(two_nodes_on(&redis).await, Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_ten_seconds_late_keep_the_budget_on_a_redis_cluster() {
+    let cluster = tests::redis_cluster::RedisCluster::start();
+    let prefix = unique_prefix();
+    let config = format!("{CONFIG}\ncluster = true");
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(Arc::new(
+            TestExchange::builder()
+                .campaigns(&campaigns())
+                .config(&config)
+                .redis(&cluster.seeds(), &prefix)
+                .start()
+                .await,
+        ));
+    }
+    assert_held(nodes, Duration::from_secs(10)).await;
+}

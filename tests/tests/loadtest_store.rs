@@ -32,6 +32,7 @@ async fn compare_runs_the_exchange_on_redis_against_the_embedded_store() {
             progress: false,
         },
         redis: Some(redis.url().to_owned()),
+        redis_cluster: false,
     };
     let comparison = compare(
         &options,
