@@ -328,7 +328,7 @@ fn serve(
         );
         let keys = state.notice_keys.ids();
         if state.notice_keys.is_ephemeral() {
-            tracing::warn!("no notice keys configured and no store file: signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
+            tracing::warn!("no notice keys configured (and no embedded store file to keep one in): signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
         } else if keys == [exchange::notice::STORED_KEY_ID] {
             tracing::info!("no notice keys configured: signing with the key kept in the store file (one node; set [[notices.keys]] or EXCHANGE_NOTICE_KEYS for several)");
         } else {
