@@ -62,6 +62,25 @@ fn one_campaign(daily: f64, timezone: &str) -> Snapshot {
     )
 }
 
+/// The spend a 20-CPM win's notice commits for campaign `c` (auction `auction`, won at
+/// `won_ms`), releasing the 20,000 micros the win took from the lease.
+fn win_notice(auction: String, day: i64, won_ms: i64) -> Write {
+    Write::Spend {
+        campaign: "c".into(),
+        day,
+        micros: 20_000,
+        event: EventId {
+            auction,
+            imp: "1".into(),
+        },
+        release: crate::pacing_store::Release {
+            micros: 20_000,
+            bucket: (won_ms / 1000 + 3_600)
+                .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
+        },
+    }
+}
+
 fn settings() -> PacingSettings {
     PacingSettings {
         node: "n".into(),
@@ -95,20 +114,7 @@ async fn spend_until_refused(
             continue;
         }
         charged += 20_000;
-        let write = Write::Spend {
-            campaign: "c".into(),
-            day,
-            micros: 20_000,
-            event: EventId {
-                auction: format!("{tag}{n}"),
-                imp: "1".into(),
-            },
-            release: crate::pacing_store::Release {
-                micros: 20_000,
-                bucket: ((now_ms + n) / 1000 + 3_600)
-                    .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
-            },
-        };
+        let write = win_notice(format!("{tag}{n}"), day, now_ms + n);
         store
             .apply(std::slice::from_ref(&write))
             .await
@@ -214,20 +220,7 @@ async fn two_nodes_with_late_notices(delay_ms: i64) -> i64 {
             let pacer = table.get(0).expect("pacer");
             if pacer.admits(now, 0).is_ok() && pacer.charge(20_000) {
                 n += 1;
-                let write = Write::Spend {
-                    campaign: "c".into(),
-                    day: pacer.rule().day(now),
-                    micros: 20_000,
-                    event: EventId {
-                        auction: format!("w{n}"),
-                        imp: "1".into(),
-                    },
-                    release: crate::pacing_store::Release {
-                        micros: 20_000,
-                        bucket: (now / 1000 + 3_600)
-                            .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
-                    },
-                };
+                let write = win_notice(format!("w{n}"), pacer.rule().day(now), now);
                 pending.push_back((now + delay_ms, write));
             }
         }
