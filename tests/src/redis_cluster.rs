@@ -97,6 +97,14 @@ impl RedisCluster {
                         && text.contains("All 16384 slots covered")
                 })
         });
+        // Every replica in sync with its master: only a synced replica can be promoted.
+        for &port in &cluster.ports {
+            wait_until(|| {
+                command(port, &["INFO", "replication"]).is_some_and(|info| {
+                    !info.contains("role:slave") || info.contains("master_link_status:up")
+                })
+            });
+        }
         Some(cluster)
     }
 
@@ -190,6 +198,8 @@ fn start_node(port: u16, data: &Path) -> Child {
             "--appendonly",
             "no",
         ])
+        // Replicas sync at once (the default waits 5 s), so a failover can promote them.
+        .args(["--repl-diskless-sync-delay", "0"])
         .arg("--dir")
         .arg(data)
         .stdout(Stdio::null())

@@ -1,6 +1,7 @@
-//! One Redis Cluster master stops answering (SIGSTOP, then a replica takes over): writes
-//! and lease renewals for campaigns on the healthy masters go on; the stopped master's
-//! writes are journaled, acknowledged, and delivered once its slots answer again.
+//! One Redis Cluster master hangs (SIGSTOP) or dies (SIGKILL, and its replica is promoted
+//! after the cluster's node timeout): writes and lease renewals for campaigns on the
+//! healthy masters go on; the failed master's writes are journaled, acknowledged, and
+//! delivered once its slots answer again (from the promoted replica after a failover).
 
 use exchange::pacing::{Pacing, PacingSettings};
 use exchange::pacing_store::durable::Database;
@@ -184,4 +185,59 @@ async fn lease_renewals_on_healthy_masters_never_wait_for_a_stopped_one() {
             "campaign {i} on the stopped master got none"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_master_dies_its_writes_reach_the_promoted_replica() {
+    let cluster = RedisCluster::start();
+    let store = cluster_store(&cluster, &unique_prefix()).await;
+    let down = cluster.master_of("{c0}");
+    let (lost, healthy) = split_by_master(&cluster, down);
+    let dir = tempfile::tempdir().expect("dir");
+    let journal = Arc::new(Database::open(&dir.path().join("journal.db")).expect("journal"));
+    let writer = Arc::new(Writer::new(1_024));
+    let running = Arc::clone(&writer);
+    let (store_for_writer, journal_for_writer) = (store.clone(), Arc::clone(&journal));
+    tokio::spawn(async move {
+        running
+            .run(store_for_writer, Some(journal_for_writer))
+            .await;
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let replayer = Arc::clone(&writer);
+    let (store_for_replay, journal_for_replay) = (store.clone(), Arc::clone(&journal));
+    tokio::spawn(async move {
+        replayer
+            .replay_journal(store_for_replay, journal_for_replay, stop_rx)
+            .await;
+    });
+    // The master dies for good (a crash: connections refused from now on).
+    cluster.signal(down, "-KILL");
+    let mut acks = Vec::new();
+    for i in 0..CAMPAIGNS {
+        acks.push(writer.send(vec![spend(i, i)]).expect("queue room"));
+    }
+    for ack in acks {
+        assert!(ack.wait(Duration::from_secs(5)).await, "acknowledged");
+    }
+    for &i in &healthy {
+        assert_eq!(
+            spent(&store, i).await,
+            1_000,
+            "campaign {i} on a healthy master"
+        );
+    }
+    // The cluster fails over (node timeout 2 s) and the journal reaches the new master.
+    let until = Instant::now() + Duration::from_secs(60);
+    while journal.journal_len().expect("journal") > 0 {
+        assert!(
+            Instant::now() < until,
+            "the journal was not delivered after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for &i in lost.iter().chain(&healthy) {
+        assert_eq!(spent(&store, i).await, 1_000, "campaign {i}, once");
+    }
+    let _ = stop_tx.send(true);
 }
