@@ -61,6 +61,38 @@ async fn spent(store: &SharedStore, i: usize) -> i64 {
         .unwrap_or(-1)
 }
 
+/// A writer draining into `store`, journaling what it does not take in `folder`.
+fn start_writer(store: &SharedStore, folder: &std::path::Path) -> (Arc<Writer>, Arc<Database>) {
+    let journal = Arc::new(Database::open(&folder.join("journal.db")).expect("journal"));
+    let writer = Arc::new(Writer::new(1_024));
+    let (running, store, journaled) = (Arc::clone(&writer), store.clone(), Arc::clone(&journal));
+    tokio::spawn(async move { running.run(store, Some(journaled)).await });
+    (writer, journal)
+}
+
+/// The journal replayer of `writer`, until the returned sender says stop.
+fn start_replayer(
+    writer: &Arc<Writer>,
+    store: &SharedStore,
+    journal: &Arc<Database>,
+) -> tokio::sync::watch::Sender<bool> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (replayer, store, journal) = (Arc::clone(writer), store.clone(), Arc::clone(journal));
+    tokio::spawn(async move { replayer.replay_journal(store, journal, stop_rx).await });
+    stop_tx
+}
+
+/// One notice per campaign, all in flight together: every one is acknowledged.
+async fn one_notice_per_campaign_acknowledged(writer: &Writer) {
+    let mut acks = Vec::new();
+    for i in 0..CAMPAIGNS {
+        acks.push(writer.send(vec![spend(i, i)]).expect("queue room"));
+    }
+    for ack in acks {
+        assert!(ack.wait(Duration::from_secs(5)).await, "acknowledged");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_for_healthy_masters_land_while_one_master_is_down() {
     let cluster = RedisCluster::start();
@@ -72,24 +104,9 @@ async fn writes_for_healthy_masters_land_while_one_master_is_down() {
         "campaigns on both sides"
     );
     let dir = tempfile::tempdir().expect("dir");
-    let journal = Arc::new(Database::open(&dir.path().join("journal.db")).expect("journal"));
-    let writer = Arc::new(Writer::new(1_024));
-    let running = Arc::clone(&writer);
-    let (store_for_writer, journal_for_writer) = (store.clone(), Arc::clone(&journal));
-    tokio::spawn(async move {
-        running
-            .run(store_for_writer, Some(journal_for_writer))
-            .await;
-    });
+    let (writer, journal) = start_writer(&store, dir.path());
     cluster.signal(down, "-STOP");
-    // One notice per campaign, all in flight together: every one is acknowledged.
-    let mut acks = Vec::new();
-    for i in 0..CAMPAIGNS {
-        acks.push(writer.send(vec![spend(i, i)]).expect("queue room"));
-    }
-    for ack in acks {
-        assert!(ack.wait(Duration::from_secs(5)).await, "acknowledged");
-    }
+    one_notice_per_campaign_acknowledged(&writer).await;
     // The healthy masters have theirs now; the stopped master's wait in the journal.
     for &i in &healthy {
         assert_eq!(
@@ -105,14 +122,7 @@ async fn writes_for_healthy_masters_land_while_one_master_is_down() {
     );
     // The master answers again: the replayer delivers the journal, once.
     cluster.signal(down, "-CONT");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let replayer = Arc::clone(&writer);
-    let (store_for_replay, journal_for_replay) = (store.clone(), Arc::clone(&journal));
-    tokio::spawn(async move {
-        replayer
-            .replay_journal(store_for_replay, journal_for_replay, stop_rx)
-            .await;
-    });
+    let stop_tx = start_replayer(&writer, &store, &journal);
     let until = Instant::now() + Duration::from_secs(30);
     while journal.journal_len().expect("journal") > 0 {
         assert!(Instant::now() < until, "the journal was not delivered");
@@ -194,32 +204,11 @@ async fn after_a_master_dies_its_writes_reach_the_promoted_replica() {
     let down = cluster.master_of("{c0}");
     let (lost, healthy) = split_by_master(&cluster, down);
     let dir = tempfile::tempdir().expect("dir");
-    let journal = Arc::new(Database::open(&dir.path().join("journal.db")).expect("journal"));
-    let writer = Arc::new(Writer::new(1_024));
-    let running = Arc::clone(&writer);
-    let (store_for_writer, journal_for_writer) = (store.clone(), Arc::clone(&journal));
-    tokio::spawn(async move {
-        running
-            .run(store_for_writer, Some(journal_for_writer))
-            .await;
-    });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let replayer = Arc::clone(&writer);
-    let (store_for_replay, journal_for_replay) = (store.clone(), Arc::clone(&journal));
-    tokio::spawn(async move {
-        replayer
-            .replay_journal(store_for_replay, journal_for_replay, stop_rx)
-            .await;
-    });
+    let (writer, journal) = start_writer(&store, dir.path());
+    let stop_tx = start_replayer(&writer, &store, &journal);
     // The master dies for good (a crash: connections refused from now on).
     cluster.signal(down, "-KILL");
-    let mut acks = Vec::new();
-    for i in 0..CAMPAIGNS {
-        acks.push(writer.send(vec![spend(i, i)]).expect("queue room"));
-    }
-    for ack in acks {
-        assert!(ack.wait(Duration::from_secs(5)).await, "acknowledged");
-    }
+    one_notice_per_campaign_acknowledged(&writer).await;
     for &i in &healthy {
         assert_eq!(
             spent(&store, i).await,
