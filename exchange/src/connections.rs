@@ -6,11 +6,12 @@
 //! At the cap the accept loop stops accepting until a connection ends: new clients wait in
 //! the kernel's backlog instead of taking the descriptors the open connections need.
 
+use crate::log_limit::LogLimit;
 use crate::metrics::family;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_io_timeout::TimeoutStream;
@@ -37,6 +38,7 @@ pub struct Connections {
     idle_timeout: Duration,
     waited_at_limit: AtomicU64,
     accept_errors: AtomicU64,
+    accept_log: LogLimit,
     first_byte_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
     accepted: AtomicU64,
@@ -69,6 +71,7 @@ impl Connections {
             idle_timeout,
             waited_at_limit: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
+            accept_log: LogLimit::new(ACCEPT_LOG_EVERY),
             first_byte_timeouts: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -78,6 +81,11 @@ impl Connections {
     /// The cap in force.
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// `accept` failure lines left out of the log.
+    pub fn accept_log_suppressed(&self) -> u64 {
+        self.accept_log.suppressed()
     }
 
     /// Connections open now.
@@ -171,20 +179,16 @@ impl Connections {
     }
 }
 
-/// Failed `accept`s in a row: the pause before the next try, and when to log.
+/// Failed `accept`s in a row: the pause before the next try.
 #[derive(Debug)]
 pub struct AcceptBackoff {
     pause: Duration,
-    last_log: Option<Instant>,
-    unlogged: u64,
 }
 
 impl Default for AcceptBackoff {
     fn default() -> Self {
         Self {
             pause: ACCEPT_BACKOFF_MIN,
-            last_log: None,
-            unlogged: 0,
         }
     }
 }
@@ -193,15 +197,8 @@ impl AcceptBackoff {
     /// Counts and (at most once a second) logs a failed `accept`; the pause to take.
     pub fn failed(&mut self, connections: &Connections, error: &std::io::Error) -> Duration {
         connections.accept_errors.fetch_add(1, Relaxed);
-        self.unlogged += 1;
-        let now = Instant::now();
-        if self
-            .last_log
-            .is_none_or(|at| now.duration_since(at) >= ACCEPT_LOG_EVERY)
-        {
-            tracing::warn!(%error, failures = self.unlogged, open = connections.open(), "accept failed; backing off");
-            self.last_log = Some(now);
-            self.unlogged = 0;
+        if let Some(left_out) = connections.accept_log.admit() {
+            tracing::warn!(%error, left_out, open = connections.open(), "accept failed; backing off");
         }
         let pause = self.pause;
         self.pause = (self.pause * 2).min(ACCEPT_BACKOFF_MAX);

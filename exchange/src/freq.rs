@@ -156,6 +156,8 @@ pub struct CapStats {
     pub anonymous: AtomicU64,
     /// Campaign exclusions by reason (indexed by [`CapBlock`]).
     pub blocked: [AtomicU64; CapBlock::ALL.len()],
+    /// Limits the warnings of failed or late reads.
+    pub log: crate::log_limit::LogLimit,
 }
 
 impl CapStats {

@@ -273,11 +273,20 @@ async fn read_user(
         }
         Ok(Err(error)) => {
             state.caps.reads_failed.fetch_add(1, Relaxed);
-            tracing::debug!(%error, "frequency read failed");
+            if let Some(left_out) = state.caps.log.admit() {
+                tracing::warn!(%error, left_out, "frequency read failed; capped campaigns apply their on_store_error");
+            }
             CapRead::Failed
         }
         Err(_) => {
             state.caps.reads_late.fetch_add(1, Relaxed);
+            if let Some(left_out) = state.caps.log.admit() {
+                tracing::warn!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    left_out,
+                    "frequency read late; capped campaigns apply their on_store_error"
+                );
+            }
             CapRead::Failed
         }
     }

@@ -29,6 +29,7 @@ pub mod features;
 pub mod freq;
 pub mod handler;
 pub mod index;
+pub mod log_limit;
 pub mod ltv;
 pub mod metrics;
 pub mod native;

@@ -292,6 +292,9 @@ pub struct PacingStats {
     pub throttled: AtomicU64,
     /// Campaign exclusions: no lease money.
     pub no_lease: AtomicU64,
+    /// Limits the warnings of failed lease calls (one per campaign per settle while the
+    /// store is down).
+    pub log: crate::log_limit::LogLimit,
 }
 
 /// Budgets and pacing of every campaign on this node.
@@ -522,6 +525,9 @@ impl Pacing {
             }
             Err(error) => {
                 self.stats.lease_errors.fetch_add(1, Relaxed);
+                if let Some(left_out) = self.stats.log.admit() {
+                    tracing::warn!(campaign = %pacer.campaign, %error, left_out, "budget lease failed; the campaign bids on what its lease holds");
+                }
                 // Keep what was used for the next settle; the lease stays until it expires.
                 pacer.used.fetch_add(used, Relaxed);
                 if stopping {

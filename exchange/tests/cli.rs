@@ -140,16 +140,26 @@ fn start(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
 /// Spawns `command` (a server told to listen on port 0) and returns it with the address
 /// it logged.
 fn spawn_listening(mut command: Command) -> (std::process::Child, String) {
-    let mut child = command
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let (child, addr, _log) = spawn_logging(command.env("RUST_LOG", "info"));
+    (child, addr)
+}
+
+/// Spawns `command` (a server told to listen on port 0); the server, the address it
+/// logged, and every line of its log (the thread ends when the server does).
+fn spawn_logging(
+    command: &mut Command,
+) -> (
+    std::process::Child,
+    String,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let mut child = command.stderr(Stdio::piped()).spawn().expect("spawn");
     // Read the log on a thread so that a server that never says where it listens fails
     // the test after a deadline instead of hanging it.
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let log = std::thread::spawn(move || {
+        let mut lines = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listen=").nth(1) {
                 let _ = tx.send(
@@ -159,13 +169,15 @@ fn spawn_listening(mut command: Command) -> (std::process::Child, String) {
                         .to_owned(),
                 );
             }
+            lines.push(line);
         }
+        lines
     });
     let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
         let _ = child.kill();
         panic!("the server did not log its listen address within 30 s");
     };
-    (child, addr)
+    (child, addr, log)
 }
 
 #[test]
@@ -503,4 +515,162 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
     let _ = child.wait();
     read.expect("an answer within 20 s");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A child process killed and reaped when dropped (also when a test panics).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private `redis-server` on a free port; its URL.
+fn private_redis() -> (Reaped, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Reaped(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (bash tests/run installs it)"),
+    );
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, format!("redis://127.0.0.1:{port}/"));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("redis-server did not listen on {port}");
+}
+
+/// The value of one Prometheus sample line (`name{labels} value`) in `metrics`.
+fn sample(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
+/// Fires the bill notice of the first bid in an auction `response`, if any.
+fn bill(addr: &str, response: &str) {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(response) else {
+        return;
+    };
+    if let Some(burl) = json["seatbid"][0]["bid"][0]["burl"].as_str() {
+        let path = burl
+            .split_once("/notice/")
+            .map(|(_, p)| format!("/notice/{p}"));
+        let path = path
+            .expect("a notice URL")
+            .replace("${AUCTION_PRICE}", "1.0");
+        get(addr, &path);
+    }
+}
+
+#[test]
+fn a_dead_store_is_logged_a_few_times_and_counted_every_time() {
+    let dir = tempfile_dir().join("dead-store");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (redis, url) = private_redis();
+    let campaigns = repo().join("configs/campaigns.json");
+    std::fs::write(
+        dir.join("exchange.toml"),
+        format!(
+            "campaigns = {:?}\n[store]\nredis_url = {url:?}\npath = \"journal.db\"\n",
+            campaigns.display().to_string()
+        ),
+    )
+    .expect("write");
+    let mut command = exchange();
+    command
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(dir.join("exchange.toml"))
+        .args(["--listen", "127.0.0.1:0"]);
+    let (mut child, addr, log) = spawn_logging(&mut command);
+    let body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("configs/examples/banner-request.json")).expect("example"),
+    )
+    .expect("json");
+    let auction = |n: usize| {
+        let mut request = body.clone();
+        request["user"]["id"] = format!("u-{n}").into();
+        post(&addr, "/openrtb2/auction", request.to_string().as_bytes())
+    };
+    // The store up: fills, notices land.
+    let mut filled = 0;
+    for n in 0..50 {
+        let (status, response) = auction(n);
+        if status == 200 {
+            filled += 1;
+            bill(&addr, &response);
+        }
+    }
+    assert!(filled > 0, "nothing filled while the store was up");
+    drop(redis);
+    // The store dead for a few seconds: every request's frequency read fails, leases fail,
+    // notices go to the journal; each failure is counted, few are logged.
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    let mut n = 1_000;
+    while std::time::Instant::now() < until {
+        let (_, response) = auction(n);
+        bill(&addr, &response);
+        n += 1;
+    }
+    let metrics = get(&addr, "/metrics");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let log = log.join().expect("log");
+
+    let failures = sample(&metrics, "exchange_frequency_reads_total{result=\"error\"}")
+        + sample(&metrics, "exchange_frequency_reads_total{result=\"late\"}")
+        + sample(&metrics, "exchange_budget_leases_total{result=\"error\"}")
+        + sample(
+            &metrics,
+            "exchange_store_write_batches_total{result=\"failed\"}",
+        );
+    let suppressed: u64 = ["frequency_read", "budget_lease", "store_write", "accept"]
+        .iter()
+        .map(|site| {
+            sample(
+                &metrics,
+                &format!("exchange_log_lines_suppressed_total{{site=\"{site}\"}}"),
+            )
+        })
+        .sum();
+    let warnings: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(
+        failures >= 100,
+        "the dead store should fail many calls ({failures}): {metrics}"
+    );
+    assert!(
+        suppressed >= 50,
+        "repeats are counted ({suppressed} of {failures})"
+    );
+    // Each site logs at most once per 10 s (a few sites, plus the shutdown's own lines).
+    assert!(
+        warnings.len() <= 10,
+        "{} warnings for {failures} failures: {warnings:#?}",
+        warnings.len()
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("left_out=")),
+        "{warnings:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains(" redis::")),
+        "the Redis client's own reconnect noise is filtered by default: {log:#?}"
+    );
 }

@@ -404,8 +404,21 @@ async fn a_redis_outage_follows_the_cap_policy_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_users_cap_holds_across_two_nodes() {
+async fn one_users_cap_holds_across_two_nodes_on_one_redis() {
     let redis = RedisServer::shared_or_own();
+    one_users_cap_holds_across_two_nodes(redis.url(), "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_cap_holds_across_two_nodes_on_a_redis_cluster() {
+    let cluster = tests::redis_cluster::RedisCluster::start();
+    one_users_cap_holds_across_two_nodes(&cluster.seeds(), "[store]\ncluster = true").await;
+}
+
+/// Two nodes on the store at `url` (with `config`): one user's sequential requests over
+/// both get exactly the cap; concurrent requests of another pass it by at most the
+/// requests in flight.
+async fn one_users_cap_holds_across_two_nodes(url: &str, config: &str) {
     let prefix = unique_prefix();
     let file = campaigns(&[campaign(
         "capped",
@@ -418,7 +431,8 @@ async fn one_users_cap_holds_across_two_nodes() {
         nodes.push(Arc::new(
             TestExchange::builder()
                 .campaigns(&file)
-                .redis(redis.url(), &prefix)
+                .config(config)
+                .redis(url, &prefix)
                 .start()
                 .await,
         ));
@@ -473,7 +487,7 @@ async fn one_users_cap_holds_across_two_nodes() {
         task.await.expect("client");
     }
     let fills = total.load(Ordering::Relaxed);
-    println!("concurrent: {fills} impressions for a cap of 5 with {clients} clients");
+    println!("concurrent ({url}): {fills} impressions for a cap of 5 with {clients} clients");
     assert!(fills >= 5, "the cap is reached: {fills}");
     assert!(
         fills <= 5 + clients as u64,

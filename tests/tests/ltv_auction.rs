@@ -212,7 +212,14 @@ async fn high_value_users_switch_the_winner_in_process() {
 async fn high_value_users_switch_the_winner_on_redis() {
     let redis = RedisServer::shared_or_own();
     let prefix = unique_prefix();
-    high_value_users_switch_the_winner(start(Some((redis.url(), &prefix))).await).await;
+    // The test is about the history, not the read deadline: a loaded host may take
+    // longer than the default 5 ms to answer.
+    let exchange = start_with(
+        Some((redis.url(), &prefix)),
+        "[store]\nread_timeout_ms = 500",
+    )
+    .await;
+    high_value_users_switch_the_winner(exchange).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,8 @@ pub struct WriteStats {
     pub journaled: AtomicU64,
     /// Journaled writes delivered to the store since.
     pub delivered_from_journal: AtomicU64,
+    /// Limits the writer's and replayer's warnings while the store is down.
+    pub log: crate::log_limit::LogLimit,
 }
 
 /// One notice's writes, and who waits for them to be durable.
@@ -152,7 +154,9 @@ impl Writer {
                         }
                         Err(error) => {
                             self.stats.failed_batches.fetch_add(1, Relaxed);
-                            tracing::warn!(%error, writes = batch.len(), "store write failed; retrying");
+                            if let Some(left_out) = self.stats.log.admit() {
+                                tracing::warn!(%error, writes = batch.len(), left_out, "store write failed; retrying");
+                            }
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                             continue;
@@ -193,10 +197,13 @@ impl Writer {
                     && !store_known_down
                 {
                     journal_only_until = Some(Instant::now() + JOURNAL_ONLY_FOR);
-                    tracing::warn!(
-                        writes = batch.len(),
-                        "store did not take a batch; journaling for delivery later"
-                    );
+                    if let Some(left_out) = self.stats.log.admit() {
+                        tracing::warn!(
+                            writes = batch.len(),
+                            left_out,
+                            "store did not take a batch; journaling for delivery later"
+                        );
+                    }
                 }
                 if spill(journal, &failed).await {
                     self.stats.journaled.fetch_add(failed.len() as u64, Relaxed);

@@ -128,4 +128,16 @@ pub fn render(state: &AppState, out: &mut String) {
             ("reason=\"no_lease\"", pacing.no_lease.load(Relaxed)),
         ],
     );
+    family(
+        out,
+        "exchange_log_lines_suppressed_total",
+        "counter",
+        "Repeated warnings left out of the log (at most one line per site per interval; the failures have counters of their own).",
+        &[
+            ("site=\"store_write\"", writes.log.suppressed()),
+            ("site=\"budget_lease\"", pacing.log.suppressed()),
+            ("site=\"frequency_read\"", state.caps.log.suppressed()),
+            ("site=\"accept\"", state.connections.accept_log_suppressed()),
+        ],
+    );
 }
