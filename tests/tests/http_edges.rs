@@ -48,6 +48,63 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
     exchange.shutdown().await;
 }
 
+/// Writes `head` and then all of `body` on a fresh connection before reading anything
+/// (as Python's `http.client` does); the answer's status line, or the error met.
+async fn write_all_then_read(exchange: &TestExchange, head: &str, body: &[u8]) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(exchange.addr)
+        .await
+        .expect("connect");
+    let written = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await
+    };
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), written)
+        .await
+        .expect("the server reads (or drops) the body within 10 s");
+    if let Err(error) = written {
+        return format!("write failed: {error}");
+    }
+    let mut answer = vec![0u8; 4096];
+    match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Ok(Err(error)) => format!("read failed: {error}"),
+        Err(_) => "no answer within 5 s".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_writes_4_mib_before_reading_gets_the_413() {
+    let exchange = TestExchange::builder().start().await;
+    let body = vec![b'x'; 4 * 1024 * 1024];
+    // Declared: refused from the header, the body drained in the background.
+    let head = format!(
+        "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let status = write_all_then_read(&exchange, &head, &body).await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    // Not declared (one big chunk): refused past the cap while reading.
+    let head = "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
+    let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+    chunked.extend_from_slice(&body);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let status = write_all_then_read(&exchange, head, &chunked).await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    // An encoding the exchange does not take, with a large body: 415, not a reset.
+    let head = format!(
+        "POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ncontent-encoding: br\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let status = write_all_then_read(&exchange, &head, &body).await;
+    assert_eq!(status, "HTTP/1.1 415 Unsupported Media Type");
+    exchange.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_never_arrives_gets_408_not_a_hang() {
     let exchange = TestExchange::builder()

@@ -1,10 +1,13 @@
-//! Reading a request body: capped in size and time, checked before parsing.
+//! Reading a request body: capped in size and time, checked before parsing. A body that
+//! is refused (too large, an unsupported encoding) is drained in the background up to a
+//! bound, like nginx's lingering close: a client that writes its whole body before it reads
+//! then gets the error answer, not a connection reset.
 
 use crate::metrics::Outcome;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
 use std::time::Duration;
 
 /// Why a body could not be read.
@@ -27,6 +30,7 @@ pub async fn read(
     let headers = request.headers();
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
         if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+            linger(request.into_body());
             return Err(BodyError {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 outcome: Outcome::UnsupportedEncoding,
@@ -44,27 +48,67 @@ pub async fn read(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_bytes as u64) {
+        linger(request.into_body());
         return Err(too_large);
     }
-    let collect = Limited::new(request.into_body(), max_bytes).collect();
-    match tokio::time::timeout(timeout, collect).await {
+    let mut body = request.into_body();
+    let mut collected = BytesMut::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map(Frame::into_data) else {
+                return Err(BodyError {
+                    status: StatusCode::BAD_REQUEST,
+                    outcome: Outcome::BadRequest,
+                    message: "request body could not be read",
+                });
+            };
+            let Ok(data) = data else { continue };
+            if collected.len() + data.len() > max_bytes {
+                return Err(too_large);
+            }
+            collected.extend_from_slice(&data);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(BodyError {
             status: StatusCode::REQUEST_TIMEOUT,
             outcome: Outcome::BodyTimeout,
             message: "request body not received in time",
         }),
-        Ok(Err(error))
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large)
+        Ok(Err(error)) => {
+            if error.status == StatusCode::PAYLOAD_TOO_LARGE {
+                linger(body);
+            }
+            Err(error)
         }
-        Ok(Err(_)) => Err(BodyError {
-            status: StatusCode::BAD_REQUEST,
-            outcome: Outcome::BadRequest,
-            message: "request body could not be read",
-        }),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Ok(())) => Ok(collected.freeze()),
     }
+}
+
+/// Most bytes of a refused body read and thrown away before the connection is let go.
+const LINGER_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Longest time spent throwing a refused body away.
+const LINGER_MAX_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and discards the rest of a refused `body` in the background (bounded by
+/// [`LINGER_MAX_BYTES`] and [`LINGER_MAX_TIME`]), so that the answer reaches a client that
+/// is still writing: closing a socket with unread data resets the connection, and the
+/// client would see the reset instead of the answer. A body read to its end even leaves
+/// the connection usable for the next request.
+fn linger(mut body: Incoming) {
+    tokio::spawn(async move {
+        let mut left = LINGER_MAX_BYTES;
+        let drain = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                let len = frame.data_ref().map_or(0, Bytes::len);
+                if len >= left {
+                    break;
+                }
+                left -= len;
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_MAX_TIME, drain).await;
+    });
 }
