@@ -44,7 +44,7 @@ fn parse(c: &mut Criterion) {
 
 fn select_and_auction(c: &mut Criterion) {
     let snapshot = build(synthetic_campaigns(10_000), 1, "bench".into());
-    let config = ExchangeConfig::default();
+    let config = ExchangeConfig::default().auction_config();
     let request = decode_request(TYPICAL_REQUEST.as_bytes()).expect("valid");
     let mut group = c.benchmark_group("select_and_auction_10k");
     group.throughput(Throughput::Elements(1));
@@ -91,7 +91,6 @@ impl HandlerBench {
             .enable_all()
             .build()
             .expect("runtime");
-        state.pacing.table(&state.store.load());
         runtime.block_on(state.pacing.tick(&state.shared, NOW * 1000));
         let bench = Self { state, runtime };
         let reply = bench.run(TYPICAL_REQUEST.as_bytes());

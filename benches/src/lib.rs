@@ -297,8 +297,8 @@ pub const BENCH_NOW: i64 = 1_795_867_200;
 pub struct ContextualFixture {
     /// The index.
     pub snapshot: exchange::index::Snapshot,
-    /// Default settings.
-    pub config: exchange::config::ExchangeConfig,
+    /// Default settings (the auction's slice).
+    pub config: exchange::config::AuctionConfig,
     /// [`TYPICAL_REQUEST`], decoded.
     pub request: bidder_sdk::openrtb::BidRequest,
     /// `configs/models/ltv.json`.
@@ -311,8 +311,8 @@ impl ContextualFixture {
     /// Builds the fixture (reads `configs/` of this repository).
     pub fn new() -> Self {
         let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-        let lexicon = exchange::context::lexicon::Lexicon::load(&configs.join("lexicon.toml"))
-            .expect("sample lexicon");
+        let lexicon =
+            exchange::store::read_lexicon(&configs.join("lexicon.toml")).expect("sample lexicon");
         let today = BENCH_NOW / 86_400;
         let history = exchange::pacing_store::PurchaseHistory {
             transactions: 10,
@@ -327,10 +327,10 @@ impl ContextualFixture {
                 1,
                 "bench".into(),
             ),
-            config: exchange::config::ExchangeConfig::default(),
+            config: exchange::config::ExchangeConfig::default().auction_config(),
             request: bidder_sdk::openrtb::decode_request(TYPICAL_REQUEST.as_bytes())
                 .expect("valid"),
-            model: exchange::ltv::store::read_model(&configs.join("models/ltv.json"))
+            model: exchange::model_store::read_model(&configs.join("models/ltv.json"))
                 .expect("sample model"),
             stored: [("*".to_owned(), history)].into_iter().collect(),
         }

@@ -28,8 +28,14 @@ pub struct RequestGate<'a> {
 }
 
 impl RequestGate<'_> {
-    /// Why campaign `id` is kept out, if it is (the debug view's label).
-    pub fn why_not(&self, id: usize, campaign: &Campaign) -> Option<&'static str> {
+    fn draw(&self, id: usize) -> u32 {
+        (crate::auction::mix(self.seed ^ (id as u64).rotate_left(32)) % u64::from(THROTTLE_SCALE))
+            as u32
+    }
+}
+
+impl Gate for RequestGate<'_> {
+    fn why_not(&self, id: usize, campaign: &Campaign) -> Option<&'static str> {
         if let Err(block) = freq::admits(campaign, self.caps, self.now_unix) {
             return Some(block.as_str());
         }
@@ -40,13 +46,6 @@ impl RequestGate<'_> {
             .map(|b| b.as_str())
     }
 
-    fn draw(&self, id: usize) -> u32 {
-        (crate::auction::mix(self.seed ^ (id as u64).rotate_left(32)) % u64::from(THROTTLE_SCALE))
-            as u32
-    }
-}
-
-impl Gate for RequestGate<'_> {
     fn admits(&self, id: usize, campaign: &Campaign) -> bool {
         if let Err(block) = freq::admits(campaign, self.caps, self.now_unix) {
             self.cap_stats.block(block);
@@ -69,10 +68,7 @@ impl Gate for RequestGate<'_> {
     }
 }
 
-/// Micros a win at `price` (CPM, exchange currency) takes from its campaign's lease.
-pub fn charged_micros(price: f64) -> i64 {
-    (price * 1000.0).round() as i64
-}
+pub use crate::auction::charged_micros;
 
 /// Charges every internal win to its campaign's lease (price per impression = clearing
 /// CPM / 1000, in micros). A win the lease cannot pay is withdrawn: the imp goes unfilled

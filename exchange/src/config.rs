@@ -80,21 +80,7 @@ pub struct Limits {
     pub tmax_max_ms: u64,
 }
 
-/// Rules of the auction.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuctionRules {
-    /// Auction type when a request gives none or an unknown one: 1 first price, 2 second.
-    pub default_auction_type: i32,
-    /// Second price: the winner pays the runner-up plus this, in `currency` CPM.
-    pub min_increment: f64,
-    /// Exchange-wide floor CPM, applied with `imp.bidfloor` (the higher wins).
-    pub floor_cpm: f64,
-    /// How many imps of one request one campaign may win.
-    pub max_wins_per_campaign: u32,
-    /// Seconds a bid stays valid (`bid.exp`).
-    pub bid_expiry_secs: i64,
-}
+pub use exchange_core::config::{AuctionConfig, AuctionRules, BidderTerms, ContextWeights};
 
 /// Admin API settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,18 +142,6 @@ impl Default for Limits {
             tmax_default_ms: 200,
             tmax_min_ms: 10,
             tmax_max_ms: 3_000,
-        }
-    }
-}
-
-impl Default for AuctionRules {
-    fn default() -> Self {
-        Self {
-            default_auction_type: 2,
-            min_increment: 0.01,
-            floor_cpm: 0.0,
-            max_wins_per_campaign: 1,
-            bid_expiry_secs: 300,
         }
     }
 }
@@ -373,13 +347,33 @@ impl ExchangeConfig {
 
     /// Units of `code` per unit of the exchange currency, if known.
     pub fn rate_of(&self, code: &str) -> Option<f64> {
-        if code.eq_ignore_ascii_case(&self.currency) {
-            return Some(1.0);
+        exchange_core::config::rate_of(&self.currency, &self.fx_rates, code)
+    }
+
+    /// The auction's slice of this configuration (the core reads nothing else).
+    pub fn auction_config(&self) -> exchange_core::config::AuctionConfig {
+        exchange_core::config::AuctionConfig {
+            currency: self.currency.clone(),
+            fx_rates: self.fx_rates.clone(),
+            auction: self.auction.clone(),
+            context: exchange_core::config::ContextWeights {
+                relevance_lift: self.context.relevance_lift,
+                category_weight: self.context.category_weight,
+                max_terms: self.context.max_terms,
+                contextual_only: self.context.contextual_only,
+            },
+            ltv_horizon_weeks: self.ltv.horizon_weeks,
+            bidders: self
+                .bidders
+                .iter()
+                .map(|b| exchange_core::config::BidderTerms {
+                    name: b.name.clone(),
+                    bid_adjustment: b.bid_adjustment,
+                    currency: b.currency.clone(),
+                    test: b.test,
+                })
+                .collect(),
         }
-        self.fx_rates
-            .iter()
-            .find(|(known, _)| known.eq_ignore_ascii_case(code))
-            .map(|(_, rate)| *rate)
     }
 }
 

@@ -16,13 +16,12 @@ pub mod circuit;
 pub mod client;
 pub mod notices;
 pub mod outgoing;
-pub mod screen;
+
 pub mod stats;
 mod throttle;
 pub mod verdicts;
 
 use crate::config::ExchangeConfig;
-use crate::state::AppState;
 use bidder_sdk::gzip::gzip;
 use bidder_sdk::openrtb::{encode_request, BidRequest};
 use bytes::Bytes;
@@ -188,14 +187,13 @@ impl Timing {
 /// Starts a call to every eligible bidder; `floors` are the imps' floors in the exchange
 /// currency (`None` where the floor's currency is unknown: that imp is not offered).
 pub fn start(
-    state: &Arc<AppState>,
+    fanout: &Arc<Fanout>,
+    config: &ExchangeConfig,
     request: &BidRequest,
     floors: &[Option<f64>],
     auction_id: &str,
     timing: Timing,
 ) -> InFlight {
-    let config = &state.config;
-    let fanout = &state.fanout;
     let deadline = timing.response_deadline(config);
     let mut in_flight = InFlight {
         calls: Vec::new(),
@@ -254,14 +252,14 @@ pub fn start(
             exchange_name: fanout.exchange_name.clone(),
         };
         runtime.stats.requests.fetch_add(1, Relaxed);
-        let task_state = Arc::clone(state);
+        let task_fanout = Arc::clone(fanout);
+        let max_bytes = config.fanout.max_response_bytes;
         in_flight
             .tasks
             .get_or_insert_with(JoinSet::new)
             .spawn(async move {
                 let started = Instant::now();
-                let fanout = &task_state.fanout;
-                let max_bytes = task_state.config.fanout.max_response_bytes;
+                let fanout = &*task_fanout;
                 let outcome = tokio::time::timeout_at(
                     call_deadline.into(),
                     call(&fanout.client, outgoing, max_bytes),

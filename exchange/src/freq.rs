@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn a_cap_admits_until_its_count_in_the_current_bucket() {
         let mut campaign =
-            crate::scoring::tests::campaign(crate::campaign::Pricing::Cpm { bid: 1.0 });
+            exchange_core::testing::campaign(crate::campaign::Pricing::Cpm { bid: 1.0 });
         campaign.frequency_cap = Some(cap(3600));
         let now = 1_796_399_999;
         let (b, _) = bucket(campaign.frequency_cap.as_ref().expect("cap"), 0, now);

@@ -6,7 +6,6 @@ use crate::config::Limits;
 use crate::debug_view;
 use crate::decision::{imp_floors, prepare};
 use crate::fanout::client::CallOutcome;
-use crate::fanout::screen::{screen, Auctioned};
 use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
 use crate::freq::{self, CapRead};
@@ -14,6 +13,7 @@ use crate::metrics::Outcome;
 use crate::notice::Signer;
 use crate::pacing_store::{PacingStore, UserKey};
 use crate::response::{self, ResponseSettings};
+use crate::screen::{screen, Auctioned};
 use crate::signals::{AuctionSignals, UserInputs};
 use crate::state::AppState;
 use bidder_sdk::openrtb::enums::no_bid_reason;
@@ -101,19 +101,21 @@ async fn decide_and_answer(
     let config = &state.config;
     let auction_id = state.next_auction_id();
     let tmax = effective_tmax(request.tmax, &config.limits);
-    let floors = imp_floors(request, config);
+    let rules = &state.auction;
+    let floors = imp_floors(request, rules);
     let timing = Timing {
         arrival,
         tmax: Duration::from_millis(tmax),
     };
     // Calls go out first; the counter read and the scoring of internal campaigns happen
     // while they are on the wire.
-    let in_flight = fanout::start(state, request, &floors, &auction_id, timing);
-    let snapshot = state.store.load_full();
-    let model = state.ltv.load();
+    let in_flight = fanout::start(&state.fanout, config, request, &floors, &auction_id, timing);
+    let serving = state.serving();
+    let snapshot = &serving.snapshot;
+    let model = &serving.model;
     // LTV tiers need the user's history: read with the counters, when user data may be used.
     let history_wanted =
-        snapshot.any_ltv_tiers && model.is_some() && UserInputs::allowed(request, config);
+        snapshot.any_ltv_tiers && model.is_some() && UserInputs::allowed(request, rules);
     // The user key matters only where a cap can count it or a tier can price it.
     let read_wanted = snapshot.any_frequency_cap || history_wanted;
     let user = read_wanted
@@ -127,16 +129,16 @@ async fn decide_and_answer(
     };
     let user_inputs = UserInputs::new(
         request,
-        config,
+        rules,
         model.as_deref(),
         stored_history,
         now_ms.div_euclid(1000),
     );
-    let signals = AuctionSignals::new(request, &snapshot, config, user_inputs);
-    let pacers = state.pacing.table(&snapshot);
+    let signals = AuctionSignals::new(request, snapshot, rules, user_inputs);
+    let pacers = &serving.pacers;
     let gate = RequestGate {
         caps: &caps,
-        pacers: &pacers,
+        pacers,
         now_unix: now_ms.div_euclid(1000),
         now_ms,
         seed: crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default()),
@@ -146,8 +148,8 @@ async fn decide_and_answer(
     let mut decision = prepare(
         request,
         &floors,
-        &snapshot,
-        config,
+        snapshot,
+        rules,
         &signals,
         now_ms.div_euclid(1000),
         &gate,
@@ -159,7 +161,7 @@ async fn decide_and_answer(
         slowest_bidder = answered.iter().map(|a| a.elapsed).max();
         let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
         let auctioned = Auctioned {
-            config,
+            config: rules,
             publisher: request,
             features: &decision.request,
             floors: &floors,
@@ -178,19 +180,19 @@ async fn decide_and_answer(
         decision.add_external(admitted);
     }
     decision.clear();
-    charge_winners(&mut decision, &pacers, &state.pacing.stats);
+    charge_winners(&mut decision, pacers, &state.pacing.stats);
     for reason in decision.no_bids.iter().flatten() {
         state.metrics.imp_no_bid(*reason);
     }
     if !decision.external.is_empty() || !dropped.is_empty() {
-        verdicts::send(state, &decision, &auction_id, &dropped);
+        verdicts::send(&state.fanout, &decision, &auction_id, &dropped);
     }
     let user_hex = user.map(UserKey::hex);
     let settings = ResponseSettings {
         user: user_hex.as_deref(),
         public_url: &config.public_url,
         bid_expiry_secs: config.auction.bid_expiry_secs,
-        bidders: &config.bidders,
+        bidders: &rules.bidders,
         signer: Signer {
             keys: &state.notice_keys,
             expires: now_ms
@@ -198,12 +200,12 @@ async fn decide_and_answer(
                 .saturating_add_unsigned(config.notices.ttl_secs),
         },
     };
-    let response = response::build(&decision, &snapshot, &auction_id, settings);
+    let response = response::build(&decision, snapshot, &auction_id, settings);
     let debug = config.debug.allow && (debug_query || debug_requested(request));
     if debug {
         let view = debug_view::build(
             &decision,
-            &snapshot,
+            snapshot,
             &signals,
             tmax,
             config.auction.max_wins_per_campaign,
@@ -215,7 +217,7 @@ async fn decide_and_answer(
             nbr: Some(no_bid_reason::UNKNOWN),
             ..BidResponse::default()
         });
-        let external = debug_view::external(&decision, &dropped, &config.bidders);
+        let external = debug_view::external(&decision, &dropped, &rules.bidders);
         response.ext = Some(serde_json::json!({ "debug": view, "bidders": external }));
         let outcome = if filled {
             Outcome::Filled

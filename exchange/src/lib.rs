@@ -1,49 +1,44 @@
-//! The exchange: a latency-tuned OpenRTB 2.6 ad exchange for e-commerce affiliate networks.
+//! The exchange server: the IO around the pure auction core (`exchange-core`, re-exported
+//! below under its own module names). See `ARCHITECTURE.md`.
 //!
-//! Request path, in order (see `ARCHITECTURE.md`):
-//! - [`server`]: hyper accept loop, routing, body caps; [`handler`]: the endpoint without sockets.
-//! - decoding and OpenRTB rules beyond types: `bidder_sdk::openrtb` (shared with DSPs).
-//! - [`features`] (and [`native`]): what the auction needs from a request, extracted once.
-//! - [`decision`]: candidate bitsets from the [`index`], [`targeting`] checks, [`scoring`], [`auction`].
-//! - [`fanout`]: external bidders called under the deadline, their bids screened and
-//!   merged into the same auction, their notices sent off the request path.
-//! - [`response`]: bids, markup, notice URLs signed by [`notice`] (which also verifies
-//!   them); [`debug_view`]: why each campaign lost.
+//! Request path, in order:
+//! - [`connections`] (the cap and timeouts before hyper sees a socket), [`server`] (accept
+//!   loop, routing, body caps, admin, notices in), [`handler`] (the endpoint without sockets).
+//! - [`fanout`]: external bidders called under the deadline, their notices sent off the
+//!   request path.
+//! - [`freq`]: the user's counters read once; [`admission`]: caps and budgets as the
+//!   auction's `Gate`, and the winners charged to their leases.
+//! - the auction itself: [`features`], [`signals`], [`decision`], [`screen`], [`response`],
+//!   [`debug_view`] (from the core), over one [`serving`] set.
+//! - [`pacing_store`] (notices' writes, leases, the embedded and Redis stores) and
+//!   [`pacing`] (budget leases on this node).
 //!
-//! Around it: [`connections`] (the cap and timeouts before hyper sees a socket),
-//! [`config`], [`campaign`] (file format and compilation), [`store`] (the `arc-swap`
-//! snapshot), [`reload`] (triggers), [`notice`] (signed notice URLs), [`metrics`],
-//! [`state`], [`clock`].
+//! Around it: [`config`], [`store`] (the campaign snapshot and its files), [`model_store`]
+//! (the LTV model file), [`reload`] (triggers and watchers), [`metrics`], [`log_limit`],
+//! [`state`].
 
 pub mod admission;
-pub mod auction;
-pub mod campaign;
-pub mod clock;
 pub mod config;
 pub mod connections;
-pub mod context;
-pub mod debug_view;
-pub mod decision;
 pub mod fanout;
-pub mod features;
 pub mod freq;
 pub mod handler;
-pub mod index;
 pub mod log_limit;
-pub mod ltv;
 pub mod metrics;
-pub mod native;
-pub mod notice;
+pub mod model_store;
 pub mod pacing;
 pub mod pacing_store;
 pub mod reload;
-pub mod response;
-pub mod scoring;
 pub mod server;
-pub mod signals;
+pub mod serving;
 pub mod state;
 pub mod store;
-pub mod targeting;
+
+/// The pure auction core (its own crate, `exchange-core`: no IO by construction).
+pub use exchange_core::{
+    auction, campaign, clock, context, debug_view, decision, features, index, ltv, native, notice,
+    response, scoring, screen, signals, targeting,
+};
 
 pub use server::run;
 pub use state::AppState;

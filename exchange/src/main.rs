@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use exchange::campaign::{self, Pricing};
+use exchange::campaign::Pricing;
 use exchange::config::ExchangeConfig;
 use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
@@ -118,7 +118,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
     let config = load_config(path, redis)?;
     println!("config {}: ok", path.display());
     if let Some(path) = &config.ltv.model {
-        let model = exchange::ltv::store::read_model(path)
+        let model = exchange::model_store::read_model(path)
             .map_err(|e| anyhow::anyhow!("LTV model: {e}"))?;
         println!(
             "  ltv model {}: BG/NBD r {:.3} alpha {:.3} a {:.3} b {:.3}, Gamma-Gamma p {:.3} q {:.3} gamma {:.3}",
@@ -127,7 +127,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
         );
     }
     if let Some(path) = &config.context.lexicon {
-        match exchange::context::lexicon::Lexicon::load(path) {
+        match exchange::store::read_lexicon(path) {
             Ok(lexicon) => println!("  lexicon {}: {} rules", path.display(), lexicon.len()),
             Err(errors) => {
                 for error in &errors {
@@ -186,7 +186,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             if bidder.test { ", test mode" } else { "" },
         );
     }
-    match campaign::load(&config.campaigns) {
+    match exchange::store::read_campaigns(&config.campaigns) {
         Ok(campaigns) => {
             let creatives: usize = campaigns.iter().map(|c| c.creatives.len()).sum();
             let mut models = BTreeMap::new();
@@ -317,8 +317,8 @@ fn serve(
             .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
         tracing::info!(store = shared.kind(), "shared store ready");
         let models = match &config.ltv.model {
-            Some(path) => exchange::ltv::store::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
-            None => exchange::ltv::store::ModelStore::none(),
+            Some(path) => exchange::model_store::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
+            None => exchange::model_store::ModelStore::none(),
         };
         let state = Arc::new(
             AppState::new(config, store)

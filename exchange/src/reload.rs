@@ -1,5 +1,5 @@
-//! Reload triggers: the admin call, `SIGHUP`, and a change of the campaign file (or the
-//! lexicon) against the bytes the serving snapshot was built from. Each runs the
+//! Reload triggers: the admin call, `SIGHUP`, and a change of the campaign file, the
+//! lexicon or the LTV model file against the bytes the serving set was built from. Each runs the
 //! blocking rebuild on a blocking thread; serving never waits for it.
 
 use crate::state::AppState;
@@ -14,6 +14,7 @@ pub fn reload_model(state: &AppState, trigger: &'static str) -> Result<Option<u6
     let result = state.ltv.reload();
     match &result {
         Ok(Some(version)) => {
+            state.publish();
             state.metrics.model_reload(true);
             tracing::info!(trigger, version, "LTV model reloaded");
         }
@@ -32,17 +33,21 @@ pub async fn reload_now(
     trigger: &'static str,
 ) -> Result<LoadSummary, LoadError> {
     let worker = Arc::clone(state);
-    let result = tokio::task::spawn_blocking(move || worker.store.reload())
-        .await
-        .unwrap_or_else(|join_error| {
-            Err(LoadError {
-                errors: vec![crate::campaign::CampaignError::new(
-                    &state.store.path().display().to_string(),
-                    "$",
-                    format!("reload task failed: {join_error}"),
-                )],
-            })
-        });
+    let result = tokio::task::spawn_blocking(move || {
+        let summary = worker.store.reload()?;
+        worker.publish();
+        Ok(summary)
+    })
+    .await
+    .unwrap_or_else(|join_error| {
+        Err(LoadError {
+            errors: vec![crate::campaign::CampaignError::new(
+                &state.store.path().display().to_string(),
+                "$",
+                format!("reload task failed: {join_error}"),
+            )],
+        })
+    });
     match &result {
         Ok(summary) => {
             state.metrics.reload(true);
@@ -68,8 +73,13 @@ pub async fn reload_now(
 /// The baseline is the fingerprint the load itself took, so an edit made at any time
 /// after a load, even before this task first runs, is seen. A file whose reload failed
 /// is not tried again until it changes again.
-pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    let mut baseline = state.store.loaded_sources();
+pub async fn watch_file(
+    state: Arc<AppState>,
+    watched: Watched,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut baseline = watched.loaded(&state);
     let mut confirmed: Vec<Fingerprint> = baseline.files.clone();
     let mut settling: Option<Vec<Option<Stat>>> = None;
     let mut failed: Option<Vec<Option<Stat>>> = None;
@@ -80,7 +90,7 @@ pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watc
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let loaded = state.store.loaded_sources();
+        let loaded = watched.loaded(&state);
         if loaded.version != baseline.version {
             // Reloaded by another trigger (or by us): compare against that load now.
             confirmed = loaded.files.clone();
@@ -106,9 +116,41 @@ pub async fn watch_file(state: Arc<AppState>, interval: Duration, mut stop: watc
         // and then again.
         if settling.as_ref() == Some(&now) {
             settling = None;
-            failed = reload_now(&state, "file_change").await.err().map(|_| now);
+            failed = (!watched.reload(&state).await).then_some(now);
         } else {
             settling = Some(now);
+        }
+    }
+}
+
+/// What a file watcher watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// The campaign file and the lexicon.
+    Campaigns,
+    /// The LTV model file.
+    Model,
+}
+
+impl Watched {
+    /// The files as the last load read them.
+    fn loaded(self, state: &AppState) -> Arc<crate::store::LoadedSources> {
+        match self {
+            Self::Campaigns => state.store.loaded_sources(),
+            Self::Model => state.ltv.loaded_sources(),
+        }
+    }
+
+    /// Reloads them (and publishes the serving set); whether that succeeded.
+    async fn reload(self, state: &Arc<AppState>) -> bool {
+        match self {
+            Self::Campaigns => reload_now(state, "file_change").await.is_ok(),
+            Self::Model => {
+                let worker = Arc::clone(state);
+                tokio::task::spawn_blocking(move || reload_model(&worker, "file_change").is_ok())
+                    .await
+                    .unwrap_or(false)
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod body;
+mod reply;
 mod history;
 mod notice;
 pub mod routes;
@@ -40,11 +41,18 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let interval = state.config.reload.watch_interval_ms;
     if interval > 0 {
-        tokio::spawn(crate::reload::watch_file(
-            Arc::clone(&state),
-            Duration::from_millis(interval),
-            stop_rx.clone(),
-        ));
+        use crate::reload::Watched;
+        for watched in [Watched::Campaigns, Watched::Model] {
+            if watched == Watched::Model && state.ltv.loaded_sources().files.is_empty() {
+                continue;
+            }
+            tokio::spawn(crate::reload::watch_file(
+                Arc::clone(&state),
+                watched,
+                Duration::from_millis(interval),
+                stop_rx.clone(),
+            ));
+        }
     }
     #[cfg(unix)]
     if let Some(hangups) = crate::reload::listen_for_sighup() {
@@ -55,8 +63,8 @@ pub async fn run(
         ));
     }
 
-    // Leases first, so budgeted campaigns can bid from the first request.
-    state.pacing.table(&state.store.load());
+    // Leases first (the pacer table was built with the serving set), so budgeted
+    // campaigns can bid from the first request.
     state
         .pacing
         .tick(&state.shared, state.clock.now_millis())

@@ -9,8 +9,11 @@ use crate::notice::KeyRing;
 use crate::pacing::{Pacing, PacingSettings};
 use crate::pacing_store::writer::Writer;
 use crate::pacing_store::SharedStore;
+use crate::serving::Serving;
 use crate::store::SnapshotStore;
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Everything a request handler may read. Immutable but for atomics and the snapshot.
@@ -18,14 +21,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct AppState {
     /// Validated configuration.
     pub config: ExchangeConfig,
-    /// The serving campaign snapshot.
+    /// The auction's slice of it (what the core reads), built once.
+    pub auction: exchange_core::config::AuctionConfig,
+    /// The campaign snapshot as loaded (and where to reload it from).
     pub store: SnapshotStore,
+    /// What requests are served from: snapshot, model and pacers as one value
+    /// ([`AppState::publish`] after any of them changes).
+    serving: ArcSwap<Serving>,
+    publishing: Mutex<()>,
     /// Counters and histograms.
     pub metrics: Metrics,
     /// Source of "now" for flights and day-parts.
     pub clock: Clock,
     /// External bidders: clients, health, notices.
-    pub fanout: Fanout,
+    pub fanout: Arc<Fanout>,
     /// Frequency counters and budgets shared with other nodes (or in process).
     pub shared: SharedStore,
     /// Notice writes on their way to `shared`.
@@ -37,7 +46,7 @@ pub struct AppState {
     /// Key of the user-id hash.
     pub user_secret: [u8; 16],
     /// The serving lifetime-value model.
-    pub ltv: crate::ltv::store::ModelStore,
+    pub ltv: crate::model_store::ModelStore,
     /// Keys that sign and verify notice URLs.
     pub notice_keys: KeyRing,
     /// The open-connection cap and the connection timeouts.
@@ -86,7 +95,15 @@ impl AppState {
             std::time::Duration::from_millis(limits.first_byte_timeout_ms),
             std::time::Duration::from_millis(limits.idle_timeout_ms),
         );
+        let snapshot = store.load_full();
+        let serving = ArcSwap::from_pointee(Serving {
+            pacers: pacing.table(&snapshot),
+            snapshot,
+            model: None,
+        });
         Self {
+            serving,
+            publishing: Mutex::new(()),
             notice_keys,
             connections,
             shared: SharedStore::default(),
@@ -94,8 +111,9 @@ impl AppState {
             pacing,
             caps: CapStats::default(),
             user_secret: store_config.secret(),
-            ltv: crate::ltv::store::ModelStore::none(),
-            fanout: Fanout::new(&config),
+            ltv: crate::model_store::ModelStore::none(),
+            fanout: Arc::new(Fanout::new(&config)),
+            auction: config.auction_config(),
             config,
             store,
             metrics: Metrics::new(),
@@ -113,9 +131,41 @@ impl AppState {
     }
 
     /// The same state serving `models` (opened from `config.ltv.model`).
-    pub fn with_ltv_models(mut self, models: crate::ltv::store::ModelStore) -> Self {
+    pub fn with_ltv_models(mut self, models: crate::model_store::ModelStore) -> Self {
         self.ltv = models;
+        self.publish();
         self
+    }
+
+    /// Swaps `campaigns` in without reading the file (tests, benches) and publishes them.
+    pub fn replace_campaigns(
+        &self,
+        campaigns: Vec<crate::campaign::Campaign>,
+    ) -> crate::store::LoadSummary {
+        let summary = self.store.replace(campaigns);
+        self.publish();
+        summary
+    }
+
+    /// What requests are served from now (one load per request).
+    pub fn serving(&self) -> Arc<Serving> {
+        self.serving.load_full()
+    }
+
+    /// Builds the serving set from the loaded snapshot and model (and the snapshot's
+    /// pacer table) and swaps it in. Called off the request path after each reload;
+    /// publishes run one at a time, so the last one always has the newest of each.
+    pub fn publish(&self) {
+        let _one_at_a_time = self
+            .publishing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let snapshot = self.store.load_full();
+        self.serving.store(Arc::new(Serving {
+            pacers: self.pacing.table(&snapshot),
+            model: self.ltv.load(),
+            snapshot,
+        }));
     }
 
     /// The same state, signing with a key the embedded store keeps when no key is

@@ -7,7 +7,7 @@
 //! [`Fingerprint`]s of the source bytes that snapshot was built from, for the file
 //! watcher.
 
-mod source;
+pub(crate) mod source;
 
 pub use source::{Fingerprint, Stat, RACY_WINDOW};
 
@@ -146,7 +146,8 @@ impl SnapshotStore {
         Ok(summary)
     }
 
-    /// Indexes `campaigns` (without a lexicon) as the next version and swaps it in.
+    /// Indexes `campaigns` (without a lexicon) as the next version and swaps it in (what
+    /// requests see changes once `AppState::publish` runs: `AppState::replace_campaigns`).
     pub fn replace(&self, campaigns: Vec<Campaign>) -> LoadSummary {
         let _serialised = self.serialise();
         self.swap_in(campaigns, Lexicon::default())
@@ -177,21 +178,39 @@ impl SnapshotStore {
 type Sources = (Vec<Campaign>, Lexicon, Vec<Fingerprint>);
 
 /// Reads the campaign file and the lexicon, each once; every error of both.
+/// Reads and compiles a campaign file (JSON, or TOML by the `.toml` extension).
+pub fn read_campaigns(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
+    read_text(path, u64::MAX, "$").and_then(|(text, _)| campaign::from_text(&text, path))
+}
+
+/// Reads and compiles the lexicon at `path`; every problem names file and field.
+pub fn read_lexicon(path: &Path) -> Result<Lexicon, Vec<CampaignError>> {
+    read_text(path, MAX_LEXICON_BYTES, "")
+        .and_then(|(text, _)| Lexicon::parse(&text, &path.display().to_string()))
+}
+
+/// One source file's text (at most `max_bytes`) and fingerprint; an error names `field`.
+fn read_text(
+    path: &Path,
+    max_bytes: u64,
+    field: &str,
+) -> Result<(String, Fingerprint), Vec<CampaignError>> {
+    source::read(path, max_bytes).map_err(|message| {
+        vec![CampaignError::new(
+            &path.display().to_string(),
+            field,
+            message,
+        )]
+    })
+}
+
 fn load_sources(campaigns: &Path, lexicon: Option<&Path>) -> Result<Sources, LoadError> {
     let mut files = Vec::with_capacity(2);
     let mut read = |path: &Path, max_bytes: u64, field: &str| {
-        source::read(path, max_bytes)
-            .map(|(text, fingerprint)| {
-                files.push(fingerprint);
-                text
-            })
-            .map_err(|message| {
-                vec![CampaignError::new(
-                    &path.display().to_string(),
-                    field,
-                    message,
-                )]
-            })
+        read_text(path, max_bytes, field).map(|(text, fingerprint)| {
+            files.push(fingerprint);
+            text
+        })
     };
     let loaded =
         read(campaigns, u64::MAX, "$").and_then(|text| campaign::from_text(&text, campaigns));

@@ -9,7 +9,7 @@ pub mod redis_server;
 use bytes::Bytes;
 use exchange::clock::Clock;
 use exchange::config::ExchangeConfig;
-use exchange::ltv::store::ModelStore;
+use exchange::model_store::ModelStore;
 use exchange::pacing_store::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use http::{HeaderMap, Method, Request, StatusCode};

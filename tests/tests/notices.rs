@@ -301,7 +301,7 @@ async fn a_campaign_gone_from_the_snapshot_writes_nothing() {
         .filter(|c| c.id != "winner")
         .cloned()
         .collect();
-    exchange.state.store.replace(remaining);
+    exchange.state.replace_campaigns(remaining);
     assert_eq!(
         refused(&client, &nurl).await,
         (410, "unknown_campaign".into())

@@ -52,7 +52,7 @@ async fn reloading_under_load_drops_nothing() {
                 String::from_utf8_lossy(&reply.body)
             );
         } else {
-            exchange.state.store.replace(campaigns.clone());
+            exchange.state.replace_campaigns(campaigns.clone());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -276,11 +276,12 @@ fn model(r: f64) -> String {
 async fn a_bad_ltv_model_is_rejected_and_the_old_one_keeps_serving() {
     let exchange = TestExchange::builder()
         .file("ltv.json", &model(0.25))
-        .config("[ltv]\nmodel = \"ltv.json\"")
+        // Reloaded by the admin call only (the watcher would also try each bad file).
+        .config("[ltv]\nmodel = \"ltv.json\"\n[reload]\nwatch_interval_ms = 0")
         .start()
         .await;
     let client = Client::new();
-    let serving = |e: &TestExchange| e.state.ltv.load().expect("a model").bgnbd.r;
+    let serving = |e: &TestExchange| e.state.serving().model.as_ref().expect("a model").bgnbd.r;
     assert_eq!(serving(&exchange), 0.25);
     let path = exchange.campaigns_path.with_file_name("ltv.json");
     for bad in [
@@ -311,6 +312,54 @@ async fn a_bad_ltv_model_is_rejected_and_the_old_one_keeps_serving() {
     assert!(
         metrics.contains("exchange_ltv_model_reloads_total{result=\"ok\"} 1"),
         "{metrics}"
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_ltv_model_reloads_it() {
+    let exchange = TestExchange::builder()
+        .file("ltv.json", &model(0.25))
+        .config("[ltv]\nmodel = \"ltv.json\"\n[reload]\nwatch_interval_ms = 20")
+        .start()
+        .await;
+    let serving = |e: &TestExchange| e.state.serving().model.as_ref().expect("a model").bgnbd.r;
+    assert_eq!(serving(&exchange), 0.25);
+    let path = exchange.campaigns_path.with_file_name("ltv.json");
+    std::fs::write(&path, model(0.5)).expect("write");
+    let mut r = 0.25;
+    for _ in 0..1_000 {
+        r = serving(&exchange);
+        if r == 0.5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r, 0.5, "the model edit was not served within 20 s");
+    // The campaigns were not reloaded for it.
+    assert_eq!(exchange.state.serving().snapshot.version, 1);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_publishes_snapshot_and_pacers_together_before_any_request() {
+    let exchange = TestExchange::builder()
+        .config("[reload]\nwatch_interval_ms = 0")
+        .start()
+        .await;
+    let client = Client::new();
+    let before = exchange.state.serving();
+    assert_eq!(before.pacers.version, before.snapshot.version);
+    let reply = exchange.admin_reload(&client).await;
+    assert_eq!(reply.status, 200);
+    // No request has run since: the pacer table of the new snapshot was built by the
+    // reload, not by the first request after it.
+    let after = exchange.state.serving();
+    assert_eq!(after.snapshot.version, before.snapshot.version + 1);
+    assert_eq!(after.pacers.version, after.snapshot.version);
+    assert!(
+        after.pacers.by_id.iter().flatten().count() > 0,
+        "the sample campaigns have budgets"
     );
     exchange.shutdown().await;
 }

@@ -5,7 +5,7 @@
 use super::circuit::CircuitState;
 use super::client::CallError;
 use super::notices::{NoticeCounters, NoticeResult};
-use super::screen::DropReason;
+use crate::screen::DropReason;
 use bidder_sdk::NoticeKind;
 use hdrhistogram::Histogram;
 use std::fmt::Write;

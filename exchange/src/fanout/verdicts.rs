@@ -4,10 +4,10 @@
 //! gave one (losers and screened-out bids alike). Only queues; never waits.
 
 use super::notices::{NoticeJob, PendingBill};
-use super::screen::DroppedBid;
+use super::Fanout;
 use crate::decision::Decision;
 use crate::response::bid_id;
-use crate::state::AppState;
+use crate::screen::DroppedBid;
 use bidder_sdk::macros::{substitute, MacroValues};
 use bidder_sdk::openrtb::enums::loss_reason;
 use bidder_sdk::NoticeKind;
@@ -15,8 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 /// Queues the win, loss and (parked) billing notices of one cleared auction.
-pub fn send(state: &AppState, decision: &Decision<'_>, auction_id: &str, dropped: &[DroppedBid]) {
-    let fanout = &state.fanout;
+pub fn send(fanout: &Fanout, decision: &Decision<'_>, auction_id: &str, dropped: &[DroppedBid]) {
     let now = Instant::now();
     let mut won = vec![false; decision.external.len()];
     for (index, clearing) in decision.clearings.iter().enumerate() {

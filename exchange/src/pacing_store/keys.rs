@@ -17,7 +17,6 @@
 //! collide with another key.
 
 use super::{EventId, UserKey};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// How long an "already counted" marker lives: longer than any notice may arrive late.
 pub const EVENT_TTL_SECS: u64 = 2 * 86_400;
@@ -31,12 +30,8 @@ pub const DAY_TTL_SECS: u64 = 3 * 86_400;
 /// Lifetime of a lifetime frequency counter after its last write (about 13 months).
 pub const LIFETIME_TTL_SECS: u64 = 400 * 86_400;
 
-/// Characters escaped in ids placed in keys and fields.
-const KEY_PART: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b':').add(b'{').add(b'}');
-
-fn part(id: &str) -> String {
-    utf8_percent_encode(id, KEY_PART).to_string()
-}
+use exchange_core::campaign::counter::key_part as part;
+pub use exchange_core::campaign::counter::{cap_field, CapScope};
 
 /// The user's counter hash.
 pub fn user_counters(prefix: &str, user: UserKey) -> String {
@@ -51,23 +46,6 @@ pub fn user_event(prefix: &str, user: UserKey, event: &EventId) -> String {
         part(&event.auction),
         part(&event.imp)
     )
-}
-
-/// Which counter a cap reads: one campaign's, or all of one advertiser's campaigns'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapScope<'a> {
-    /// One campaign.
-    Campaign(&'a str),
-    /// Every campaign of an advertiser that caps at advertiser level.
-    Advertiser(&'a str),
-}
-
-/// The counter field of a cap with a window of `window_secs` (0 = lifetime).
-pub fn cap_field(scope: CapScope<'_>, window_secs: u64) -> String {
-    match scope {
-        CapScope::Campaign(id) => format!("c:{}:{window_secs}", part(id)),
-        CapScope::Advertiser(id) => format!("a:{}:{window_secs}", part(id)),
-    }
 }
 
 /// The field of a user's purchase history in `vertical` (`*`: all purchases).

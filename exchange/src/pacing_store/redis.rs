@@ -272,34 +272,72 @@ impl RedisStore {
         Ok(counted.into_iter().map(|c| c == 1).collect())
     }
 
+    /// Applies `writes` on a cluster: the writes of one hash tag (one user, one campaign:
+    /// one slot) in their order, one after the other; different tags concurrently, so a
+    /// failing master delays only its own keys.
     async fn apply_per_slot(&self, writes: &[Write]) -> Result<Vec<bool>, RedisError> {
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut groups: HashMap<SlotTag<'_>, Vec<usize>> = HashMap::new();
         for (index, write) in writes.iter().enumerate() {
-            let cmd = self.write_command(write);
+            groups.entry(slot_tag(write)).or_default().push(index);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for indexes in groups.into_values() {
+            let commands: Vec<(usize, redis::Cmd)> = indexes
+                .into_iter()
+                .map(|index| (index, self.write_command(&writes[index])))
+                .collect();
             let store = self.clone();
             tasks.spawn(async move {
-                let mut connection = store.connection.clone();
-                let result: Result<i64, RedisError> = match cmd.query_async(&mut connection).await {
-                    Err(error) if error.kind() == ErrorKind::NoScriptError => {
-                        // SCRIPT LOAD goes to every node of the cluster.
-                        match store.load_scripts().await {
-                            Ok(()) => cmd.query_async(&mut connection).await,
-                            Err(error) => Err(error),
-                        }
+                let mut results = Vec::with_capacity(commands.len());
+                for (index, cmd) in commands {
+                    let result = store.run_write(&cmd).await;
+                    let failed = result.is_err();
+                    results.push((index, result));
+                    if failed {
+                        break;
                     }
-                    other => other,
-                };
-                (index, result)
+                }
+                results
             });
         }
         let mut counted = vec![false; writes.len()];
         while let Some(joined) = tasks.join_next().await {
-            let (index, result) = joined.map_err(|e| {
+            let results = joined.map_err(|e| {
                 RedisError::from((ErrorKind::ClientError, "write task failed", e.to_string()))
             })?;
-            counted[index] = result? == 1;
+            for (index, result) in results {
+                counted[index] = result? == 1;
+            }
         }
         Ok(counted)
+    }
+
+    /// One write command, with the scripts loaded again if Redis lost them.
+    async fn run_write(&self, cmd: &redis::Cmd) -> Result<i64, RedisError> {
+        let mut connection = self.connection.clone();
+        match cmd.query_async(&mut connection).await {
+            Err(error) if error.kind() == ErrorKind::NoScriptError => {
+                // SCRIPT LOAD goes to every node of the cluster.
+                self.load_scripts().await?;
+                cmd.query_async(&mut connection).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// The hash tag a write's keys share (see `keys`): writes with the same tag go to the same
+/// slot and must land in order.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum SlotTag<'a> {
+    User(UserKey),
+    Campaign(&'a str),
+}
+
+fn slot_tag(write: &Write) -> SlotTag<'_> {
+    match write {
+        Write::Impression { user, .. } | Write::History { user, .. } => SlotTag::User(*user),
+        Write::Spend { campaign, .. } => SlotTag::Campaign(campaign),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Admin endpoints behind a bearer token: `POST /admin/reload`,
 //! `GET /admin/campaigns/{id}/pacing`, `POST /admin/users/history`.
 
-use super::routes::{json, Body};
+use super::reply::{json, Body};
 use crate::reload::{reload_model, reload_now};
 use crate::state::AppState;
 use http::{header, Request, Response, StatusCode};
@@ -96,14 +96,13 @@ pub fn pacing<B>(state: &AppState, request: &Request<B>, id: &str) -> Response<B
     if let Some(refusal) = refuse(state, request) {
         return refusal;
     }
-    state.pacing.table(&state.store.load());
     match state.pacing.view(id, state.clock.now_millis()) {
         Some(mut view) => {
             view["store"] = serde_json::json!(state.shared.kind());
             json(StatusCode::OK, &view)
         }
         None => {
-            let known = state.store.load().campaign(id).is_some();
+            let known = state.serving().snapshot.campaign(id).is_some();
             let message = if known {
                 "campaign has no budget, so no pacing"
             } else {

@@ -11,7 +11,7 @@
 //! Orders are summarised as the model reads them: a day's orders are one transaction;
 //! the stored history replaces what the user had in that vertical.
 
-use super::routes::{json, Body};
+use super::reply::{json, Body};
 use crate::freq::user_key_of;
 use crate::ltv::orders::parse_date;
 use crate::ltv::user::{customer, predict, HistorySource};

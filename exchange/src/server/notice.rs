@@ -13,7 +13,7 @@
 //! billing notice for an external bidder's win forwards the bidder's parked `burl`
 //! (once: a replay finds nothing to forward).
 
-use super::routes::{json, Body};
+use super::reply::{json, Body};
 use crate::fanout::notices::NoticeJob;
 use crate::freq;
 use crate::metrics::NoticeEvent;
@@ -111,8 +111,9 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
         None => None,
         Some(hex) => Some(UserKey::from_hex(hex).ok_or(Rejection::Malformed)?),
     };
-    let snapshot = state.store.load();
-    let campaign = snapshot
+    let serving = state.serving();
+    let campaign = serving
+        .snapshot
         .campaign(campaign_id)
         .ok_or(Rejection::UnknownCampaign)?;
     let event = EventId {

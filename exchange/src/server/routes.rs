@@ -12,8 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Response body type of every route.
-pub type Body = Full<Bytes>;
+use super::reply::{json, text, Body};
 
 /// Answers one request.
 pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
@@ -28,7 +27,8 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
         (&Method::GET, "/metrics") => {
-            let snapshot = state.store.load();
+            let serving = state.serving();
+            let snapshot = &serving.snapshot;
             let mut text_body =
                 state
                     .metrics
@@ -115,7 +115,8 @@ fn pacing_path(path: &str) -> Option<String> {
 }
 
 fn ready(state: &AppState) -> Response<Body> {
-    let snapshot = state.store.load();
+    let serving = state.serving();
+    let snapshot = &serving.snapshot;
     if state.draining.load(Ordering::Relaxed) {
         return json(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -138,26 +139,5 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
-}
-
-/// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     response
 }

@@ -1,8 +1,8 @@
 //! Validation and compilation of campaign specs into their served form.
 
+use super::counter::{cap_field, CapScope};
 use super::markup::{MarkupTemplate, DEFAULT_BANNER_MARKUP};
 use super::spec::{CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec};
-use crate::pacing_store::keys::{cap_field, CapScope};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -79,7 +79,7 @@ pub struct FrequencyCap {
     pub allow_anonymous: bool,
     /// Serves uncapped when the counters cannot be read (default: does not serve).
     pub fail_open: bool,
-    /// The counter field in the store (`pacing_store::keys::cap_field`).
+    /// The counter field in the store ([`super::counter::cap_field`]).
     pub field: String,
 }
 

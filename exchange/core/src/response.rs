@@ -3,12 +3,12 @@
 
 use crate::auction::Clearing;
 use crate::campaign::{CreativeKind, MarkupValues};
-use crate::config::BidderConfig;
+use crate::config::BidderTerms;
 use crate::decision::Decision;
-use crate::fanout::screen::ExternalBid;
 use crate::features::ImpFeatures;
 use crate::index::Snapshot;
 use crate::notice::Signer;
+use crate::screen::ExternalBid;
 use bidder_sdk::macros::{substitute, MacroValues as DspMacros};
 use bidder_sdk::openrtb::enums::markup_type;
 use bidder_sdk::openrtb::{Bid, BidResponse, SeatBid};
@@ -23,7 +23,7 @@ pub struct ResponseSettings<'a> {
     /// `bid.exp` in seconds.
     pub bid_expiry_secs: i64,
     /// The configured bidders, by index (their names are the seats of their bids).
-    pub bidders: &'a [BidderConfig],
+    pub bidders: &'a [BidderTerms],
     /// Signs the notice URLs.
     pub signer: Signer<'a>,
 }
@@ -134,7 +134,7 @@ fn campaign_bid(
     // A budgeted campaign's win took this from its lease (as `admission::charge_winners`
     // computed it): the notice releases that reservation when it commits.
     let budgeted = campaign.daily_budget_micros.is_some() || campaign.total_budget_micros.is_some();
-    let reserved = budgeted.then(|| crate::admission::charged_micros(clearing.price).to_string());
+    let reserved = budgeted.then(|| crate::auction::charged_micros(clearing.price).to_string());
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(9);
     pairs.extend([
         ("auction", auction_id),

@@ -131,5 +131,10 @@ pub fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Micros a win at `price` (CPM, exchange currency) takes from its campaign's budget.
+pub fn charged_micros(price: f64) -> i64 {
+    (price * 1000.0).round() as i64
+}
+
 #[cfg(test)]
 mod tests;

@@ -35,8 +35,11 @@ fn snapshot(campaigns: Vec<serde_json::Value>) -> Snapshot {
     )
 }
 
-fn config() -> ExchangeConfig {
-    ExchangeConfig::from_toml("[fx_rates]\nCNY = 7.0", "t.toml").expect("config")
+fn config() -> AuctionConfig {
+    AuctionConfig {
+        fx_rates: [("CNY".to_owned(), 7.0)].into(),
+        ..AuctionConfig::default()
+    }
 }
 
 fn request(value: serde_json::Value) -> BidRequest {

@@ -9,12 +9,18 @@ const PUBLISHER: &str = r#"{"id":"pub","cur":["USD"],"badv":["blocked.example"],
          {"id":"3","banner":{"w":728,"h":90},"pmp":{"private_auction":1,"deals":[{"id":"deal-1"}]}},
          {"id":"4","native":{"request":"{}"}}]}"#;
 
-fn config(extra: &str) -> ExchangeConfig {
-    ExchangeConfig::from_toml(
-        &format!("[fx_rates]\nCNY = 7.0\n[[bidders]]\nname = \"d\"\nendpoint = \"http://a/b\"\nbid_adjustment = 0.5\n{extra}"),
-        "t",
-    )
-    .expect("config")
+/// Rates CNY 7.0; one bidder `d` with adjustment 0.5, a test bidder when `test`.
+fn config(test: bool) -> AuctionConfig {
+    AuctionConfig {
+        fx_rates: [("CNY".to_owned(), 7.0)].into(),
+        bidders: vec![crate::config::BidderTerms {
+            name: "d".into(),
+            bid_adjustment: 0.5,
+            currency: "USD".into(),
+            test,
+        }],
+        ..AuctionConfig::default()
+    }
 }
 
 fn sent(publisher: &BidRequest) -> BidRequest {
@@ -26,7 +32,7 @@ fn sent(publisher: &BidRequest) -> BidRequest {
 
 /// Screens `response` as bidder 0's answer to [`sent`] in an auction of `publisher`
 /// (floors: 0.5 on imp 1, none elsewhere).
-fn run(config: &ExchangeConfig, publisher: &BidRequest, response: BidResponse) -> Screened {
+fn run(config: &AuctionConfig, publisher: &BidRequest, response: BidResponse) -> Screened {
     let features = crate::features::request_features(publisher, 0);
     let auctioned = Auctioned {
         config,
@@ -37,18 +43,21 @@ fn run(config: &ExchangeConfig, publisher: &BidRequest, response: BidResponse) -
     screen(0, &auctioned, &sent(publisher), response)
 }
 
-fn screen_one(bid: &str, cur: &str, extra: &str) -> Screened {
+fn screen_one(bid: &str, cur: &str, test: bool) -> Screened {
     let publisher = decode_request(PUBLISHER.as_bytes()).expect("request");
     let response = decode_response(
         format!(r#"{{"id":"auc","cur":"{cur}","seatbid":[{{"seat":"good","bid":[{bid}]}}]}}"#)
             .as_bytes(),
     )
     .expect("response");
-    run(&config(extra), &publisher, response)
+    run(&config(test), &publisher, response)
 }
 
 fn reason(bid: &str) -> Option<DropReason> {
-    screen_one(bid, "USD", "").dropped.first().map(|d| d.reason)
+    screen_one(bid, "USD", false)
+        .dropped
+        .first()
+        .map(|d| d.reason)
 }
 
 #[test]
@@ -56,7 +65,7 @@ fn a_good_bid_is_admitted_with_its_adjusted_ecpm_in_exchange_currency() {
     let screened = screen_one(
         r#"{"id":"b","impid":"1","price":14.0,"crid":"c","adm":"<a/>","w":300,"h":250,"adomain":["ok.example"]}"#,
         "CNY",
-        "",
+        false,
     );
     assert!(screened.dropped.is_empty(), "{:?}", screened.dropped);
     let bid = &screened.admitted[0];
@@ -142,11 +151,11 @@ fn each_rule_drops_with_its_reason() {
 #[test]
 fn duplicates_and_seats_and_test_mode() {
     let bid = r#"{"id":"b","impid":"1","price":2,"crid":"c","adm":"x","lurl":"http://dsp/loss?r=${AUCTION_LOSS}"}"#;
-    let screened = screen_one(&format!("{bid},{bid}"), "USD", "");
+    let screened = screen_one(&format!("{bid},{bid}"), "USD", false);
     assert_eq!(screened.admitted.len(), 1);
     assert_eq!(screened.dropped[0].reason, DropReason::DuplicateBidId);
     assert!(screened.dropped[0].lurl.is_some(), "the bidder hears why");
-    let test_mode = screen_one(bid, "USD", "test = true");
+    let test_mode = screen_one(bid, "USD", true);
     assert_eq!(test_mode.dropped[0].reason, DropReason::TestMode);
     assert!(test_mode.dropped[0].lurl.is_none());
     let publisher = decode_request(PUBLISHER.as_bytes()).expect("request");
@@ -154,7 +163,7 @@ fn duplicates_and_seats_and_test_mode() {
         format!(r#"{{"id":"auc","seatbid":[{{"seat":"evil","bid":[{bid}]}}]}}"#).as_bytes(),
     )
     .expect("response");
-    let screened = run(&config(""), &publisher, response);
+    let screened = run(&config(false), &publisher, response);
     assert_eq!(screened.dropped[0].reason, DropReason::SeatBlocked);
 }
 
@@ -170,7 +179,7 @@ fn whole_answers_are_dropped_for_a_wrong_id_or_an_unknown_currency() {
             format!(r#"{{"id":"{id}","cur":"{cur}","seatbid":[{{"bid":[{bid}]}}]}}"#).as_bytes(),
         )
         .expect("response");
-        let screened = run(&config(""), &publisher, response);
+        let screened = run(&config(false), &publisher, response);
         assert!(screened.admitted.is_empty());
         assert_eq!(screened.dropped.len(), 1);
         assert_eq!(screened.dropped[0].reason, expected);

@@ -38,6 +38,13 @@ pub struct LogLikelihoods {
 }
 
 impl LtvModel {
+    /// Parses and validates a model file's text.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let model: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        model.validate()?;
+        Ok(model)
+    }
+
     /// Checks that the parameters can serve: finite and positive, weeks, Gamma-Gamma
     /// `q` > 1 (a finite mean order value).
     pub fn validate(&self) -> Result<(), String> {

@@ -8,11 +8,11 @@
 
 use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
 use crate::campaign::Campaign;
-use crate::config::ExchangeConfig;
-use crate::fanout::screen::ExternalBid;
+use crate::config::AuctionConfig;
 use crate::features::{imp_features, request_features, ImpFeatures, RequestFeatures};
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
+use crate::screen::ExternalBid;
 use crate::targeting::{check_request, pick_creative};
 use bidder_sdk::openrtb::enums::auction_type;
 use bidder_sdk::openrtb::BidRequest;
@@ -108,6 +108,11 @@ pub struct Decision<'r> {
 pub trait Gate {
     /// Whether campaign `id` may bid on this request.
     fn admits(&self, id: usize, campaign: &Campaign) -> bool;
+
+    /// Why campaign `id` is kept out, if it is (the debug view's label; not counted).
+    fn why_not(&self, _id: usize, _campaign: &Campaign) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Admits every campaign (no caps, no budgets: benches, tests, the debug replay).
@@ -124,7 +129,7 @@ impl Gate for Open {
 pub fn decide<'r, S: SignalSource>(
     request: &'r BidRequest,
     snapshot: &Snapshot,
-    config: &ExchangeConfig,
+    config: &AuctionConfig,
     signals: &S,
     now_unix: i64,
 ) -> Decision<'r> {
@@ -136,7 +141,7 @@ pub fn decide<'r, S: SignalSource>(
 
 /// Every imp's floor in the exchange currency, raised to the exchange floor; `None`
 /// where the floor's currency has no known rate.
-pub fn imp_floors(request: &BidRequest, config: &ExchangeConfig) -> Vec<Option<f64>> {
+pub fn imp_floors(request: &BidRequest, config: &AuctionConfig) -> Vec<Option<f64>> {
     request
         .imp
         .iter()
@@ -151,7 +156,7 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
     request: &'r BidRequest,
     floors: &[Option<f64>],
     snapshot: &Snapshot,
-    config: &ExchangeConfig,
+    config: &AuctionConfig,
     signals: &S,
     now_unix: i64,
     gate: &G,
@@ -414,7 +419,7 @@ impl RequestCheckMemo {
 
 /// The response currency: the exchange's own when allowed, else the first allowed one
 /// with a known rate.
-fn response_currency(request: &BidRequest, config: &ExchangeConfig) -> Option<PriceCurrency> {
+fn response_currency(request: &BidRequest, config: &AuctionConfig) -> Option<PriceCurrency> {
     if request.cur.is_empty()
         || request
             .cur
@@ -438,7 +443,7 @@ fn response_currency(request: &BidRequest, config: &ExchangeConfig) -> Option<Pr
 /// the floor's currency is unknown.
 fn floor_in_exchange_currency(
     imp: &bidder_sdk::openrtb::Imp,
-    config: &ExchangeConfig,
+    config: &AuctionConfig,
 ) -> Option<f64> {
     let floor = imp.bidfloor.unwrap_or(0.0);
     let converted = if floor > 0.0 {

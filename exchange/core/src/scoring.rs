@@ -140,47 +140,10 @@ fn clamp_rate(rate: f64) -> f64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::campaign::ListFilter;
 
-    pub(crate) fn campaign(pricing: Pricing) -> Campaign {
-        Campaign {
-            id: "c".into(),
-            name: "c".into(),
-            advertiser: "a".into(),
-            adomain: vec![],
-            cat: vec![],
-            vertical: None,
-            keywords: vec![],
-            bundle: None,
-            language: None,
-            active: true,
-            pricing,
-            base_ctr: 0.01,
-            base_cvr: 0.05,
-            daily_budget_micros: None,
-            total_budget_micros: None,
-            pacing: crate::campaign::PacingMode::Even,
-            frequency_cap: None,
-            flight: None,
-            utc_offset_secs: 0,
-            countries: vec![],
-            regions: vec![],
-            device_classes: vec![],
-            os: vec![],
-            sites: ListFilter::default(),
-            apps: ListFilter::default(),
-            publishers: ListFilter::default(),
-            page_categories: vec![],
-            targeting_keywords: vec![],
-            languages: vec![],
-            daypart_hours: None,
-            creatives: vec![],
-            context: Default::default(),
-            ltv_tiers: vec![],
-        }
-    }
+    use crate::testing::campaign;
 
     #[test]
     fn each_model_prices_as_designed() {

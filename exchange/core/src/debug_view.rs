@@ -2,12 +2,12 @@
 //! filtered or lost. Answers "why didn't my campaign win?". Slow on purpose (it checks
 //! every campaign one by one) and only served when the config allows it.
 
-use crate::admission::RequestGate;
-use crate::config::BidderConfig;
+use crate::config::BidderTerms;
 use crate::decision::Decision;
-use crate::fanout::screen::DroppedBid;
+use crate::decision::Gate;
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
+use crate::screen::DroppedBid;
 use crate::signals::{AuctionSignals, SignalReport};
 use crate::targeting::{explain, FilterReason};
 use serde::Serialize;
@@ -99,7 +99,7 @@ pub fn build(
     signals: &AuctionSignals<'_>,
     tmax_ms: u64,
     max_wins: u32,
-    gate: Option<&RequestGate<'_>>,
+    gate: Option<&dyn Gate>,
 ) -> DebugView {
     let mut wins: BTreeMap<u32, u32> = BTreeMap::new();
     for clearing in decision.clearings.iter().flatten() {
@@ -256,7 +256,7 @@ pub struct ExternalDebug {
 pub fn external(
     decision: &Decision<'_>,
     dropped: &[DroppedBid],
-    bidders: &[BidderConfig],
+    bidders: &[BidderTerms],
 ) -> Vec<ExternalDebug> {
     let name = |index: usize| {
         bidders

@@ -3,9 +3,11 @@
 //!
 //! `spec` is the serde shape of the file (documented field by field in
 //! `configs/README.md`); `compile` validates it and turns it into [`Campaign`]s, collecting
-//! every error with its file and field rather than stopping at the first.
+//! every error with its file and field rather than stopping at the first. Reading the
+//! file is the server's (`store`); `counter` names each frequency counter.
 
 mod compile;
+pub mod counter;
 mod markup;
 mod spec;
 
@@ -18,19 +20,6 @@ pub use markup::{MarkupTemplate, MarkupValues};
 pub use spec::{CampaignFile, CampaignSpec, ContextSpec, LtvTierSpec};
 
 use std::path::Path;
-
-/// Reads and compiles a campaign file (JSON, or TOML by the `.toml` extension).
-pub fn load(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
-    let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        vec![CampaignError::new(
-            &origin,
-            "$",
-            format!("cannot read: {error}"),
-        )]
-    })?;
-    from_text(&text, path)
-}
 
 /// Parses and compiles campaign file text read from `path` (JSON, or TOML by the
 /// `.toml` extension); errors name `path`.

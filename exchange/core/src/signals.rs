@@ -9,12 +9,12 @@
 //! its default tier and the auction runs on context alone.
 
 use crate::campaign::{Campaign, LtvTier};
-use crate::config::ExchangeConfig;
+use crate::config::AuctionConfig;
 use crate::context::{Relevance, RequestContext};
 use crate::index::Snapshot;
 use crate::ltv::train::LtvModel;
 use crate::ltv::user::{customer, predict, publisher_history, HistorySource, Prediction};
-use crate::pacing_store::PurchaseHistory;
+use crate::ltv::PurchaseHistory;
 use crate::scoring::{Exclusion, SignalSource, Signals};
 use bidder_sdk::openrtb::BidRequest;
 use serde::Serialize;
@@ -44,7 +44,7 @@ impl<'a> UserInputs<'a> {
     /// may not be used.
     pub fn new(
         request: &BidRequest,
-        config: &ExchangeConfig,
+        config: &AuctionConfig,
         model: Option<&'a LtvModel>,
         stored: Option<&'a HashMap<String, PurchaseHistory>>,
         now_unix: i64,
@@ -61,13 +61,13 @@ impl<'a> UserInputs<'a> {
                 .as_ref()
                 .and_then(|user| publisher_history(user, today)),
             today,
-            horizon_weeks: config.ltv.horizon_weeks,
+            horizon_weeks: config.ltv_horizon_weeks,
         }
     }
 
     /// Whether this request's user data may enter the auction at all: not in
     /// contextual-only mode, and [`personal_data_allowed`].
-    pub fn allowed(request: &BidRequest, config: &ExchangeConfig) -> bool {
+    pub fn allowed(request: &BidRequest, config: &AuctionConfig) -> bool {
         !config.context.contextual_only && personal_data_allowed(request)
     }
 
@@ -144,7 +144,7 @@ impl<'a> AuctionSignals<'a> {
     pub fn new(
         request: &BidRequest,
         snapshot: &'a Snapshot,
-        config: &ExchangeConfig,
+        config: &AuctionConfig,
         user: UserInputs<'a>,
     ) -> Self {
         // Nothing reads the page when relevance lifts nothing and no campaign has rules.
@@ -259,7 +259,7 @@ impl SignalSource for AuctionSignals<'_> {
 mod tests {
     use super::*;
     use crate::campaign::Pricing;
-    use crate::scoring::tests::campaign;
+    use crate::testing::campaign;
 
     fn request(json: &str) -> BidRequest {
         bidder_sdk::openrtb::decode_request(json.as_bytes()).expect("valid")
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn pages_are_read_only_when_something_uses_them() {
         let request = request(RUNNING);
-        let mut config = ExchangeConfig::default();
+        let mut config = AuctionConfig::default();
         let plain = snapshot(0.0);
         let read = AuctionSignals::new(&request, &plain, &config, UserInputs::default());
         assert!(!read.context().is_empty());

@@ -23,7 +23,6 @@ use super::tokenize::tokenizer;
 use crate::campaign::CampaignError;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Largest lexicon file read.
 pub const MAX_LEXICON_BYTES: u64 = 8 * 1024 * 1024;
@@ -81,28 +80,6 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
-    /// Reads and compiles the lexicon at `path`; every problem names file and field.
-    pub fn load(path: &Path) -> Result<Self, Vec<CampaignError>> {
-        let file = path.display().to_string();
-        let error = |field: &str, message: String| CampaignError {
-            file: file.clone(),
-            field: field.to_owned(),
-            message,
-        };
-        let size = std::fs::metadata(path)
-            .map_err(|e| vec![error("", format!("cannot read: {e}"))])?
-            .len();
-        if size > MAX_LEXICON_BYTES {
-            return Err(vec![error(
-                "",
-                format!("{size} bytes; at most {MAX_LEXICON_BYTES}"),
-            )]);
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![error("", format!("cannot read: {e}"))])?;
-        Self::parse(&text, &file)
-    }
-
     /// Compiles lexicon text (TOML); `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, Vec<CampaignError>> {
         let error = |field: String, message: String| CampaignError {

@@ -2,7 +2,7 @@
 //! (counted per bidder, and told to the bidder through its `lurl` where it gave one);
 //! the bids that pass become auction candidates in the exchange currency.
 
-use crate::config::{BidderConfig, ExchangeConfig};
+use crate::config::{AuctionConfig, BidderTerms};
 use crate::features::RequestFeatures;
 use crate::targeting::{blocked_ad, FilterReason};
 use bidder_sdk::bid_check::{check_bids, response_currency, BidProblem};
@@ -185,7 +185,7 @@ pub struct Screened {
 #[derive(Debug, Clone, Copy)]
 pub struct Auctioned<'a> {
     /// Exchange config (bidders, rates).
-    pub config: &'a ExchangeConfig,
+    pub config: &'a AuctionConfig,
     /// The publisher's request.
     pub publisher: &'a BidRequest,
     /// Its request-level features.
@@ -284,7 +284,7 @@ fn from_problem(problem: BidProblem) -> DropReason {
 
 /// The exchange's own rules for one well-formed bid on `imp`.
 fn judge(
-    bidder: &BidderConfig,
+    bidder: &BidderTerms,
     auctioned: &Auctioned<'_>,
     imp_index: usize,
     bid: &Bid,

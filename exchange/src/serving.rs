@@ -1,0 +1,21 @@
+//! What a request is served from, as one value: the campaign snapshot (with the lexicon
+//! built into it), the LTV model and the pacer table of that snapshot. Built together off
+//! the request path (at start and after every reload of campaigns, lexicon or model) and
+//! swapped in whole; a request loads it once and passes it down, so it never mixes two
+//! versions and never takes a lock.
+
+use crate::index::Snapshot;
+use crate::ltv::train::LtvModel;
+use crate::pacing::PacerTable;
+use std::sync::Arc;
+
+/// The serving set.
+#[derive(Debug)]
+pub struct Serving {
+    /// Campaigns, their index and the context index.
+    pub snapshot: Arc<Snapshot>,
+    /// The LTV model, if one is configured and loaded.
+    pub model: Option<Arc<LtvModel>>,
+    /// The budget pacer of each campaign of `snapshot` (by dense id).
+    pub pacers: Arc<PacerTable>,
+}
