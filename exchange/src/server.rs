@@ -5,9 +5,9 @@
 
 mod admin;
 mod body;
-mod reply;
 mod history;
 mod notice;
+mod reply;
 pub mod routes;
 mod store_metrics;
 
