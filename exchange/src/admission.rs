@@ -35,36 +35,18 @@ impl RequestGate<'_> {
 }
 
 impl Gate for RequestGate<'_> {
-    fn why_not(&self, id: usize, campaign: &Campaign) -> Option<&'static str> {
-        if let Err(block) = freq::admits(campaign, self.caps, self.now_unix) {
-            return Some(block.as_str());
-        }
-        let pacer = self.pacers.get(id)?;
-        pacer
-            .admits(self.now_ms, self.draw(id))
-            .err()
-            .map(|b| b.as_str())
-    }
-
-    fn admits(&self, id: usize, campaign: &Campaign) -> bool {
+    fn admits(&self, id: usize, campaign: &Campaign) -> Result<(), &'static str> {
         if let Err(block) = freq::admits(campaign, self.caps, self.now_unix) {
             self.cap_stats.block(block);
-            return false;
+            return Err(block.as_str());
         }
         let Some(pacer) = self.pacers.get(id) else {
-            return true;
+            return Ok(());
         };
-        match pacer.admits(self.now_ms, self.draw(id)) {
-            Ok(()) => true,
-            Err(crate::pacing::PaceBlock::Throttled) => {
-                self.pacing_stats.throttled.fetch_add(1, Relaxed);
-                false
-            }
-            Err(crate::pacing::PaceBlock::NoLease) => {
-                self.pacing_stats.no_lease.fetch_add(1, Relaxed);
-                false
-            }
-        }
+        pacer.admits(self.now_ms, self.draw(id)).map_err(|block| {
+            self.pacing_stats.block(block);
+            block.as_str()
+        })
     }
 }
 
@@ -76,10 +58,10 @@ pub use crate::auction::charged_micros;
 pub fn charge_winners(decision: &mut Decision<'_>, pacers: &PacerTable, stats: &PacingStats) {
     for (clearing, no_bid) in decision.clearings.iter_mut().zip(&mut decision.no_bids) {
         let Some(won) = clearing else { continue };
-        if won.winner.external {
+        let Some(id) = won.winner.source.campaign() else {
             continue;
-        }
-        let Some(pacer) = pacers.get(won.winner.campaign as usize) else {
+        };
+        let Some(pacer) = pacers.get(id as usize) else {
             continue;
         };
         let micros = charged_micros(won.price);

@@ -4,7 +4,7 @@
 use crate::admission::{charge_winners, RequestGate};
 use crate::config::Limits;
 use crate::debug_view;
-use crate::decision::{imp_floors, prepare};
+use crate::decision::{imp_floors, prepare_observed, Inputs, Trace, Unobserved};
 use crate::fanout::client::CallOutcome;
 use crate::fanout::verdicts;
 use crate::fanout::{self, Timing};
@@ -145,15 +145,20 @@ async fn decide_and_answer(
         cap_stats: &state.caps,
         pacing_stats: &state.pacing.stats,
     };
-    let mut decision = prepare(
-        request,
-        &floors,
+    let inputs = Inputs {
         snapshot,
-        rules,
-        &signals,
-        now_ms.div_euclid(1000),
-        &gate,
-    );
+        config: rules,
+        signals: &signals,
+        now_unix: now_ms.div_euclid(1000),
+        gate: &gate,
+    };
+    // Under `?debug=1` the decision is traced as it is made; the debug view is read from it.
+    let debug = config.debug.allow && (debug_query || debug_requested(request));
+    let mut trace = debug.then(Trace::default);
+    let mut decision = match trace.as_mut() {
+        Some(trace) => prepare_observed(request, &floors, inputs, trace),
+        None => prepare_observed(request, &floors, inputs, &mut Unobserved),
+    };
     let mut dropped = Vec::new();
     let mut slowest_bidder = None;
     if !in_flight.is_empty() {
@@ -201,16 +206,8 @@ async fn decide_and_answer(
         },
     };
     let response = response::build(&decision, snapshot, &auction_id, settings);
-    let debug = config.debug.allow && (debug_query || debug_requested(request));
-    if debug {
-        let view = debug_view::build(
-            &decision,
-            snapshot,
-            &signals,
-            tmax,
-            config.auction.max_wins_per_campaign,
-            Some(&gate),
-        );
+    if let Some(trace) = &trace {
+        let view = debug_view::build(&decision, trace, snapshot, &signals, tmax);
         let filled = response.is_some();
         let mut response = response.unwrap_or_else(|| BidResponse {
             id: request.id.clone(),

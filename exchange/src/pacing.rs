@@ -71,11 +71,14 @@ pub enum PaceBlock {
 }
 
 impl PaceBlock {
-    /// Stable label.
+    /// Every value, for metric registration.
+    pub const ALL: [PaceBlock; 2] = [Self::Throttled, Self::NoLease];
+
+    /// Stable label (the debug view's reason and the metrics' `reason`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Throttled => "paced",
-            Self::NoLease => "budget",
+            Self::Throttled => "throttled",
+            Self::NoLease => "no_lease",
         }
     }
 }
@@ -288,13 +291,23 @@ pub struct PacingStats {
     pub charged: AtomicU64,
     /// Wins dropped because the lease could not pay them.
     pub charge_refused: AtomicU64,
-    /// Campaign exclusions: throttle.
-    pub throttled: AtomicU64,
-    /// Campaign exclusions: no lease money.
-    pub no_lease: AtomicU64,
+    /// Campaign exclusions by reason (indexed by [`PaceBlock`]).
+    pub blocked: [AtomicU64; PaceBlock::ALL.len()],
     /// Limits the warnings of failed lease calls (one per campaign per settle while the
     /// store is down).
     pub log: crate::log_limit::LogLimit,
+}
+
+impl PacingStats {
+    /// Counts one exclusion.
+    pub fn block(&self, reason: PaceBlock) {
+        self.blocked[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Exclusions counted for `reason`.
+    pub fn blocks(&self, reason: PaceBlock) -> u64 {
+        self.blocked[reason as usize].load(Relaxed)
+    }
 }
 
 /// Budgets and pacing of every campaign on this node.

@@ -9,15 +9,47 @@
 
 use bidder_sdk::openrtb::enums::auction_type;
 
+/// Where a candidate comes from. Ordered (campaigns first, then by id) for the last
+/// tie-break of [`rank_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// One of the exchange's campaigns, with the creative chosen for the imp.
+    Campaign {
+        /// Dense campaign id in the snapshot.
+        id: u32,
+        /// Creative index within the campaign.
+        creative: u16,
+    },
+    /// An external bidder's bid (not subject to the per-campaign win limit).
+    External {
+        /// Index in the request's admitted external bids.
+        index: u32,
+    },
+}
+
+impl Source {
+    /// The dense campaign id, if this is a campaign.
+    pub fn campaign(self) -> Option<u32> {
+        match self {
+            Self::Campaign { id, .. } => Some(id),
+            Self::External { .. } => None,
+        }
+    }
+
+    /// The external bid's index, if this is one.
+    pub fn external(self) -> Option<u32> {
+        match self {
+            Self::External { index } => Some(index),
+            Self::Campaign { .. } => None,
+        }
+    }
+}
+
 /// One campaign's best creative for one imp, scored; or one external bid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
-    /// Dense campaign id; for an external bid, its index in the request's external bids.
-    pub campaign: u32,
-    /// Creative index within the campaign (0 for an external bid).
-    pub creative: u16,
-    /// An external bidder's bid: not subject to the per-campaign win limit.
-    pub external: bool,
+    /// Campaign (and creative) or external bid.
+    pub source: Source,
     /// Expected value per thousand impressions.
     pub ecpm: f64,
     /// Tie-break key: higher wins among equal eCPMs.
@@ -70,14 +102,16 @@ pub fn run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Clearing>> {
             };
             let mut eligible = imp.candidates.iter().filter(|c| {
                 c.ecpm >= imp.floor
-                    && (c.external || wins_of(&wins, c.campaign) < rules.max_wins_per_campaign)
+                    && c.source
+                        .campaign()
+                        .is_none_or(|id| wins_of(&wins, id) < rules.max_wins_per_campaign)
             });
             let winner = *eligible.next()?;
             let runner_up = eligible.next().map(|c| c.ecpm);
-            if !winner.external {
-                match wins.iter_mut().find(|(c, _)| *c == winner.campaign) {
+            if let Some(id) = winner.source.campaign() {
+                match wins.iter_mut().find(|(c, _)| *c == id) {
                     Some((_, n)) => *n += 1,
-                    None => wins.push((winner.campaign, 1)),
+                    None => wins.push((id, 1)),
                 }
             }
             Some(Clearing {
@@ -105,9 +139,7 @@ pub fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.ecpm
         .total_cmp(&a.ecpm)
         .then(b.tiebreak.cmp(&a.tiebreak))
-        .then(a.external.cmp(&b.external))
-        .then(a.campaign.cmp(&b.campaign))
-        .then(a.creative.cmp(&b.creative))
+        .then(a.source.cmp(&b.source))
 }
 
 fn price(ecpm: f64, runner_up: Option<f64>, floor: f64, rules: &Rules) -> f64 {

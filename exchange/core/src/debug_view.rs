@@ -1,15 +1,15 @@
 //! The debug view: for each imp, every campaign with its eCPM and the reason it was
-//! filtered or lost. Answers "why didn't my campaign win?". Slow on purpose (it checks
-//! every campaign one by one) and only served when the config allows it.
+//! filtered or lost. Answers "why didn't my campaign win?". Built from the decision's own
+//! [`Trace`] (the decision looks at every campaign when traced), so it reports what the
+//! auction did, with the reason labels the metrics use. Only served when the config
+//! allows it.
 
 use crate::config::BidderTerms;
-use crate::decision::Decision;
-use crate::decision::Gate;
+use crate::decision::{Decision, Fate, Trace};
 use crate::index::Snapshot;
-use crate::scoring::{score, SignalSource};
 use crate::screen::DroppedBid;
 use crate::signals::{AuctionSignals, SignalReport};
-use crate::targeting::{explain, FilterReason};
+use crate::targeting::FilterReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -92,62 +92,41 @@ pub struct CandidateDebug {
     pub price: Option<f64>,
 }
 
-/// Builds the debug view of a decision.
+/// Builds the debug view of a decision from its [`Trace`]: each campaign's fate as the
+/// decision met it, and the clearing's winners and prices.
 pub fn build(
     decision: &Decision<'_>,
+    trace: &Trace,
     snapshot: &Snapshot,
     signals: &AuctionSignals<'_>,
     tmax_ms: u64,
-    max_wins: u32,
-    gate: Option<&dyn Gate>,
 ) -> DebugView {
+    let max_wins = decision.rules.max_wins_per_campaign;
     let mut wins: BTreeMap<u32, u32> = BTreeMap::new();
     for clearing in decision.clearings.iter().flatten() {
-        if !clearing.winner.external {
-            *wins.entry(clearing.winner.campaign).or_default() += 1;
+        if let Some(id) = clearing.winner.source.campaign() {
+            *wins.entry(id).or_default() += 1;
         }
     }
+    let no_fates = Vec::new();
     let imps = decision
         .imps
         .iter()
         .enumerate()
         .map(|(index, imp)| {
-            let clearing = decision.clearings[index];
+            let clearing = decision.clearings.get(index).copied().flatten();
             let mut filtered = BTreeMap::new();
             let mut rows = Vec::new();
             let mut filtered_rows = Vec::new();
-            for id in 0..snapshot.len() as u32 {
+            for (id, fate) in trace.imps.get(index).unwrap_or(&no_fates) {
+                let id = *id;
                 let campaign = &snapshot.campaigns[id as usize];
-                let outcome = if decision.currency.is_none() || imp.floor_currency_unknown {
-                    Err("not_auctioned")
-                } else {
-                    explain(snapshot, id, &decision.request, imp)
-                        .map_err(FilterReason::as_str)
-                        .and_then(|creative| {
-                            // Context rules, caps and budgets come after targeting, as in
-                            // the auction.
-                            let won = clearing
-                                .is_some_and(|c| !c.winner.external && c.winner.campaign == id);
-                            if let Some(exclusion) = signals.exclusion(id as usize, campaign) {
-                                return Err(exclusion.as_str());
-                            }
-                            match gate
-                                .filter(|_| !won)
-                                .and_then(|g| g.why_not(id as usize, campaign))
-                            {
-                                Some(label) => Err(label),
-                                None => Ok(creative),
-                            }
-                        })
-                };
-                match outcome {
-                    Ok(creative) => {
-                        let scored = score(campaign, signals.signals(id as usize, campaign));
-                        let won =
-                            clearing.is_some_and(|c| !c.winner.external && c.winner.campaign == id);
+                match fate {
+                    Fate::Scored { creative, score } => {
+                        let won = clearing.is_some_and(|c| c.winner.source.campaign() == Some(id));
                         let reason = if won {
                             None
-                        } else if scored.ecpm < imp.floor {
+                        } else if score.ecpm < imp.floor {
                             Some(FilterReason::BelowFloor)
                         } else if wins.get(&id).is_some_and(|n| *n >= max_wins) {
                             Some(FilterReason::CampaignCapped)
@@ -156,21 +135,21 @@ pub fn build(
                         };
                         rows.push(CandidateDebug {
                             campaign: campaign.id.clone(),
-                            creative: Some(campaign.creatives[usize::from(creative)].id.clone()),
+                            creative: Some(campaign.creatives[usize::from(*creative)].id.clone()),
                             status: if won { "won" } else { "lost" },
                             reason: reason.map(FilterReason::as_str),
                             model: campaign.pricing.model(),
-                            ecpm: Some(scored.ecpm),
-                            pctr: Some(scored.pctr),
-                            pcvr: Some(scored.pcvr),
-                            commission_rate: scored.commission_rate,
-                            bid_multiplier: Some(scored.bid_multiplier),
+                            ecpm: Some(score.ecpm),
+                            pctr: Some(score.pctr),
+                            pcvr: Some(score.pcvr),
+                            commission_rate: score.commission_rate,
+                            bid_multiplier: Some(score.bid_multiplier),
                             signals: Some(signals.report(id as usize, campaign)),
                             price: clearing.filter(|_| won).map(|c| c.price),
                         });
                     }
-                    Err(label) => {
-                        *filtered.entry(label).or_default() += 1;
+                    Fate::Excluded(label) => {
+                        *filtered.entry(*label).or_default() += 1;
                         filtered_rows.push(CandidateDebug {
                             campaign: campaign.id.clone(),
                             creative: None,
@@ -273,7 +252,7 @@ pub fn external(
                 .clearings
                 .iter()
                 .flatten()
-                .find(|c| c.winner.external && c.winner.campaign as usize == index);
+                .find(|c| c.winner.source.external() == Some(index as u32));
             ExternalDebug {
                 bidder: name(bid.bidder),
                 bid: bid.bid.id.clone(),

@@ -6,17 +6,18 @@
 //! remaining campaign could enter the top `imps + 2`. A request thus scores tens of
 //! campaigns, not the thousands its targeting admits.
 
-use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules};
+use crate::auction::{self, Candidate, Clearing, ImpAuction, Rules, Source};
 use crate::campaign::Campaign;
 use crate::config::AuctionConfig;
 use crate::features::{imp_features, request_features, ImpFeatures, RequestFeatures};
 use crate::index::Snapshot;
 use crate::scoring::{score, SignalSource};
 use crate::screen::ExternalBid;
-use crate::targeting::{check_request, pick_creative};
+use crate::targeting::{check_request, mask_reason, pick_creative, FilterReason};
 use bidder_sdk::openrtb::enums::auction_type;
 use bidder_sdk::openrtb::BidRequest;
 use fixedbitset::FixedBitSet;
+pub use observe::{Fate, Observer, Trace, Unobserved};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Why an imp got no bid (a metric label).
@@ -106,13 +107,9 @@ pub struct Decision<'r> {
 /// Per-request admission of campaigns beyond targeting: frequency caps, budget, pacing.
 /// Asked once per campaign and request (memoised with the targeting checks).
 pub trait Gate {
-    /// Whether campaign `id` may bid on this request.
-    fn admits(&self, id: usize, campaign: &Campaign) -> bool;
-
-    /// Why campaign `id` is kept out, if it is (the debug view's label; not counted).
-    fn why_not(&self, _id: usize, _campaign: &Campaign) -> Option<&'static str> {
-        None
-    }
+    /// Whether campaign `id` may bid on this request; if not, why (a stable label shared
+    /// by the debug view and the metrics, which the gate counts).
+    fn admits(&self, id: usize, campaign: &Campaign) -> Result<(), &'static str>;
 }
 
 /// Admits every campaign (no caps, no budgets: benches, tests, the debug replay).
@@ -120,8 +117,8 @@ pub trait Gate {
 pub struct Open;
 
 impl Gate for Open {
-    fn admits(&self, _id: usize, _campaign: &Campaign) -> bool {
-        true
+    fn admits(&self, _id: usize, _campaign: &Campaign) -> Result<(), &'static str> {
+        Ok(())
     }
 }
 
@@ -161,6 +158,47 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
     now_unix: i64,
     gate: &G,
 ) -> Decision<'r> {
+    let inputs = Inputs {
+        snapshot,
+        config,
+        signals,
+        now_unix,
+        gate,
+    };
+    prepare_observed(request, floors, inputs, &mut Unobserved)
+}
+
+/// What a decision reads besides the request: the snapshot, the settings, the signal
+/// source, the clock and the request's gate.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a, S, G> {
+    /// Campaigns and their index.
+    pub snapshot: &'a Snapshot,
+    /// The auction's settings.
+    pub config: &'a AuctionConfig,
+    /// Relevance, LTV and other per-campaign signals.
+    pub signals: &'a S,
+    /// Now, unix seconds.
+    pub now_unix: i64,
+    /// Caps and budgets.
+    pub gate: &'a G,
+}
+
+/// [`prepare`], reporting each campaign's fate on each imp to `observer` (see
+/// [`observe`]): the same decision, told as it is made.
+pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
+    request: &'r BidRequest,
+    floors: &[Option<f64>],
+    inputs: Inputs<'_, S, G>,
+    observer: &mut O,
+) -> Decision<'r> {
+    let Inputs {
+        snapshot,
+        config,
+        signals,
+        now_unix,
+        gate,
+    } = inputs;
     let features = request_features(request, now_unix);
     let currency = response_currency(request, config);
     let auction_type = match request.at {
@@ -183,23 +221,36 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
         .iter()
         .map(|imp| seed(&request.id, &imp.id))
         .collect();
+    let every = observer.wants_every_campaign();
 
     let mut auctions: Vec<ImpAuction> = Vec::with_capacity(imps.len());
     let mut floor_stops: Vec<bool> = Vec::with_capacity(imps.len());
     if currency.is_some() {
         let request_mask = request_mask(snapshot, &features);
-        let mut memo = RequestCheckMemo::new(snapshot.len(), imps.len());
+        let mut memo = RequestCheckMemo::new(snapshot.len(), imps.len(), every);
         let mut imp_mask = FixedBitSet::with_capacity(snapshot.len());
         // Candidates that can still matter per imp: the winner, the runner-up, and one for
         // each campaign earlier imps may have capped (see `auction::run`).
         let needed = imps.len() + 2;
         let max_boost = signals.max_boost();
-        for (imp, &seed) in imps.iter().zip(&seeds) {
+        for (index, (imp, &seed)) in imps.iter().zip(&seeds).enumerate() {
             let mut candidates = Vec::new();
             let mut stopped_at_floor = false;
             let mut best = TopValues::new(needed);
-            if !imp.floor_currency_unknown {
+            if imp.floor_currency_unknown {
+                report_all(observer, index, snapshot.len(), "floor_currency_unknown");
+            } else {
                 format_mask(snapshot, imp, &mut imp_mask);
+                if every {
+                    report_masked(
+                        observer,
+                        index,
+                        snapshot,
+                        &features,
+                        &request_mask,
+                        &imp_mask,
+                    );
+                }
                 imp_mask.intersect_with(&request_mask);
                 for id in imp_mask.ones() {
                     // Ids run in descending neutral eCPM: once even the maximum boost cannot
@@ -207,30 +258,40 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
                     let reachable = snapshot.base_ecpm[id] * max_boost;
                     if reachable < imp.floor {
                         stopped_at_floor = true;
-                        break;
+                        if !every {
+                            break;
+                        }
                     }
-                    if best.full_above(reachable) {
+                    if !every && best.full_above(reachable) {
                         break;
                     }
                     let campaign = &snapshot.campaigns[id];
-                    if !memo.passes(id, || {
-                        check_request(campaign, &features).is_ok()
-                            && signals.exclusion(id, campaign).is_none()
-                            && gate.admits(id, campaign)
-                    }) {
-                        continue;
-                    }
-                    let Ok(creative) = pick_creative(campaign, imp) else {
-                        continue;
+                    let admitted = memo.passes(id, || {
+                        check_request(campaign, &features).map_err(FilterReason::as_str)?;
+                        if let Some(exclusion) = signals.exclusion(id, campaign) {
+                            return Err(exclusion.as_str());
+                        }
+                        gate.admits(id, campaign)
+                    });
+                    let creative = admitted
+                        .and_then(|()| pick_creative(campaign, imp).map_err(FilterReason::as_str));
+                    let creative = match creative {
+                        Ok(creative) => creative,
+                        Err(reason) => {
+                            observer.excluded(index, id as u32, reason);
+                            continue;
+                        }
                     };
                     let scored = score(campaign, signals.signals(id, campaign));
+                    observer.scored(index, id as u32, creative, &scored);
                     if scored.ecpm >= imp.floor {
                         best.offer(scored.ecpm);
                     }
                     candidates.push(Candidate {
-                        external: false,
-                        campaign: id as u32,
-                        creative,
+                        source: Source::Campaign {
+                            id: id as u32,
+                            creative,
+                        },
                         ecpm: scored.ecpm,
                         tiebreak: auction::mix(seed ^ id as u64),
                     });
@@ -243,6 +304,9 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
             });
         }
     } else {
+        for index in 0..imps.len() {
+            report_all(observer, index, snapshot.len(), "currency_unsupported");
+        }
         floor_stops.resize(imps.len(), false);
         auctions.extend(imps.iter().map(|imp| ImpAuction {
             floor: imp.floor,
@@ -265,6 +329,38 @@ pub fn prepare<'r, S: SignalSource, G: Gate>(
     }
 }
 
+/// Reports every campaign as left out of imp `imp` for `reason` (observers that want
+/// every campaign only).
+fn report_all<O: Observer>(observer: &mut O, imp: usize, campaigns: usize, reason: &'static str) {
+    if observer.wants_every_campaign() {
+        for id in 0..campaigns as u32 {
+            observer.excluded(imp, id, reason);
+        }
+    }
+}
+
+/// Reports the campaigns the targeting bitsets leave out of imp `imp`, each with the
+/// dimension that excludes it (the same index the masks were built from).
+fn report_masked<O: Observer>(
+    observer: &mut O,
+    imp: usize,
+    snapshot: &Snapshot,
+    features: &RequestFeatures<'_>,
+    request_mask: &FixedBitSet,
+    format_mask: &FixedBitSet,
+) {
+    for id in 0..snapshot.len() {
+        if !request_mask.contains(id) {
+            let reason = mask_reason(snapshot, id as u32, features)
+                .err()
+                .map_or("targeting", FilterReason::as_str);
+            observer.excluded(imp, id as u32, reason);
+        } else if !format_mask.contains(id) {
+            observer.excluded(imp, id as u32, FilterReason::Format.as_str());
+        }
+    }
+}
+
 impl Decision<'_> {
     /// Adds screened external bids as candidates of their imps.
     pub fn add_external(&mut self, bids: Vec<ExternalBid>) {
@@ -272,9 +368,7 @@ impl Decision<'_> {
             let index = self.external.len() as u32;
             if let Some(auction) = self.auctions.get_mut(bid.imp) {
                 auction.candidates.push(Candidate {
-                    external: true,
-                    campaign: index,
-                    creative: 0,
+                    source: Source::External { index },
                     ecpm: bid.ecpm,
                     tiebreak: auction::mix(self.seeds[bid.imp] ^ (1 << 40 | u64::from(index))),
                 });
@@ -318,9 +412,9 @@ impl Decision<'_> {
     /// The external bid behind a candidate, if it is one.
     pub fn external_of(&self, candidate: &Candidate) -> Option<&ExternalBid> {
         candidate
-            .external
-            .then(|| self.external.get(candidate.campaign as usize))
-            .flatten()
+            .source
+            .external()
+            .and_then(|index| self.external.get(index as usize))
     }
 }
 
@@ -396,24 +490,42 @@ impl TopValues {
 /// request (the common case) never asks twice, so it gets no memo and allocates nothing.
 struct RequestCheckMemo {
     bits: Option<(FixedBitSet, FixedBitSet)>,
+    /// Why each failed campaign failed (kept only for an observer that wants every one).
+    labels: Option<Vec<&'static str>>,
 }
 
 impl RequestCheckMemo {
-    fn new(campaigns: usize, imps: usize) -> Self {
+    fn new(campaigns: usize, imps: usize, keep_labels: bool) -> Self {
         let bitset = || FixedBitSet::with_capacity(campaigns);
         Self {
             bits: (imps > 1).then(|| (bitset(), bitset())),
+            labels: (imps > 1 && keep_labels).then(|| vec![""; campaigns]),
         }
     }
 
-    fn passes(&mut self, id: usize, check: impl FnOnce() -> bool) -> bool {
+    /// The request-level result for campaign `id`, computed once per request. A failure
+    /// remembered by the bitsets reads back as `"memo"` unless labels are kept.
+    fn passes(
+        &mut self,
+        id: usize,
+        check: impl FnOnce() -> Result<(), &'static str>,
+    ) -> Result<(), &'static str> {
         let Some((checked, passed)) = &mut self.bits else {
             return check();
         };
         if !checked.put(id) {
-            passed.set(id, check());
+            let result = check();
+            passed.set(id, result.is_ok());
+            if let (Err(reason), Some(labels)) = (result, &mut self.labels) {
+                labels[id] = reason;
+            }
+            return result;
         }
-        passed.contains(id)
+        if passed.contains(id) {
+            Ok(())
+        } else {
+            Err(self.labels.as_ref().map_or("memo", |labels| labels[id]))
+        }
     }
 }
 
@@ -463,5 +575,6 @@ fn seed(request_id: &str, imp_id: &str) -> u64 {
     hasher.finish()
 }
 
+pub mod observe;
 #[cfg(test)]
 mod tests;

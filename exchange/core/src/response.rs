@@ -1,7 +1,7 @@
 //! Turns a [`Decision`] into a BidResponse: one bid per cleared imp, grouped by seat
 //! (advertiser), with markup filled and notice URLs that point back at the exchange.
 
-use crate::auction::Clearing;
+use crate::auction::{Clearing, Source};
 use crate::campaign::{CreativeKind, MarkupValues};
 use crate::config::BidderTerms;
 use crate::decision::Decision;
@@ -47,9 +47,18 @@ pub fn build(
             price,
             currency_code: &currency.code,
         };
-        let (bid, seat) = match decision.external_of(&clearing.winner) {
-            Some(external) => external_bid(external, clearing, slot, settings),
-            None => campaign_bid(decision, snapshot, clearing, slot, settings),
+        let (bid, seat) = match clearing.winner.source {
+            Source::External { index } => {
+                external_bid(&decision.external[index as usize], clearing, slot, settings)
+            }
+            Source::Campaign { id, creative } => {
+                let won = Won {
+                    id,
+                    creative,
+                    clearing,
+                };
+                campaign_bid(decision, snapshot, won, slot, settings)
+            }
         };
         match seatbids
             .iter_mut()
@@ -90,13 +99,25 @@ struct Slot<'a> {
 }
 
 /// The bid of an internal campaign and its seat (the advertiser).
+/// A campaign's win: which campaign and creative, at what clearing.
+struct Won<'a> {
+    id: u32,
+    creative: u16,
+    clearing: &'a Clearing,
+}
+
 fn campaign_bid(
     decision: &Decision<'_>,
     snapshot: &Snapshot,
-    clearing: &Clearing,
+    won: Won<'_>,
     slot: Slot<'_>,
     settings: ResponseSettings<'_>,
 ) -> (Bid, String) {
+    let Won {
+        id,
+        creative,
+        clearing,
+    } = won;
     let Slot {
         imp,
         auction_id,
@@ -104,8 +125,8 @@ fn campaign_bid(
         price,
         currency_code,
     } = slot;
-    let campaign = &snapshot.campaigns[clearing.winner.campaign as usize];
-    let creative = &campaign.creatives[usize::from(clearing.winner.creative)];
+    let campaign = &snapshot.campaigns[id as usize];
+    let creative = &campaign.creatives[usize::from(creative)];
     let crid = format!("{}.{}", campaign.id, creative.id);
     let (adm, mtype) = match creative.kind {
         CreativeKind::Banner => {

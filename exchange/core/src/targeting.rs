@@ -226,14 +226,28 @@ pub fn pick_creative(campaign: &Campaign, imp: &ImpFeatures<'_>) -> Result<u16, 
 }
 
 /// The full per-campaign check, dimension by dimension, giving the first reason that
-/// fails. It answers the same question as the bitset path and is used by the debug view.
+/// fails: the bitset dimensions ([`mask_reason`]), then the request checks and the
+/// creative. It answers the same question as the bitset path (the reference of the
+/// decision's tests).
 pub fn explain(
     snapshot: &Snapshot,
     id: u32,
     request: &RequestFeatures<'_>,
     imp: &ImpFeatures<'_>,
 ) -> Result<u16, FilterReason> {
+    mask_reason(snapshot, id, request)?;
     let campaign = &snapshot.campaigns[id as usize];
+    check_request(campaign, request)?;
+    pick_creative(campaign, imp)
+}
+
+/// Which targeting bitset leaves campaign `id` out of `request`, if one does (the same
+/// dimensions `decision`'s request mask intersects).
+pub fn mask_reason(
+    snapshot: &Snapshot,
+    id: u32,
+    request: &RequestFeatures<'_>,
+) -> Result<(), FilterReason> {
     if !snapshot.active.contains(id as usize) {
         return Err(FilterReason::Inactive);
     }
@@ -261,8 +275,7 @@ pub fn explain(
     {
         return Err(FilterReason::Keyword);
     }
-    check_request(campaign, request)?;
-    pick_creative(campaign, imp)
+    Ok(())
 }
 
 /// The request block (`bcat`, `badv`, `bapp`) an ad falls under, given its declared

@@ -20,10 +20,11 @@ pub fn send(fanout: &Fanout, decision: &Decision<'_>, auction_id: &str, dropped:
     let mut won = vec![false; decision.external.len()];
     for (index, clearing) in decision.clearings.iter().enumerate() {
         let Some(clearing) = clearing else { continue };
-        let Some(external) = decision.external_of(&clearing.winner) else {
+        let Some(external_index) = clearing.winner.source.external() else {
             continue;
         };
-        won[clearing.winner.campaign as usize] = true;
+        let external = &decision.external[external_index as usize];
+        won[external_index as usize] = true;
         fanout.stats(external.bidder).wins.fetch_add(1, Relaxed);
         let price = external.bidder_price(clearing.price);
         let values = MacroValues {

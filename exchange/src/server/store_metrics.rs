@@ -124,8 +124,14 @@ pub fn render(state: &AppState, out: &mut String) {
         "counter",
         "Campaigns kept out of a request by pacing.",
         &[
-            ("reason=\"throttled\"", pacing.throttled.load(Relaxed)),
-            ("reason=\"no_lease\"", pacing.no_lease.load(Relaxed)),
+            (
+                "reason=\"throttled\"",
+                pacing.blocks(crate::pacing::PaceBlock::Throttled),
+            ),
+            (
+                "reason=\"no_lease\"",
+                pacing.blocks(crate::pacing::PaceBlock::NoLease),
+            ),
         ],
     );
     family(

@@ -3,9 +3,10 @@ use proptest::prelude::*;
 
 fn candidate(campaign: u32, ecpm: f64) -> Candidate {
     Candidate {
-        external: false,
-        campaign,
-        creative: 0,
+        source: Source::Campaign {
+            id: campaign,
+            creative: 0,
+        },
         ecpm,
         tiebreak: mix(u64::from(campaign)),
     }
@@ -28,7 +29,7 @@ fn second_price_charges_runner_up_plus_increment() {
         candidates: vec![candidate(1, 2.0), candidate(2, 3.0), candidate(3, 1.0)],
     }];
     let clearing = run(&mut imps, &SECOND)[0].expect("winner");
-    assert_eq!(clearing.winner.campaign, 2);
+    assert_eq!(clearing.winner.source.campaign(), Some(2));
     assert_eq!(clearing.price, 2.01);
 }
 
@@ -67,9 +68,9 @@ fn a_campaign_wins_one_imp_and_the_next_best_takes_the_second() {
         },
     ];
     let result = run(&mut imps, &SECOND);
-    assert_eq!(result[0].expect("imp 1").winner.campaign, 1);
+    assert_eq!(result[0].expect("imp 1").winner.source.campaign(), Some(1));
     let second = result[1].expect("imp 2");
-    assert_eq!(second.winner.campaign, 2);
+    assert_eq!(second.winner.source.campaign(), Some(2));
     assert_eq!(
         second.runner_up, None,
         "the capped campaign does not set the price"
@@ -79,8 +80,12 @@ fn a_campaign_wins_one_imp_and_the_next_best_takes_the_second() {
         ..SECOND
     };
     assert_eq!(
-        run(&mut imps, &relaxed)[1].expect("imp 2").winner.campaign,
-        1
+        run(&mut imps, &relaxed)[1]
+            .expect("imp 2")
+            .winner
+            .source
+            .campaign(),
+        Some(1)
     );
 }
 
@@ -99,14 +104,17 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
         // external bids (indexed apart from campaigns) mixed in.
         let mut candidates: Vec<Candidate> = Vec::new();
         for (campaign, ecpm, tiebreak, external) in raw {
-            if candidates
-                .iter()
-                .all(|c| (c.campaign, c.external) != (campaign, external))
-            {
-                candidates.push(Candidate {
-                    external,
-                    campaign,
+            let source = if external {
+                Source::External { index: campaign }
+            } else {
+                Source::Campaign {
+                    id: campaign,
                     creative: 0,
+                }
+            };
+            if candidates.iter().all(|c| c.source != source) {
+                candidates.push(Candidate {
+                    source,
                     ecpm,
                     tiebreak,
                 });
@@ -162,7 +170,7 @@ proptest! {
             let wins = result
                 .iter()
                 .flatten()
-                .filter(|c| !c.winner.external && c.winner.campaign == id)
+                .filter(|c| c.winner.source.campaign() == Some(id))
                 .count();
             prop_assert!(wins <= cap as usize);
         }
@@ -178,12 +186,13 @@ fn reference_run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Candidate
             imp.candidates.sort_by(rank_order);
             let winner = *imp.candidates.iter().find(|c| {
                 c.ecpm >= imp.floor
-                    && (c.external
-                        || wins.iter().filter(|w| **w == c.campaign).count()
-                            < rules.max_wins_per_campaign as usize)
+                    && c.source.campaign().is_none_or(|id| {
+                        wins.iter().filter(|w| **w == id).count()
+                            < rules.max_wins_per_campaign as usize
+                    })
             })?;
-            if !winner.external {
-                wins.push(winner.campaign);
+            if let Some(id) = winner.source.campaign() {
+                wins.push(id);
             }
             Some(winner)
         })

@@ -48,7 +48,9 @@ fn request(value: serde_json::Value) -> BidRequest {
 
 fn winner(snapshot: &Snapshot, request: &BidRequest) -> Option<String> {
     let decision = decide(request, snapshot, &config(), &Neutral, NOON);
-    decision.clearings[0].map(|c| snapshot.campaigns[c.winner.campaign as usize].id.clone())
+    decision.clearings[0]
+        .and_then(|c| c.winner.source.campaign())
+        .map(|id| snapshot.campaigns[id as usize].id.clone())
 }
 
 fn banner_request(extra: serde_json::Value) -> BidRequest {
@@ -251,7 +253,7 @@ fn one_campaign_wins_one_imp_per_request() {
     let winners: Vec<Option<u32>> = decision
         .clearings
         .iter()
-        .map(|c| c.map(|c| c.winner.campaign))
+        .map(|c| c.and_then(|c| c.winner.source.campaign()))
         .collect();
     assert_eq!(winners, vec![Some(0), Some(1), None]);
     assert_eq!(decision.no_bids[2], Some(ImpNoBid::CampaignCapped));
@@ -317,9 +319,7 @@ proptest! {
             floor: imp.floor,
             candidates: (0..snap.len() as u32)
                 .filter_map(|id| explain(&snap, id, &decision.request, imp).ok().map(|creative| Candidate {
-        external: false,
-                    campaign: id,
-                    creative,
+                    source: auction::Source::Campaign { id, creative },
                     ecpm: score(&snap.campaigns[id as usize], Signals::NEUTRAL).ecpm,
                     tiebreak: auction::mix(seed ^ u64::from(id)),
                 }))
@@ -327,5 +327,42 @@ proptest! {
         }).collect();
         let rules = auction::Rules { auction_type: 2, min_increment: 0.01, max_wins_per_campaign: 1 };
         prop_assert_eq!(decision.clearings, auction::run(&mut reference, &rules));
+    }
+
+    /// A traced decision (the debug view's) looks at every campaign, yet answers exactly
+    /// as the production one: same clearings, same no-bid reasons; every campaign has one
+    /// fate per imp, and the winners are among the scored.
+    #[test]
+    fn a_traced_decision_answers_like_an_untraced_one(
+        campaigns in (0..30usize).prop_flat_map(|n| (0..n).map(arbitrary_campaign).collect::<Vec<_>>()),
+        body in arbitrary_request(),
+        floor in 0.0f64..3.0,
+    ) {
+        let snap = snapshot(campaigns);
+        let mut r = request(body);
+        r.imp[0].bidfloor = Some(floor);
+        let mut second = r.imp[0].clone();
+        second.id = "2".into();
+        r.imp.push(second);
+        let config = config();
+        let floors = imp_floors(&r, &config);
+        let inputs = Inputs { snapshot: &snap, config: &config, signals: &Neutral, now_unix: NOON, gate: &Open };
+        let mut plain = prepare_observed(&r, &floors, inputs, &mut Unobserved);
+        plain.clear();
+        let mut trace = Trace::default();
+        let mut traced = prepare_observed(&r, &floors, inputs, &mut trace);
+        traced.clear();
+        prop_assert_eq!(&plain.clearings, &traced.clearings);
+        prop_assert_eq!(&plain.no_bids, &traced.no_bids);
+        for (imp, clearing) in traced.clearings.iter().enumerate() {
+            let fates = trace.imps.get(imp).cloned().unwrap_or_default();
+            let mut ids: Vec<u32> = fates.iter().map(|(id, _)| *id).collect();
+            ids.sort_unstable();
+            prop_assert_eq!(ids, (0..snap.len() as u32).collect::<Vec<_>>());
+            if let Some(id) = clearing.and_then(|c| c.winner.source.campaign()) {
+                let scored = fates.iter().any(|(i, f)| *i == id && matches!(f, Fate::Scored { .. }));
+                prop_assert!(scored, "the winner {} was scored", id);
+            }
+        }
     }
 }
