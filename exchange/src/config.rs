@@ -89,6 +89,22 @@ pub struct AdminConfig {
     /// Bearer token for `/admin/*`; empty disables the admin API. `EXCHANGE_ADMIN_TOKEN`
     /// overrides it.
     pub token: String,
+    /// Address of a second listener for `/metrics` and `/admin/*` (with the probes), e.g.
+    /// `127.0.0.1:9100`; the public port then answers 404 for them. Empty: one port.
+    pub listen: String,
+}
+
+impl AdminConfig {
+    /// The admin listener's address, if one is configured.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{:?} is not an address like 127.0.0.1:9100", self.listen))
+    }
 }
 
 /// Debug view settings.
@@ -250,6 +266,9 @@ impl ExchangeConfig {
             field: field.to_owned(),
             message,
         };
+        if let Err(message) = self.admin.listen_addr() {
+            return Err(invalid("admin.listen", message));
+        }
         if !is_currency_code(&self.currency) {
             return Err(invalid(
                 "currency",

@@ -7,7 +7,7 @@
 //! the kernel's backlog instead of taking the descriptors the open connections need.
 
 use crate::log_limit::LogLimit;
-use crate::metrics::family;
+use crate::metrics::exposition::Exposition;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -141,39 +141,39 @@ impl Connections {
         }
     }
 
-    /// Appends the connection families to `out`.
-    pub fn render(&self, out: &mut String) {
-        family(
-            out,
+    /// Describes the connection families.
+    pub fn describe(&self, out: &mut Exposition<'_, '_>) {
+        out.gauge(
             "exchange_connections_open",
-            "gauge",
             "Client connections open now.",
-            &[("", self.open() as u64)],
+            &[(&[], self.open() as i64)],
         );
-        family(
-            out,
+        out.gauge(
             "exchange_connections_limit",
-            "gauge",
             "Most client connections open at once (limits.max_connections, below the file limit).",
-            &[("", self.limit as u64)],
+            &[(&[], self.limit as i64)],
         );
-        family(
-            out,
-            "exchange_connections_total",
-            "counter",
+        out.counter(
+            "exchange_connections",
             "Client connections by what happened to them.",
             &[
-                ("event=\"accepted\"", self.accepted.load(Relaxed)),
+                (&[("event", "accepted")], self.accepted.load(Relaxed)),
                 (
-                    "event=\"waited_at_limit\"",
+                    &[("event", "waited_at_limit")],
                     self.waited_at_limit.load(Relaxed),
                 ),
                 (
-                    "event=\"first_byte_timeout\"",
+                    &[("event", "first_byte_timeout")],
                     self.first_byte_timeouts.load(Relaxed),
                 ),
-                ("event=\"idle_timeout\"", self.idle_timeouts.load(Relaxed)),
-                ("event=\"accept_error\"", self.accept_errors.load(Relaxed)),
+                (
+                    &[("event", "idle_timeout")],
+                    self.idle_timeouts.load(Relaxed),
+                ),
+                (
+                    &[("event", "accept_error")],
+                    self.accept_errors.load(Relaxed),
+                ),
             ],
         );
     }

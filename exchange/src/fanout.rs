@@ -115,7 +115,11 @@ impl Fanout {
     }
 
     /// Appends the per-bidder metric families.
-    pub fn render_metrics(&self, config: &ExchangeConfig, out: &mut String) {
+    pub fn describe(
+        &self,
+        config: &ExchangeConfig,
+        out: &mut crate::metrics::exposition::Exposition<'_, '_>,
+    ) {
         let views: Vec<BidderView<'_>> = self
             .bidders
             .iter()
@@ -126,7 +130,7 @@ impl Fanout {
                 circuit: runtime.circuit.state(),
             })
             .collect();
-        stats::render(out, &views, &self.notifier.counters);
+        stats::describe(out, &views, &self.notifier.counters);
     }
 
     fn now_ms(&self, at: Instant) -> u64 {

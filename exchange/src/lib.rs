@@ -40,6 +40,6 @@ pub use exchange_core::{
     response, scoring, screen, signals, targeting,
 };
 
-pub use server::run;
+pub use server::{run, run_with_admin};
 pub use state::AppState;
 pub use store::SnapshotStore;

@@ -336,10 +336,21 @@ fn serve(
         }
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("local address")?;
+        let admin = match state.config.admin.listen_addr().map_err(anyhow::Error::msg)? {
+            Some(addr) => {
+                let admin = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?;
+                let local = admin.local_addr().context("local address")?;
+                tracing::info!(admin_listen = %local, "metrics and admin API on their own listener");
+                Some(admin)
+            }
+            None => None,
+        };
         let snapshot = state.store.load_full();
         tracing::info!(listen = %local, campaigns = snapshot.len(), version = snapshot.version, "exchange listening");
         drop(snapshot);
-        exchange::run(listener, state, shutdown_signal()).await.context("server")?;
+        exchange::run_with_admin(listener, admin, state, shutdown_signal()).await.context("server")?;
         tracing::info!("exchange stopped");
         Ok(ExitCode::SUCCESS)
     });

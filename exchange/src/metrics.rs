@@ -1,20 +1,16 @@
-//! Metrics: atomic counters with bounded labels, and latency histograms (decision time,
-//! fan-out overhead) fed
-//! off the request path through a bounded channel. Rendered as Prometheus text.
+//! Metrics: atomic counters with bounded labels and latency histograms, recorded where the
+//! event happens (no lock, no channel, no other thread); exported at scrape time through
+//! `prometheus-client` ([`exposition`]), histograms as buckets ([`histogram`]).
+
+pub mod exposition;
+pub mod histogram;
+pub mod shared_store;
 
 use crate::decision::ImpNoBid;
 use crate::notice::Rejection;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use hdrhistogram::Histogram;
-use std::fmt::Write;
+use exposition::Exposition;
+use histogram::LatencyHistogram;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-
-/// Latency samples buffered between the request path and the recorder thread; when
-/// full, samples are dropped and counted rather than blocking a request.
-pub const LATENCY_QUEUE: usize = 65_536;
-/// Highest latency the histogram tracks, µs (one minute).
-const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// How an auction request ended (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,60 +86,30 @@ impl NoticeEvent {
     }
 }
 
+/// A counter family with one label: name, help, label key, label values, and the counter
+/// of each value.
+type CounterFamily<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [AtomicU64]);
+
 /// All exchange metrics.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Metrics {
     outcomes: [AtomicU64; Outcome::ALL.len()],
     imp_no_bids: [AtomicU64; ImpNoBid::ALL.len()],
     notices: [AtomicU64; NoticeEvent::ALL.len()],
     notice_rejections: [AtomicU64; Rejection::ALL.len()],
-    reloads_ok: AtomicU64,
-    reloads_failed: AtomicU64,
-    model_reloads_ok: AtomicU64,
-    model_reloads_failed: AtomicU64,
-    latency_dropped: AtomicU64,
-    latency_tx: Sender<(Series, u64)>,
-    latency: Arc<Mutex<[Histogram<u64>; 3]>>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Campaign reloads: ok, error.
+    reloads: [AtomicU64; 2],
+    /// LTV model reloads: ok, error.
+    model_reloads: [AtomicU64; 2],
+    decision: LatencyHistogram,
+    fanout_overhead: LatencyHistogram,
+    cap_read: LatencyHistogram,
 }
 
 impl Metrics {
-    /// Creates the metrics and starts the latency recorder thread (it ends when the
-    /// metrics are dropped).
+    /// Creates the metrics (all zero).
     pub fn new() -> Self {
-        let (latency_tx, rx) = crossbeam_channel::bounded(LATENCY_QUEUE);
-        // Three significant figures over 1 µs .. 60 s: about 100 KiB.
-        let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-            .expect("constant histogram bounds are valid");
-        let latency = Arc::new(Mutex::new([
-            histogram.clone(),
-            histogram.clone(),
-            histogram,
-        ]));
-        let sink = Arc::clone(&latency);
-        std::thread::Builder::new()
-            .name("latency-recorder".into())
-            .spawn(move || record_latencies(&rx, &sink))
-            .map_err(|e| tracing::error!("cannot start latency recorder: {e}"))
-            .ok();
-        Self {
-            outcomes: Default::default(),
-            imp_no_bids: Default::default(),
-            notices: Default::default(),
-            notice_rejections: Default::default(),
-            reloads_ok: AtomicU64::new(0),
-            reloads_failed: AtomicU64::new(0),
-            model_reloads_ok: AtomicU64::new(0),
-            model_reloads_failed: AtomicU64::new(0),
-            latency_dropped: AtomicU64::new(0),
-            latency_tx,
-            latency,
-        }
+        Self::default()
     }
 
     /// Counts one auction request's outcome.
@@ -183,173 +149,132 @@ impl Metrics {
 
     /// Counts a campaign reload.
     pub fn reload(&self, ok: bool) {
-        if ok {
-            &self.reloads_ok
-        } else {
-            &self.reloads_failed
-        }
-        .fetch_add(1, Relaxed);
+        self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     /// Counts an LTV model reload.
     pub fn model_reload(&self, ok: bool) {
-        if ok {
-            &self.model_reloads_ok
-        } else {
-            &self.model_reloads_failed
-        }
-        .fetch_add(1, Relaxed);
+        self.model_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
-    /// Records one server-side decision time, µs. Never blocks.
+    /// Records one server-side decision time, µs (two atomic additions).
     pub fn decision_latency_us(&self, micros: u64) {
-        self.sample(Series::Decision, micros);
+        self.decision.record_us(micros);
     }
 
     /// Records how long a request took beyond its slowest awaited bidder, µs: the
-    /// exchange's own overhead on a fanned-out request. Never blocks.
+    /// exchange's own overhead on a fanned-out request.
     pub fn fanout_overhead_us(&self, micros: u64) {
-        self.sample(Series::FanoutOverhead, micros);
+        self.fanout_overhead.record_us(micros);
     }
 
-    /// Records one frequency-counter read on the request path, µs. Never blocks.
+    /// Records one frequency-counter read on the request path, µs.
     pub fn cap_read_us(&self, micros: u64) {
-        self.sample(Series::CapRead, micros);
+        self.cap_read.record_us(micros);
     }
 
-    fn sample(&self, series: Series, micros: u64) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.latency_tx.try_send((series, micros.max(1)))
-        {
-            self.latency_dropped.fetch_add(1, Relaxed);
-        }
+    /// Server-side decision times.
+    pub fn decision_latency(&self) -> &LatencyHistogram {
+        &self.decision
     }
 
-    /// Prometheus text exposition; `snapshot` is (version, campaigns, creatives).
-    pub fn render(&self, snapshot: (u64, usize, usize)) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(out, "# HELP exchange_requests_total Auction requests by outcome.\n# TYPE exchange_requests_total counter");
-        for outcome in Outcome::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_requests_total{{outcome=\"{}\"}} {}",
-                outcome.as_str(),
-                self.outcome_count(outcome)
-            );
+    /// Frequency-counter read times.
+    pub fn cap_read_latency(&self) -> &LatencyHistogram {
+        &self.cap_read
+    }
+
+    /// Describes the request families; `snapshot` is (version, campaigns, creatives).
+    pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
+        let results = ["ok", "error"];
+        let families: [CounterFamily<'_>; 6] = [
+            (
+                "exchange_requests",
+                "Auction requests by outcome.",
+                "outcome",
+                &Outcome::ALL.map(Outcome::as_str),
+                &self.outcomes,
+            ),
+            (
+                "exchange_imp_no_bids",
+                "Imps that got no bid, by reason.",
+                "reason",
+                &ImpNoBid::ALL.map(ImpNoBid::as_str),
+                &self.imp_no_bids,
+            ),
+            (
+                "exchange_notices_received",
+                "Notices received on the exchange's own endpoints.",
+                "event",
+                &NoticeEvent::ALL.map(NoticeEvent::as_str),
+                &self.notices,
+            ),
+            (
+                "exchange_notices_rejected",
+                "Notices refused (nothing written), by reason.",
+                "reason",
+                &Rejection::ALL.map(Rejection::as_str),
+                &self.notice_rejections,
+            ),
+            (
+                "exchange_reloads",
+                "Campaign reloads by result.",
+                "result",
+                &results,
+                &self.reloads,
+            ),
+            (
+                "exchange_ltv_model_reloads",
+                "LTV model reloads by result (a rejected file leaves the old model serving).",
+                "result",
+                &results,
+                &self.model_reloads,
+            ),
+        ];
+        for (name, help, key, values, counters) in families {
+            let labels: Vec<[(&str, &str); 1]> = values.iter().map(|v| [(key, *v)]).collect();
+            let samples: Vec<(&[(&str, &str)], u64)> = labels
+                .iter()
+                .zip(counters)
+                .map(|(labels, counter)| (labels.as_slice(), counter.load(Relaxed)))
+                .collect();
+            out.counter(name, help, &samples);
         }
-        let _ = writeln!(out, "# HELP exchange_imp_no_bids_total Imps that got no bid, by reason.\n# TYPE exchange_imp_no_bids_total counter");
-        for reason in ImpNoBid::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_imp_no_bids_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.imp_no_bids[reason as usize].load(Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# HELP exchange_notices_received_total Notices received on the exchange's own endpoints.\n# TYPE exchange_notices_received_total counter");
-        for event in NoticeEvent::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_notices_received_total{{event=\"{}\"}} {}",
-                event.as_str(),
-                self.notice_count(event)
-            );
-        }
-        let _ = writeln!(out, "# HELP exchange_notices_rejected_total Notices refused (nothing written), by reason.\n# TYPE exchange_notices_rejected_total counter");
-        for reason in Rejection::ALL {
-            let _ = writeln!(
-                out,
-                "exchange_notices_rejected_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.notice_rejection_count(reason)
-            );
-        }
-        if let Ok(histograms) = self.latency.lock() {
-            let families = [
-                ("exchange_decision_latency_seconds", "Server-side time from request headers received to response ready (bidders included).", Series::Decision),
-                ("exchange_fanout_overhead_seconds", "Time a request with bidders took beyond its slowest awaited bidder.", Series::FanoutOverhead),
-                ("exchange_frequency_read_seconds", "Time of the request path's frequency-counter read (answered in time).", Series::CapRead),
-            ];
-            for (name, help, series) in families {
-                let histogram = &histograms[series as usize];
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} summary");
-                for q in [0.5, 0.9, 0.99, 0.999] {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{quantile=\"{q}\"}} {:.6}",
-                        histogram.value_at_quantile(q) as f64 / 1e6
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}_sum {:.6}",
-                    histogram.mean() * histogram.len() as f64 / 1e6
-                );
-                let _ = writeln!(out, "{name}_count {}", histogram.len());
-            }
-        }
-        let _ = writeln!(out, "# HELP exchange_latency_samples_dropped_total Latency samples dropped because the recorder fell behind.\n# TYPE exchange_latency_samples_dropped_total counter");
-        let _ = writeln!(
-            out,
-            "exchange_latency_samples_dropped_total {}",
-            self.latency_dropped.load(Relaxed)
+        let no_labels: &[(&str, &str)] = &[];
+        out.histogram(
+            "exchange_decision_latency_seconds",
+            "Server-side time from request headers received to response ready (bidders included).",
+            &[(no_labels, &self.decision)],
         );
-        family(
-            &mut out,
-            "exchange_reloads_total",
-            "counter",
-            "Campaign reloads by result.",
-            &[
-                ("result=\"ok\"", self.reloads_ok.load(Relaxed)),
-                ("result=\"error\"", self.reloads_failed.load(Relaxed)),
-            ],
+        out.histogram(
+            "exchange_fanout_overhead_seconds",
+            "Time a request with bidders took beyond its slowest awaited bidder.",
+            &[(no_labels, &self.fanout_overhead)],
         );
-        family(
-            &mut out,
-            "exchange_ltv_model_reloads_total",
-            "counter",
-            "LTV model reloads by result (a rejected file leaves the old model serving).",
-            &[
-                ("result=\"ok\"", self.model_reloads_ok.load(Relaxed)),
-                ("result=\"error\"", self.model_reloads_failed.load(Relaxed)),
-            ],
+        out.histogram(
+            "exchange_frequency_read_seconds",
+            "Time of the request path's frequency-counter read (answered in time).",
+            &[(no_labels, &self.cap_read)],
         );
         let (version, campaigns, creatives) = snapshot;
-        let _ = writeln!(out, "# HELP exchange_snapshot_version Version of the campaign snapshot serving.\n# TYPE exchange_snapshot_version gauge\nexchange_snapshot_version {version}");
-        let _ = writeln!(out, "# HELP exchange_campaigns Campaigns in the serving snapshot.\n# TYPE exchange_campaigns gauge\nexchange_campaigns {campaigns}");
-        let _ = writeln!(out, "# HELP exchange_creatives Creatives in the serving snapshot.\n# TYPE exchange_creatives gauge\nexchange_creatives {creatives}");
-        out
-    }
-}
-
-/// Appends one Prometheus family: `# HELP`, `# TYPE` (`counter` or `gauge`), then one
-/// sample per `(labels, value)`; `labels` is the text inside the braces (empty: none).
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        if labels.is_empty() {
-            let _ = writeln!(out, "{name} {value}");
-        } else {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    }
-}
-
-/// Which latency histogram a sample belongs to.
-#[derive(Debug, Clone, Copy)]
-enum Series {
-    Decision = 0,
-    FanoutOverhead = 1,
-    CapRead = 2,
-}
-
-fn record_latencies(rx: &Receiver<(Series, u64)>, sink: &Mutex<[Histogram<u64>; 3]>) {
-    while let Ok(first) = rx.recv() {
-        let Ok(mut histograms) = sink.lock() else {
-            return;
-        };
-        for (series, micros) in std::iter::once(first).chain(rx.try_iter().take(4096)) {
-            histograms[series as usize].saturating_record(micros.min(MAX_LATENCY_US));
+        let gauges = [
+            (
+                "exchange_snapshot_version",
+                "Version of the campaign snapshot serving.",
+                version as i64,
+            ),
+            (
+                "exchange_campaigns",
+                "Campaigns in the serving snapshot.",
+                campaigns as i64,
+            ),
+            (
+                "exchange_creatives",
+                "Creatives in the serving snapshot.",
+                creatives as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            out.gauge(name, help, &[(no_labels, value)]);
         }
     }
 }
@@ -359,37 +284,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_quantiles() {
+    fn latencies_are_recorded_where_they_happen() {
         let metrics = Metrics::new();
-        metrics.outcome(Outcome::Filled);
-        metrics.imp_no_bid(ImpNoBid::BelowFloor);
         for us in [100, 200, 300] {
             metrics.decision_latency_us(us);
         }
-        // The recorder thread runs concurrently; wait (bounded) until it caught up.
-        for _ in 0..200 {
-            if metrics.latency.lock().map(|h| h[0].len()).unwrap_or(0) == 3 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let text = metrics.render((7, 60, 120));
-        assert!(
-            text.contains("exchange_requests_total{outcome=\"filled\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("exchange_imp_no_bids_total{reason=\"below_floor\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("exchange_decision_latency_seconds_count 3"),
-            "{text}"
-        );
-        assert!(
-            text.contains("exchange_decision_latency_seconds{quantile=\"0.5\"} 0.0002"),
-            "{text}"
-        );
-        assert!(text.contains("exchange_snapshot_version 7"), "{text}");
+        // No recorder thread: the samples are there at once.
+        assert_eq!(metrics.decision_latency().count(), 3);
+        assert_eq!(metrics.cap_read_latency().count(), 0);
     }
 }

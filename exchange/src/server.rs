@@ -9,7 +9,8 @@ mod history;
 mod notice;
 mod reply;
 pub mod routes;
-mod store_metrics;
+
+use routes::Role;
 
 use crate::state::AppState;
 use hyper::service::service_fn;
@@ -36,6 +37,22 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_with_admin(listener, None, state, shutdown).await
+}
+
+/// [`run`], with `/metrics` and `/admin/*` served on `admin` instead of `listener` when
+/// one is given (`admin.listen`), so an operator can keep them off the public port.
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let public_role = if admin.is_some() {
+        Role::Public
+    } else {
+        Role::All
+    };
     // The segmenter's dictionary loads here, once, not on the first request.
     crate::context::tokenize::tokenizer();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -117,11 +134,22 @@ pub async fn run(
             slot = state.connections.slot() => slot,
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, role) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     backoff.succeeded();
-                    stream
+                    (stream, public_role)
+                }
+                Err(error) => {
+                    let pause = backoff.failed(&state.connections, &error);
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            },
+            accepted = accept_admin(admin.as_ref()) => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff.succeeded();
+                    (stream, Role::Admin)
                 }
                 Err(error) => {
                     let pause = backoff.failed(&state.connections, &error);
@@ -143,7 +171,9 @@ pub async fn run(
             let routed = Arc::clone(&state);
             let service = service_fn(move |request| {
                 let state = Arc::clone(&routed);
-                async move { Ok::<_, std::convert::Infallible>(routes::route(state, request).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(routes::route(state, request, role).await)
+                }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -157,6 +187,7 @@ pub async fn run(
     state.draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     drop(listener);
+    drop(admin);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing remaining connections"),
@@ -214,4 +245,14 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// The next connection on the admin listener; never, when there is none.
+async fn accept_admin(
+    admin: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match admin {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }

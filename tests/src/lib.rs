@@ -87,9 +87,17 @@ pub struct Builder {
     files: Vec<(String, String)>,
     campaigns_after_load: Option<String>,
     notice_keys: String,
+    admin_listener: bool,
 }
 
 impl Builder {
+    /// Serve `/metrics` and `/admin/*` on a second listener (`admin.listen`), at
+    /// [`TestExchange::admin_addr`].
+    pub fn admin_listener(mut self) -> Self {
+        self.admin_listener = true;
+        self
+    }
+
     /// Extra TOML appended to the test config (the defaults otherwise).
     pub fn config(mut self, toml: &str) -> Self {
         self.config.push('\n');
@@ -163,10 +171,23 @@ impl Builder {
         }
         let config_path = dir.path().join("exchange.toml");
         // Notice URLs point at this server, so tests can fire them.
+        let admin = if self.admin_listener {
+            Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind admin"),
+            )
+        } else {
+            None
+        };
+        let admin_addr = admin.as_ref().map(|a| a.local_addr().expect("admin addr"));
         let mut config_text = format!(
             "public_url = \"http://{addr}\"\n{}\n[debug]\nallow = {}\n[admin]\ntoken = {:?}\n",
             self.config, self.debug, self.admin_token
         );
+        if let Some(admin_addr) = admin_addr {
+            config_text.push_str(&format!("listen = \"{admin_addr}\"\n"));
+        }
         for (id, secret) in self
             .notice_keys
             .split(',')
@@ -203,11 +224,17 @@ impl Builder {
                 .with_ltv_models(models),
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(exchange::run(listener, Arc::clone(&state), async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(exchange::run_with_admin(
+            listener,
+            admin,
+            Arc::clone(&state),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestExchange {
             addr,
+            admin_addr,
             state,
             campaigns_path,
             stop: Some(stop),
@@ -222,6 +249,8 @@ impl Builder {
 pub struct TestExchange {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` and `/admin/*` are served, when they have their own listener.
+    pub admin_addr: Option<SocketAddr>,
     /// Its state (store, metrics) for white-box checks.
     pub state: Arc<AppState>,
     /// Its campaign file (rewrite it to test reloads).
@@ -245,6 +274,7 @@ impl TestExchange {
             files: Vec::new(),
             campaigns_after_load: None,
             notice_keys: TEST_NOTICE_KEYS.to_owned(),
+            admin_listener: false,
         }
     }
 

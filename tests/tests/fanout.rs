@@ -748,3 +748,111 @@ async fn a_bidder_over_its_qps_is_skipped_not_queued() {
     );
     exchange.shutdown().await;
 }
+
+/// Checks OpenMetrics text: it ends with `# EOF`; every sample belongs to a family with a
+/// `# TYPE`; each histogram's buckets are cumulative and its `+Inf` bucket equals its
+/// count. Returns the families by type.
+fn check_exposition(text: &str) -> std::collections::BTreeMap<String, String> {
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    let mut types = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("name and type");
+            types.insert(name.to_owned(), kind.to_owned());
+        }
+    }
+    let mut last_bucket: std::collections::HashMap<String, u64> = Default::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let series = line.split([' ', '{']).next().expect("series");
+        let family = types
+            .keys()
+            .filter(|name| series.starts_with(name.as_str()))
+            .max_by_key(|name| name.len())
+            .unwrap_or_else(|| panic!("{line}: no # TYPE for it"));
+        if types[family] == "histogram" && series.ends_with("_bucket") {
+            let labels = line
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map_or("", |(labels, _)| labels);
+            let others: Vec<&str> = labels
+                .split(',')
+                .filter(|l| !l.starts_with("le="))
+                .collect();
+            let others = others.join(",");
+            let value: u64 = line
+                .rsplit(' ')
+                .next()
+                .expect("value")
+                .parse()
+                .expect("count");
+            let previous = last_bucket
+                .insert(format!("{family}{{{others}}}"), value)
+                .unwrap_or(0);
+            assert!(value >= previous, "{line}: buckets are cumulative");
+            if labels.contains("le=\"+Inf\"") {
+                let count_series = if others.is_empty() {
+                    format!("{family}_count")
+                } else {
+                    format!("{family}_count{{{others}}}")
+                };
+                let count = metric(text, &count_series);
+                assert_eq!(value as f64, count, "{line}: +Inf bucket = {count_series}");
+            }
+        }
+    }
+    types
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_openmetrics_with_histograms_and_every_family() {
+    let dsp = spawn_local(mock(5.0)).await.expect("mock");
+    let exchange = self::exchange(&bidders(&[("dsp", &dsp, "")]), &tests::sample_campaigns()).await;
+    let client = Client::new();
+    for i in 0..5 {
+        auction(&client, &exchange, banner_request(&format!("m{i}"), "")).await;
+    }
+    let reply = client.get(&exchange.url("/metrics")).await;
+    assert_eq!(
+        reply.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..])
+    );
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    let types = check_exposition(&text);
+    for (family, kind) in [
+        ("exchange_requests", "counter"),
+        ("exchange_decision_latency_seconds", "histogram"),
+        ("exchange_fanout_overhead_seconds", "histogram"),
+        ("exchange_frequency_read_seconds", "histogram"),
+        ("exchange_bidder_requests", "counter"),
+        ("exchange_bidder_latency_seconds", "histogram"),
+        ("exchange_bidder_circuit_state", "gauge"),
+        ("exchange_store_writes", "counter"),
+        ("exchange_budget_leases", "counter"),
+        ("exchange_connections", "counter"),
+        ("exchange_log_lines_suppressed", "counter"),
+        ("exchange_snapshot_version", "gauge"),
+    ] {
+        assert_eq!(
+            types.get(family).map(String::as_str),
+            Some(kind),
+            "{family}"
+        );
+    }
+    assert_eq!(
+        metric(&text, "exchange_decision_latency_seconds_count"),
+        5.0
+    );
+    assert_eq!(
+        metric(&text, "exchange_bidder_requests_total{bidder=\"dsp\"}"),
+        5.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "exchange_bidder_latency_seconds_count{bidder=\"dsp\"}"
+        ),
+        5.0,
+        "{text}"
+    );
+    exchange.shutdown().await;
+}

@@ -188,7 +188,8 @@ async fn probes_and_metrics_report_the_snapshot_and_outcomes() {
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
-    assert!(metrics.contains("exchange_decision_latency_seconds{quantile=\"0.99\"}"));
+    // Latency as a histogram (buckets sum across nodes), not lifetime quantiles.
+    assert!(metrics.contains("exchange_decision_latency_seconds_bucket{le=\"+Inf\"}"));
     exchange.shutdown().await;
 }
 
@@ -390,5 +391,54 @@ async fn at_the_connection_cap_silent_connections_cannot_starve_real_ones() {
     );
     assert!(metric(&metrics, "exchange_connections_open ") <= 20);
     drop(silent);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_admin_can_live_on_their_own_listener() {
+    let exchange = TestExchange::builder().admin_listener().start().await;
+    let admin = exchange.admin_addr.expect("an admin listener");
+    let client = Client::new();
+    let public = |path: &str| exchange.url(path);
+    let private = |path: &str| format!("http://{admin}{path}");
+    // The public port: auctions and probes, not the operator's endpoints.
+    assert_eq!(client.get(&public("/metrics")).await.status, 404);
+    let reload = client
+        .send(
+            Method::POST,
+            &public("/admin/reload"),
+            &[("authorization", "Bearer test-token")],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(reload.status, 404);
+    assert_eq!(client.get(&public("/healthz")).await.status, 200);
+    let auction = client.post(&public("/openrtb2/auction"), BANNER).await;
+    assert!(
+        matches!(auction.status.as_u16(), 200 | 204),
+        "{}",
+        auction.status
+    );
+    // The admin port: metrics, the admin API and probes, no auctions.
+    let metrics = client.get(&private("/metrics")).await;
+    assert_eq!(metrics.status, 200);
+    assert!(String::from_utf8_lossy(&metrics.body).contains("exchange_requests_total"));
+    let reload = client
+        .send(
+            Method::POST,
+            &private("/admin/reload"),
+            &[("authorization", "Bearer test-token")],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(reload.status, 200);
+    assert_eq!(client.get(&private("/readyz")).await.status, 200);
+    assert_eq!(
+        client
+            .post(&private("/openrtb2/auction"), BANNER)
+            .await
+            .status,
+        404
+    );
     exchange.shutdown().await;
 }

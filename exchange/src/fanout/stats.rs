@@ -5,15 +5,11 @@
 use super::circuit::CircuitState;
 use super::client::CallError;
 use super::notices::{NoticeCounters, NoticeResult};
+use crate::metrics::exposition::Exposition;
+use crate::metrics::histogram::LatencyHistogram;
 use crate::screen::DropReason;
 use bidder_sdk::NoticeKind;
-use hdrhistogram::Histogram;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-
-/// Highest bidder latency tracked, µs (one minute).
-const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// Why a bidder was not called for a request (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +37,7 @@ impl Skip {
 }
 
 /// One bidder's counters.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BidderStats {
     /// Requests sent.
     pub requests: AtomicU64,
@@ -58,28 +54,7 @@ pub struct BidderStats {
     errors: [AtomicU64; CallError::ALL.len()],
     drops: [AtomicU64; DropReason::ALL.len()],
     skips: [AtomicU64; Skip::ALL.len()],
-    latency: Mutex<Histogram<u64>>,
-}
-
-impl Default for BidderStats {
-    fn default() -> Self {
-        Self {
-            requests: AtomicU64::new(0),
-            answers_with_bids: AtomicU64::new(0),
-            bids: AtomicU64::new(0),
-            no_bids: AtomicU64::new(0),
-            timeouts: AtomicU64::new(0),
-            wins: AtomicU64::new(0),
-            errors: Default::default(),
-            drops: Default::default(),
-            skips: Default::default(),
-            // Two significant figures over 1 µs .. 60 s: a few KiB per bidder.
-            latency: Mutex::new(
-                Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
-                    .expect("constant bounds are valid"),
-            ),
-        }
-    }
+    latency: LatencyHistogram,
 }
 
 impl BidderStats {
@@ -113,11 +88,9 @@ impl BidderStats {
         self.skips[skip as usize].load(Relaxed)
     }
 
-    /// Records a call's round trip, µs (the lock is held for one record).
+    /// Records a call's round trip, µs.
     pub fn latency_us(&self, micros: u64) {
-        if let Ok(mut histogram) = self.latency.lock() {
-            histogram.saturating_record(micros.clamp(1, MAX_LATENCY_US));
-        }
+        self.latency.record_us(micros);
     }
 }
 
@@ -134,53 +107,55 @@ pub struct BidderView<'a> {
     pub circuit: CircuitState,
 }
 
-/// Appends the bidder metric families to `out`.
-pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCounters) {
+/// Describes the bidder families (nothing when no bidder is configured).
+pub fn describe(
+    out: &mut Exposition<'_, '_>,
+    bidders: &[BidderView<'_>],
+    notices: &NoticeCounters,
+) {
     if bidders.is_empty() {
         return;
     }
     let simple: [(&str, &str, Reader); 6] = [
         (
-            "exchange_bidder_requests_total",
+            "exchange_bidder_requests",
             "Requests sent to the bidder.",
             |s| s.requests.load(Relaxed),
         ),
         (
-            "exchange_bidder_answers_with_bids_total",
+            "exchange_bidder_answers_with_bids",
             "Answers carrying at least one seat.",
             |s| s.answers_with_bids.load(Relaxed),
         ),
         (
-            "exchange_bidder_bids_total",
+            "exchange_bidder_bids",
             "Bids received, before screening.",
             |s| s.bids.load(Relaxed),
         ),
-        ("exchange_bidder_no_bids_total", "No-bid answers.", |s| {
+        ("exchange_bidder_no_bids", "No-bid answers.", |s| {
             s.no_bids.load(Relaxed)
         }),
         (
-            "exchange_bidder_timeouts_total",
+            "exchange_bidder_timeouts",
             "Calls cut off at their deadline.",
             |s| s.timeouts.load(Relaxed),
         ),
-        ("exchange_bidder_wins_total", "Bids that won an imp.", |s| {
+        ("exchange_bidder_wins", "Bids that won an imp.", |s| {
             s.wins.load(Relaxed)
         }),
     ];
+    let by_bidder: Vec<[(&str, &str); 1]> = bidders.iter().map(|b| [("bidder", b.name)]).collect();
     for (name, help, read) in simple {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for bidder in bidders {
-            let _ = writeln!(
-                out,
-                "{name}{{bidder=\"{}\"}} {}",
-                bidder.name,
-                read(bidder.stats)
-            );
-        }
+        let samples: Vec<(&[(&str, &str)], u64)> = by_bidder
+            .iter()
+            .zip(bidders)
+            .map(|(labels, bidder)| (labels.as_slice(), read(bidder.stats)))
+            .collect();
+        out.counter(name, help, &samples);
     }
     labelled(
         out,
-        ("exchange_bidder_errors_total", "Failed calls by kind."),
+        ("exchange_bidder_errors", "Failed calls by kind."),
         bidders,
         "kind",
         &CallError::ALL.map(|k| (k.as_str(), k)),
@@ -189,7 +164,7 @@ pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCoun
     labelled(
         out,
         (
-            "exchange_bidder_dropped_bids_total",
+            "exchange_bidder_dropped_bids",
             "Bids dropped by screening, by reason.",
         ),
         bidders,
@@ -200,7 +175,7 @@ pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCoun
     labelled(
         out,
         (
-            "exchange_bidder_skipped_total",
+            "exchange_bidder_skipped",
             "Requests the bidder was not called for, by reason.",
         ),
         bidders,
@@ -208,72 +183,76 @@ pub fn render(out: &mut String, bidders: &[BidderView<'_>], notices: &NoticeCoun
         &Skip::ALL.map(|r| (r.as_str(), r)),
         |stats, skip| stats.skips(skip),
     );
-    let _ = writeln!(out, "# HELP exchange_bidder_notices_total Notices to the bidder by kind and result.\n# TYPE exchange_bidder_notices_total counter");
+    let kinds = [NoticeKind::Win, NoticeKind::Billing, NoticeKind::Loss];
+    let mut notice_labels = Vec::new();
+    let mut notice_values = Vec::new();
     for (index, bidder) in bidders.iter().enumerate() {
-        for kind in [NoticeKind::Win, NoticeKind::Billing, NoticeKind::Loss] {
+        for kind in kinds {
             for result in NoticeResult::ALL {
-                let _ = writeln!(
-                    out,
-                    "exchange_bidder_notices_total{{bidder=\"{}\",kind=\"{}\",result=\"{}\"}} {}",
-                    bidder.name,
-                    kind.as_str(),
-                    result.as_str(),
-                    notices.get(index, kind, result)
-                );
+                notice_labels.push([
+                    ("bidder", bidder.name),
+                    ("kind", kind.as_str()),
+                    ("result", result.as_str()),
+                ]);
+                notice_values.push(notices.get(index, kind, result));
             }
         }
     }
-    let _ = writeln!(out, "# HELP exchange_bidder_circuit_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n# TYPE exchange_bidder_circuit_state gauge");
-    for bidder in bidders {
-        let _ = writeln!(
-            out,
-            "exchange_bidder_circuit_state{{bidder=\"{}\",state=\"{}\"}} {}",
-            bidder.name,
-            bidder.circuit.as_str(),
-            bidder.circuit as u8
-        );
-    }
-    let _ = writeln!(out, "# HELP exchange_bidder_latency_seconds Round trip of answered calls.\n# TYPE exchange_bidder_latency_seconds summary");
-    for bidder in bidders {
-        let Ok(histogram) = bidder.stats.latency.lock() else {
-            continue;
-        };
-        for q in [0.5, 0.9, 0.99, 0.999] {
-            let _ = writeln!(
-                out,
-                "exchange_bidder_latency_seconds{{bidder=\"{}\",quantile=\"{q}\"}} {:.6}",
-                bidder.name,
-                histogram.value_at_quantile(q) as f64 / 1e6
-            );
-        }
-        let _ = writeln!(
-            out,
-            "exchange_bidder_latency_seconds_count{{bidder=\"{}\"}} {}",
-            bidder.name,
-            histogram.len()
-        );
-    }
+    let samples: Vec<(&[(&str, &str)], u64)> = notice_labels
+        .iter()
+        .map(<[_; 3]>::as_slice)
+        .zip(notice_values)
+        .collect();
+    out.counter(
+        "exchange_bidder_notices",
+        "Notices to the bidder by kind and result.",
+        &samples,
+    );
+    let circuit_labels: Vec<[(&str, &str); 2]> = bidders
+        .iter()
+        .map(|b| [("bidder", b.name), ("state", b.circuit.as_str())])
+        .collect();
+    let samples: Vec<(&[(&str, &str)], i64)> = circuit_labels
+        .iter()
+        .zip(bidders)
+        .map(|(labels, b)| (labels.as_slice(), i64::from(b.circuit as u8)))
+        .collect();
+    out.gauge(
+        "exchange_bidder_circuit_state",
+        "Circuit breaker: 0 closed, 1 open, 2 half-open.",
+        &samples,
+    );
+    let samples: Vec<(&[(&str, &str)], &LatencyHistogram)> = by_bidder
+        .iter()
+        .zip(bidders)
+        .map(|(labels, b)| (labels.as_slice(), &b.stats.latency))
+        .collect();
+    out.histogram(
+        "exchange_bidder_latency_seconds",
+        "Round trip of answered calls.",
+        &samples,
+    );
 }
 
 /// One counter family with a second label besides `bidder`: `(name, help)`, the label's
 /// key, its values with what they select, and how to read a bidder's count for one.
 fn labelled<L: Copy>(
-    out: &mut String,
+    out: &mut Exposition<'_, '_>,
     (name, help): (&str, &str),
     bidders: &[BidderView<'_>],
     key: &str,
     values: &[(&'static str, L)],
     read: impl Fn(&BidderStats, L) -> u64,
 ) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    let mut labels = Vec::new();
+    let mut counts = Vec::new();
     for bidder in bidders {
         for &(label, value) in values {
-            let _ = writeln!(
-                out,
-                "{name}{{bidder=\"{}\",{key}=\"{label}\"}} {}",
-                bidder.name,
-                read(bidder.stats, value)
-            );
+            labels.push([("bidder", bidder.name), (key, label)]);
+            counts.push(read(bidder.stats, value));
         }
     }
+    let samples: Vec<(&[(&str, &str)], u64)> =
+        labels.iter().map(<[_; 2]>::as_slice).zip(counts).collect();
+    out.counter(name, help, &samples);
 }

@@ -14,10 +14,36 @@ use std::time::{Duration, Instant};
 
 use super::reply::{json, text, Body};
 
-/// Answers one request.
-pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything (no separate admin listener).
+    All,
+    /// Auctions and notices; not `/metrics` or `/admin/*` (those have their own listener).
+    Public,
+    /// `/metrics`, `/admin/*` and the probes only.
+    Admin,
+}
+
+impl Role {
+    /// Whether this listener serves `path`.
+    pub fn serves(self, path: &str) -> bool {
+        let operator = path == "/metrics" || path.starts_with("/admin/");
+        match self {
+            Self::All => true,
+            Self::Public => !operator,
+            Self::Admin => operator || path == "/healthz" || path == "/readyz",
+        }
+    }
+}
+
+/// Answers one request that arrived on a listener of `role`.
+pub async fn route(state: Arc<AppState>, request: Request<Incoming>, role: Role) -> Response<Body> {
     let arrival = Instant::now();
     let path = request.uri().path();
+    if !role.serves(path) {
+        return no_such_endpoint();
+    }
     match (request.method(), path) {
         (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
         (&Method::GET, "/notice/win" | "/notice/bill") => {
@@ -27,19 +53,10 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
         (&Method::GET, "/metrics") => {
-            let serving = state.serving();
-            let snapshot = &serving.snapshot;
-            let mut text_body =
-                state
-                    .metrics
-                    .render((snapshot.version, snapshot.len(), snapshot.creative_count()));
-            state.fanout.render_metrics(&state.config, &mut text_body);
-            crate::server::store_metrics::render(&state, &mut text_body);
-            state.connections.render(&mut text_body);
-            let mut response = text(StatusCode::OK, text_body);
+            let mut response = text(StatusCode::OK, crate::metrics::exposition::render(&state));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
+                HeaderValue::from_static(crate::metrics::exposition::CONTENT_TYPE),
             );
             response
         }
@@ -59,11 +76,15 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>) -> Response
         (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
             method_not_allowed("GET")
         }
-        _ => json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({ "error": "no such endpoint", "field": "path" }),
-        ),
+        _ => no_such_endpoint(),
     }
+}
+
+fn no_such_endpoint() -> Response<Body> {
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({ "error": "no such endpoint", "field": "path" }),
+    )
 }
 
 async fn auction(
