@@ -4,7 +4,7 @@
 //! request to a handler. Errors become HTTP responses only in `routes`.
 
 mod admin;
-mod body;
+pub(crate) mod body;
 mod history;
 mod notice;
 mod reply;

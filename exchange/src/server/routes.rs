@@ -106,8 +106,9 @@ async fn auction(
     {
         Ok(bytes) => handler::auction(&state, &bytes, debug_query, arrival).await,
         Err(error) => {
-            state.metrics.outcome(error.outcome);
-            handler::Reply::error(error.status, error.outcome, error.message, "body")
+            let reply = handler::Refusal::Body(error).reply();
+            state.metrics.outcome(reply.outcome);
+            reply
         }
     };
     let mut response = Response::new(Full::new(Bytes::from(reply.body)));
