@@ -91,7 +91,7 @@ impl HandlerBench {
             .enable_all()
             .build()
             .expect("runtime");
-        runtime.block_on(state.pacing.tick(&state.shared, NOW * 1000));
+        runtime.block_on(state.budgets.tick(&state.shared, NOW * 1000));
         let bench = Self { state, runtime };
         let reply = bench.run(TYPICAL_REQUEST.as_bytes());
         assert_eq!(
@@ -103,8 +103,8 @@ impl HandlerBench {
         bench
     }
 
-    fn run(&self, body: &[u8]) -> exchange::handler::Reply {
-        self.runtime.block_on(exchange::handler::auction(
+    fn run(&self, body: &[u8]) -> exchange::endpoint::Reply {
+        self.runtime.block_on(exchange::endpoint::auction(
             &self.state,
             body,
             false,

@@ -3,7 +3,7 @@
 //! target curve over the 15-minute slots, and when the budget ran out.
 //! `cargo run --release -p benches --example pacing_day [SEED]`.
 
-use exchange::pacing::simulation::{simulate_day, standard_day};
+use exchange::admission::budgets::simulation::{simulate_day, standard_day};
 
 fn main() {
     let (campaigns, mut traffic) = standard_day();

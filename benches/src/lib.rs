@@ -304,17 +304,17 @@ pub struct ContextualFixture {
     /// `configs/models/ltv.json`.
     pub model: exchange::ltv::train::LtvModel,
     /// The user's histories by vertical.
-    pub stored: std::collections::HashMap<String, exchange::pacing_store::PurchaseHistory>,
+    pub stored: std::collections::HashMap<String, exchange::shared::PurchaseHistory>,
 }
 
 impl ContextualFixture {
     /// Builds the fixture (reads `configs/` of this repository).
     pub fn new() -> Self {
         let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-        let lexicon =
-            exchange::store::read_lexicon(&configs.join("lexicon.toml")).expect("sample lexicon");
+        let lexicon = exchange::serving::snapshots::read_lexicon(&configs.join("lexicon.toml"))
+            .expect("sample lexicon");
         let today = BENCH_NOW / 86_400;
-        let history = exchange::pacing_store::PurchaseHistory {
+        let history = exchange::shared::PurchaseHistory {
             transactions: 10,
             first_day: today - 287,
             last_day: today - 7,
@@ -330,7 +330,7 @@ impl ContextualFixture {
             config: exchange::config::ExchangeConfig::default().auction_config(),
             request: bidder_sdk::openrtb::decode_request(TYPICAL_REQUEST.as_bytes())
                 .expect("valid"),
-            model: exchange::model_store::read_model(&configs.join("models/ltv.json"))
+            model: exchange::serving::model_file::read_model(&configs.join("models/ltv.json"))
                 .expect("sample model"),
             stored: [("*".to_owned(), history)].into_iter().collect(),
         }

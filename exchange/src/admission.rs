@@ -2,10 +2,13 @@
 //! budgets and pacing (from the local leases). No IO: the read already happened.
 //! After the auction, [`charge_winners`] takes each internal win's price from its lease.
 
+pub mod budgets;
+pub mod caps;
+
 use crate::campaign::Campaign;
 use crate::decision::{Decision, Gate, ImpNoBid};
-use crate::freq::{self, CapRead, CapStats};
-use crate::pacing::{PacerTable, PacingStats, THROTTLE_SCALE};
+use budgets::{PacerTable, PacingStats, THROTTLE_SCALE};
+use caps::{CapRead, CapStats};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// The gate of one request.
@@ -36,7 +39,7 @@ impl RequestGate<'_> {
 
 impl Gate for RequestGate<'_> {
     fn admits(&self, id: usize, campaign: &Campaign) -> Result<(), &'static str> {
-        if let Err(block) = freq::admits(campaign, self.caps, self.now_unix) {
+        if let Err(block) = caps::admits(campaign, self.caps, self.now_unix) {
             self.cap_stats.block(block);
             return Err(block.as_str());
         }

@@ -17,22 +17,20 @@
 //! (the LTV model file), [`reload`] (triggers and watchers), [`metrics`], [`log_limit`],
 //! [`state`].
 
+// In the order a request meets them:
 pub mod admission;
-pub mod config;
-pub mod connections;
-pub mod fanout;
-pub mod freq;
-pub mod handler;
-pub mod log_limit;
-pub mod metrics;
-pub mod model_store;
-pub mod pacing;
-pub mod pacing_store;
-pub mod reload;
-pub mod server;
+pub mod bidders;
+pub mod endpoint;
+pub mod notices_in;
+pub mod receive;
+pub mod shared;
+// What requests are served from, and how it is reloaded:
 pub mod serving;
+// Around it:
+pub mod admin;
+pub mod config;
+pub mod metrics;
 pub mod state;
-pub mod store;
 
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
@@ -40,6 +38,6 @@ pub use exchange_core::{
     response, scoring, screen, signals, targeting,
 };
 
-pub use server::{run, run_with_admin};
+pub use receive::{run, run_with_admin};
+pub use serving::snapshots::SnapshotStore;
 pub use state::AppState;
-pub use store::SnapshotStore;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use exchange::campaign::Pricing;
 use exchange::config::ExchangeConfig;
-use exchange::pacing_store::SharedStore;
+use exchange::shared::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -118,7 +118,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
     let config = load_config(path, redis)?;
     println!("config {}: ok", path.display());
     if let Some(path) = &config.ltv.model {
-        let model = exchange::model_store::read_model(path)
+        let model = exchange::serving::model_file::read_model(path)
             .map_err(|e| anyhow::anyhow!("LTV model: {e}"))?;
         println!(
             "  ltv model {}: BG/NBD r {:.3} alpha {:.3} a {:.3} b {:.3}, Gamma-Gamma p {:.3} q {:.3} gamma {:.3}",
@@ -127,7 +127,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
         );
     }
     if let Some(path) = &config.context.lexicon {
-        match exchange::store::read_lexicon(path) {
+        match exchange::serving::snapshots::read_lexicon(path) {
             Ok(lexicon) => println!("  lexicon {}: {} rules", path.display(), lexicon.len()),
             Err(errors) => {
                 for error in &errors {
@@ -186,7 +186,7 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             if bidder.test { ", test mode" } else { "" },
         );
     }
-    match exchange::store::read_campaigns(&config.campaigns) {
+    match exchange::serving::snapshots::read_campaigns(&config.campaigns) {
         Ok(campaigns) => {
             let creatives: usize = campaigns.iter().map(|c| c.creatives.len()).sum();
             let mut models = BTreeMap::new();
@@ -317,8 +317,8 @@ fn serve(
             .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
         tracing::info!(store = shared.kind(), "shared store ready");
         let models = match &config.ltv.model {
-            Some(path) => exchange::model_store::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
-            None => exchange::model_store::ModelStore::none(),
+            Some(path) => exchange::serving::model_file::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
+            None => exchange::serving::model_file::ModelStore::none(),
         };
         let state = Arc::new(
             AppState::new(config, store)
@@ -347,7 +347,7 @@ fn serve(
             }
             None => None,
         };
-        let snapshot = state.store.load_full();
+        let snapshot = state.snapshots.load_full();
         tracing::info!(listen = %local, campaigns = snapshot.len(), version = snapshot.version, "exchange listening");
         drop(snapshot);
         exchange::run_with_admin(listener, admin, state, shutdown_signal()).await.context("server")?;

@@ -4,7 +4,7 @@
 
 pub mod exposition;
 pub mod histogram;
-pub mod shared_store;
+pub mod log_limit;
 
 use crate::decision::ImpNoBid;
 use crate::notice::Rejection;

@@ -4,9 +4,13 @@
 //! swapped in whole; a request loads it once and passes it down, so it never mixes two
 //! versions and never takes a lock.
 
+pub mod model_file;
+pub mod reload;
+pub mod snapshots;
+
+use crate::admission::budgets::PacerTable;
 use crate::index::Snapshot;
 use crate::ltv::train::LtvModel;
-use crate::pacing::PacerTable;
 use std::sync::Arc;
 
 /// The serving set.

@@ -1,16 +1,16 @@
 //! Shared state of a running exchange: config, snapshot store, bidders, metrics, clock.
 
+use crate::admission::budgets::{Pacing, PacingSettings};
+use crate::admission::caps::CapStats;
+use crate::bidders::Fanout;
 use crate::clock::Clock;
 use crate::config::ExchangeConfig;
-use crate::fanout::Fanout;
-use crate::freq::CapStats;
 use crate::metrics::Metrics;
 use crate::notice::KeyRing;
-use crate::pacing::{Pacing, PacingSettings};
-use crate::pacing_store::writer::Writer;
-use crate::pacing_store::SharedStore;
+use crate::serving::snapshots::SnapshotStore;
 use crate::serving::Serving;
-use crate::store::SnapshotStore;
+use crate::shared::writer::Writer;
+use crate::shared::SharedStore;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ pub struct AppState {
     /// The auction's slice of it (what the core reads), built once.
     pub auction: exchange_core::config::AuctionConfig,
     /// The campaign snapshot as loaded (and where to reload it from).
-    pub store: SnapshotStore,
+    pub snapshots: SnapshotStore,
     /// What requests are served from: snapshot, model and pacers as one value
     /// ([`AppState::publish`] after any of them changes).
     serving: ArcSwap<Serving>,
@@ -34,23 +34,23 @@ pub struct AppState {
     /// Source of "now" for flights and day-parts.
     pub clock: Clock,
     /// External bidders: clients, health, notices.
-    pub fanout: Arc<Fanout>,
+    pub bidders: Arc<Fanout>,
     /// Frequency counters and budgets shared with other nodes (or in process).
     pub shared: SharedStore,
     /// Notice writes on their way to `shared`.
     pub writer: Writer,
     /// Budget leases and pacing of this node.
-    pub pacing: Pacing,
+    pub budgets: Pacing,
     /// Counters of the frequency read on the request path.
     pub caps: CapStats,
     /// Key of the user-id hash.
     pub user_secret: [u8; 16],
     /// The serving lifetime-value model.
-    pub ltv: crate::model_store::ModelStore,
+    pub model_file: crate::serving::model_file::ModelStore,
     /// Keys that sign and verify notice URLs.
     pub notice_keys: KeyRing,
     /// The open-connection cap and the connection timeouts.
-    pub connections: crate::connections::Connections,
+    pub connections: crate::receive::connections::Connections,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -89,9 +89,9 @@ impl AppState {
             KeyRing::ephemeral()
         });
         let limits = &config.limits;
-        let connections = crate::connections::Connections::new(
+        let connections = crate::receive::connections::Connections::new(
             limits.max_connections,
-            crate::connections::nofile_limit(),
+            crate::receive::connections::nofile_limit(),
             std::time::Duration::from_millis(limits.first_byte_timeout_ms),
             std::time::Duration::from_millis(limits.idle_timeout_ms),
         );
@@ -108,14 +108,14 @@ impl AppState {
             connections,
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
-            pacing,
+            budgets: pacing,
             caps: CapStats::default(),
             user_secret: store_config.secret(),
-            ltv: crate::model_store::ModelStore::none(),
-            fanout: Arc::new(Fanout::new(&config)),
+            model_file: crate::serving::model_file::ModelStore::none(),
+            bidders: Arc::new(Fanout::new(&config)),
             auction: config.auction_config(),
             config,
-            store,
+            snapshots: store,
             metrics: Metrics::new(),
             clock: Clock::System,
             draining: AtomicBool::new(false),
@@ -131,8 +131,8 @@ impl AppState {
     }
 
     /// The same state serving `models` (opened from `config.ltv.model`).
-    pub fn with_ltv_models(mut self, models: crate::model_store::ModelStore) -> Self {
-        self.ltv = models;
+    pub fn with_ltv_models(mut self, models: crate::serving::model_file::ModelStore) -> Self {
+        self.model_file = models;
         self.publish();
         self
     }
@@ -141,8 +141,8 @@ impl AppState {
     pub fn replace_campaigns(
         &self,
         campaigns: Vec<crate::campaign::Campaign>,
-    ) -> crate::store::LoadSummary {
-        let summary = self.store.replace(campaigns);
+    ) -> crate::serving::snapshots::LoadSummary {
+        let summary = self.snapshots.replace(campaigns);
         self.publish();
         summary
     }
@@ -160,10 +160,10 @@ impl AppState {
             .publishing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let snapshot = self.store.load_full();
+        let snapshot = self.snapshots.load_full();
         self.serving.store(Arc::new(Serving {
-            pacers: self.pacing.table(&snapshot),
-            model: self.ltv.load(),
+            pacers: self.budgets.table(&snapshot),
+            model: self.model_file.load(),
             snapshot,
         }));
     }
@@ -174,7 +174,7 @@ impl AppState {
         if !self.notice_keys.is_ephemeral() {
             return self;
         }
-        let crate::pacing_store::SharedStore::Memory(memory) = &self.shared else {
+        let crate::shared::SharedStore::Memory(memory) = &self.shared else {
             return self;
         };
         let Some(database) = memory.database() else {

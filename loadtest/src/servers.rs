@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 use exchange::config::{BidderConfig, ExchangeConfig};
-use exchange::pacing_store::SharedStore;
+use exchange::shared::SharedStore;
 use exchange::{AppState, SnapshotStore};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -91,7 +91,7 @@ async fn caps_hold_and_notices_count_once(exchange: TestExchange) {
         StatusCode::NO_CONTENT,
         "the cap does not allow anonymous traffic"
     );
-    use exchange::pacing_store::PacingStore;
+    use exchange::shared::PacingStore;
     let spend = exchange
         .state
         .shared
@@ -266,7 +266,7 @@ async fn two_nodes_share_one_budget_within_the_documented_bound() {
     for node in &nodes {
         node.writes_landed().await;
     }
-    use exchange::pacing_store::PacingStore;
+    use exchange::shared::PacingStore;
     let spend = nodes[0]
         .state
         .shared
@@ -388,7 +388,7 @@ async fn a_redis_outage_follows_the_cap_policy_and_recovers() {
     }
     // Notices taken while Redis was down were retried until they landed; once each.
     exchange.writes_landed().await;
-    use exchange::pacing_store::PacingStore;
+    use exchange::shared::PacingStore;
     let mut committed = 0;
     for id in ["closed", "open"] {
         committed += exchange

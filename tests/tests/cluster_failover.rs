@@ -3,11 +3,11 @@
 //! healthy masters go on; the failed master's writes are journaled, acknowledged, and
 //! delivered once its slots answer again (from the promoted replica after a failover).
 
-use exchange::pacing::{Pacing, PacingSettings};
-use exchange::pacing_store::durable::Database;
-use exchange::pacing_store::redis::{RedisSettings, RedisStore};
-use exchange::pacing_store::writer::Writer;
-use exchange::pacing_store::{EventId, PacingStore, SharedStore, Write};
+use exchange::admission::budgets::{Pacing, PacingSettings};
+use exchange::shared::durable::Database;
+use exchange::shared::redis::{RedisSettings, RedisStore};
+use exchange::shared::writer::Writer;
+use exchange::shared::{EventId, PacingStore, SharedStore, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::redis_cluster::RedisCluster;
@@ -49,7 +49,7 @@ fn spend(i: usize, n: usize) -> Write {
             auction: format!("a{n}"),
             imp: "1".into(),
         },
-        release: exchange::pacing_store::Release::NONE,
+        release: exchange::shared::Release::NONE,
     }
 }
 

@@ -150,7 +150,7 @@ async fn specific_invalid_requests_name_the_right_field() {
             .find(|(name, _)| name == file)
             .unwrap_or_else(|| panic!("{file} missing"));
         let reply =
-            exchange::handler::auction(&state, body, false, std::time::Instant::now()).await;
+            exchange::endpoint::auction(&state, body, false, std::time::Instant::now()).await;
         assert_eq!(reply.status, 400, "{file}");
         let error: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
         assert_eq!(error["field"], field, "{file}: {error}");

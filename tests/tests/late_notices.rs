@@ -102,7 +102,7 @@ async fn drain_with_late_notices(nodes: &[Arc<TestExchange>], delay: Duration) -
 }
 
 async fn committed(node: &TestExchange) -> i64 {
-    use exchange::pacing_store::PacingStore;
+    use exchange::shared::PacingStore;
     node.state
         .shared
         .spend("late", TEST_NOW.div_euclid(86_400))

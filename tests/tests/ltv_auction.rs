@@ -362,7 +362,7 @@ async fn a_model_swapped_under_load_drops_nothing() {
         "too little load to say anything"
     );
     // Ten good models went in (version 1 at start + 10), the broken ones never did.
-    assert_eq!(exchange.state.ltv.version(), 11);
+    assert_eq!(exchange.state.model_file.version(), 11);
     match Arc::try_unwrap(exchange) {
         Ok(exchange) => exchange.shutdown().await,
         Err(_) => panic!("workers still hold the exchange"),

@@ -4,7 +4,7 @@
 //! keep landing, once each.
 
 use exchange::notice::Rejection;
-use exchange::pacing_store::PacingStore;
+use exchange::shared::PacingStore;
 use http::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -294,7 +294,7 @@ async fn a_campaign_gone_from_the_snapshot_writes_nothing() {
         .first_bid_notices();
     let remaining: Vec<_> = exchange
         .state
-        .store
+        .snapshots
         .load()
         .campaigns
         .iter()

@@ -41,7 +41,7 @@ async fn reloading_under_load_drops_nothing() {
     }
     // Swap the snapshot many times, alternating the admin API and direct store swaps.
     let admin = Client::new();
-    let campaigns = exchange.state.store.load_full().campaigns.clone();
+    let campaigns = exchange.state.snapshots.load_full().campaigns.clone();
     for round in 0..40 {
         if round % 2 == 0 {
             let reply = exchange.admin_reload(&admin).await;
@@ -67,7 +67,7 @@ async fn reloading_under_load_drops_nothing() {
         "failed requests during reloads ({served} served)"
     );
     assert!(served >= 40, "the load loop barely ran: {served}");
-    assert_eq!(exchange.state.store.load().version, 41);
+    assert_eq!(exchange.state.snapshots.load().version, 41);
     exchange.shutdown().await;
 }
 
@@ -164,7 +164,7 @@ fn first_campaigns(n: usize) -> String {
 async fn serving_count_reaches(exchange: &TestExchange, campaigns: usize) -> usize {
     let mut serving = 0;
     for _ in 0..1_000 {
-        serving = exchange.state.store.load().len();
+        serving = exchange.state.snapshots.load().len();
         if serving == campaigns {
             break;
         }
@@ -185,7 +185,7 @@ async fn editing_the_campaign_file_reloads_it() {
         10,
         "the watcher did not pick up the change within 20 s"
     );
-    assert_eq!(exchange.state.store.load().version, 2);
+    assert_eq!(exchange.state.snapshots.load().version, 2);
     exchange.shutdown().await;
 }
 
@@ -203,8 +203,8 @@ async fn an_edit_made_after_the_load_but_before_the_first_poll_is_reloaded() {
         7,
         "the edit made before the watcher's first poll was never loaded"
     );
-    assert_eq!(exchange.state.store.load().version, 2);
-    let sources = exchange.state.store.loaded_sources();
+    assert_eq!(exchange.state.snapshots.load().version, 2);
+    let sources = exchange.state.snapshots.loaded_sources();
     assert_eq!(sources.version, 2);
     assert_eq!(sources.files[0].path, exchange.campaigns_path);
     exchange.shutdown().await;
@@ -235,7 +235,11 @@ async fn a_broken_edit_is_tried_once_and_the_fix_is_loaded() {
     // Fifteen more polls: the same broken file is not tried again.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(failed_reloads().await, Some(1));
-    assert_eq!(exchange.state.store.load().version, 1, "the old one serves");
+    assert_eq!(
+        exchange.state.snapshots.load().version,
+        1,
+        "the old one serves"
+    );
     std::fs::write(&exchange.campaigns_path, first_campaigns(5)).expect("write");
     assert_eq!(serving_count_reaches(&exchange, 5).await, 5);
     exchange.shutdown().await;
@@ -250,12 +254,12 @@ async fn editing_the_lexicon_reloads_it() {
         .config("[reload]\nwatch_interval_ms = 20\n[context]\nlexicon = \"lexicon.toml\"")
         .start()
         .await;
-    assert_eq!(exchange.state.store.loaded_sources().files.len(), 2);
+    assert_eq!(exchange.state.snapshots.loaded_sources().files.len(), 2);
     let path = exchange.campaigns_path.with_file_name("lexicon.toml");
     std::fs::write(&path, format!("{lexicon}\n# edited\n")).expect("write");
     let mut version = 1;
     for _ in 0..1_000 {
-        version = exchange.state.store.load().version;
+        version = exchange.state.snapshots.load().version;
         if version == 2 {
             break;
         }

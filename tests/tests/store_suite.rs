@@ -1,11 +1,9 @@
 //! One behavioural suite, two backends: the in-process store and the Redis store (a real
 //! `redis-server`) must keep the same rules for counters, spend and leases.
 
-use exchange::pacing_store::memory::MemoryStore;
-use exchange::pacing_store::redis::{RedisSettings, RedisStore};
-use exchange::pacing_store::{
-    CounterBump, EventId, LeaseCall, PacingStore, Release, UserKey, Write,
-};
+use exchange::shared::memory::MemoryStore;
+use exchange::shared::redis::{RedisSettings, RedisStore};
+use exchange::shared::{CounterBump, EventId, LeaseCall, PacingStore, Release, UserKey, Write};
 use std::time::Duration;
 use tests::redis_server::{unique_prefix, RedisServer};
 

@@ -2,7 +2,7 @@
 //! (`[[notices.keys]]`, or `EXCHANGE_NOTICE_KEYS`). Secrets never appear in `Debug`.
 
 use crate::notice::{KeyRing, NoticeKey};
-use crate::pacing_store::keys::EVENT_TTL_SECS;
+use crate::shared::keys::EVENT_TTL_SECS;
 use serde::Deserialize;
 
 /// Environment variable holding `id:secret,id:secret` (the first signs); it replaces the

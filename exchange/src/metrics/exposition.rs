@@ -1,16 +1,11 @@
-//! `/metrics` through `prometheus-client`: at each scrape one collector reads the
-//! exchange's counters (atomics, where the events happen) and histograms and encodes them
-//! with the library's OpenMetrics text encoder. [`Exposition`] is the small vocabulary the
-//! areas (requests, store, bidders, connections) describe their families with.
+//! The vocabulary every area (requests, the shared store, bidders, connections) describes
+//! its metric families with, over `prometheus-client`'s OpenMetrics encoder: counters,
+//! gauges and bucket histograms, read at scrape time (`admin::scrape`).
 
 use super::histogram::LatencyHistogram;
-use crate::state::AppState;
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
 use std::fmt;
-use std::sync::Arc;
 
 /// The `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -26,7 +21,8 @@ pub struct Exposition<'e, 'w> {
 }
 
 impl<'e, 'w> Exposition<'e, 'w> {
-    fn new(encoder: &'e mut DescriptorEncoder<'w>) -> Self {
+    /// Writes through `encoder`.
+    pub fn new(encoder: &'e mut DescriptorEncoder<'w>) -> Self {
         Self {
             encoder,
             result: Ok(()),
@@ -91,38 +87,8 @@ impl<'e, 'w> Exposition<'e, 'w> {
         })();
     }
 
-    fn finish(self) -> fmt::Result {
+    /// The first error met, if any.
+    pub fn finish(self) -> fmt::Result {
         self.result
     }
-}
-
-/// Everything one exchange exports, read at scrape time.
-#[derive(Debug)]
-struct ExchangeCollector(Arc<AppState>);
-
-impl Collector for ExchangeCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let state = &self.0;
-        let mut out = Exposition::new(&mut encoder);
-        let serving = state.serving();
-        let snapshot = &serving.snapshot;
-        state.metrics.describe(
-            &mut out,
-            (snapshot.version, snapshot.len(), snapshot.creative_count()),
-        );
-        state.fanout.describe(&state.config, &mut out);
-        super::shared_store::describe(state, &mut out);
-        state.connections.describe(&mut out);
-        out.finish()
-    }
-}
-
-/// The OpenMetrics text of `state`'s metrics.
-pub fn render(state: &Arc<AppState>) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(ExchangeCollector(Arc::clone(state))));
-    let mut text = String::with_capacity(16 * 1024);
-    // Writing into a String cannot fail; a collector error leaves what was written.
-    let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
-    text
 }

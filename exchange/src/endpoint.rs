@@ -7,15 +7,15 @@ pub mod refusal;
 mod user;
 
 use crate::admission::{charge_winners, RequestGate};
+use crate::bidders::client::CallOutcome;
+use crate::bidders::verdicts;
+use crate::bidders::{self, InFlight, Timing};
 use crate::config::Limits;
 use crate::decision::{imp_floors, prepare_observed, Decision, Inputs, Trace, Unobserved};
-use crate::fanout::client::CallOutcome;
-use crate::fanout::verdicts;
-use crate::fanout::{self, InFlight, Timing};
 use crate::metrics::Outcome;
-use crate::pacing_store::UserKey;
 use crate::screen::{screen, Auctioned, DroppedBid};
 use crate::serving::Serving;
+use crate::shared::UserKey;
 use crate::signals::{AuctionSignals, UserInputs};
 use crate::state::AppState;
 use bidder_sdk::openrtb::{decode_request, validate_request, BidRequest, Json};
@@ -98,7 +98,14 @@ async fn decide_and_answer(
     };
     let floors = imp_floors(request, rules);
     // 1. The calls go out first; the rest happens while they are on the wire.
-    let in_flight = fanout::start(&state.fanout, config, request, &floors, &auction_id, timing);
+    let in_flight = bidders::start(
+        &state.bidders,
+        config,
+        request,
+        &floors,
+        &auction_id,
+        timing,
+    );
     let serving = state.serving();
     // 2. The user: one bounded store read, when some campaign needs it.
     let user = user::read(state, &serving, request, timing.response_deadline(config)).await;
@@ -120,7 +127,7 @@ async fn decide_and_answer(
         now_ms,
         seed: crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default()),
         cap_stats: &state.caps,
-        pacing_stats: &state.pacing.stats,
+        pacing_stats: &state.budgets.stats,
     };
     let inputs = Inputs {
         snapshot: &serving.snapshot,
@@ -142,7 +149,7 @@ async fn decide_and_answer(
     clear_and_charge(state, &serving, &mut decision);
     // 6. Win, loss and (parked) billing notices to the bidders, off the request path.
     if !decision.external.is_empty() || !dropped.is_empty() {
-        verdicts::send(&state.fanout, &decision, &auction_id, &dropped);
+        verdicts::send(&state.bidders, &decision, &auction_id, &dropped);
     }
     // 7. The answer.
     let user_hex = user.key.map(UserKey::hex);
@@ -172,7 +179,7 @@ async fn collect_and_screen(
     if in_flight.is_empty() {
         return (dropped, None);
     }
-    let answered = in_flight.collect(&state.fanout).await;
+    let answered = in_flight.collect(&state.bidders).await;
     let slowest = answered.iter().map(|a| a.elapsed).max();
     let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
     let auctioned = Auctioned {
@@ -186,7 +193,7 @@ async fn collect_and_screen(
         if let CallOutcome::Bids(response) = answer.outcome {
             let screened = screen(answer.bidder, &auctioned, &answer.request, response);
             for drop in &screened.dropped {
-                state.fanout.stats(drop.bidder).drop_bid(drop.reason);
+                state.bidders.stats(drop.bidder).drop_bid(drop.reason);
             }
             admitted.extend(screened.admitted);
             dropped.extend(screened.dropped);
@@ -200,7 +207,7 @@ async fn collect_and_screen(
 /// cannot pay is withdrawn) and counts why imps went unfilled.
 fn clear_and_charge(state: &AppState, serving: &Serving, decision: &mut Decision<'_>) {
     decision.clear();
-    charge_winners(decision, &serving.pacers, &state.pacing.stats);
+    charge_winners(decision, &serving.pacers, &state.budgets.stats);
     for reason in decision.no_bids.iter().flatten() {
         state.metrics.imp_no_bid(*reason);
     }

@@ -3,8 +3,8 @@
 //! parse or validate is rejected and the previous model keeps serving. What requests see
 //! is the model published with the serving set (`crate::serving`).
 
-use crate::store::source;
-use crate::store::LoadedSources;
+use crate::serving::snapshots::source;
+use crate::serving::snapshots::LoadedSources;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use exchange_core::ltv::train::LtvModel;
 use std::path::{Path, PathBuf};

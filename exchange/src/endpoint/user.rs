@@ -2,9 +2,9 @@
 //! tier can price it) and their hash — frequency counters and purchase history — read
 //! with one store call, bounded by `store.read_timeout_ms` and the response deadline.
 
-use crate::freq::{self, CapRead};
-use crate::pacing_store::{PacingStore, UserKey};
+use crate::admission::caps::{self, CapRead};
 use crate::serving::Serving;
+use crate::shared::{PacingStore, UserKey};
 use crate::signals::UserInputs;
 use crate::state::AppState;
 use bidder_sdk::openrtb::BidRequest;
@@ -24,7 +24,7 @@ impl User {
     /// The purchase histories the store holds for the user, if it was read.
     pub fn stored_history(
         &self,
-    ) -> Option<&std::collections::HashMap<String, crate::pacing_store::PurchaseHistory>> {
+    ) -> Option<&std::collections::HashMap<String, crate::shared::PurchaseHistory>> {
         match &self.read {
             CapRead::Counters(counters) => Some(&counters.history),
             _ => None,
@@ -47,7 +47,7 @@ pub async fn read(
     // The user key matters only where a cap can count it or a tier can price it.
     let wanted = snapshot.any_frequency_cap || history_wanted;
     let key = wanted
-        .then(|| freq::user_key(request, &state.user_secret))
+        .then(|| caps::user_key(request, &state.user_secret))
         .flatten();
     let read = read_user(state, wanted, key, response_deadline).await;
     User { key, read }

@@ -12,8 +12,8 @@ use super::{Pacing, PacingSettings};
 use crate::auction::mix;
 use crate::campaign::{self, PacingMode};
 use crate::index;
-use crate::pacing_store::memory::MemoryStore;
-use crate::pacing_store::{EventId, PacingStore, SharedStore, Write};
+use crate::shared::memory::MemoryStore;
+use crate::shared::{EventId, PacingStore, SharedStore, Write};
 use std::fmt::Write as _;
 
 /// Seconds in the simulated day.
@@ -245,10 +245,10 @@ pub async fn simulate_day(
                     micros,
                     event,
                     // The win's reservation, as its signed notice would carry it.
-                    release: crate::pacing_store::Release {
+                    release: crate::shared::Release {
                         micros,
                         bucket: (now_ms.div_euclid(1000) + 3_600)
-                            .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
+                            .div_euclid(crate::shared::keys::RESERVE_BUCKET_SECS),
                     },
                 };
                 let _ = store.apply(std::slice::from_ref(&write)).await;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::pacing_store::{CounterBump, EventId};
+use crate::shared::{CounterBump, EventId};
 
 fn event(n: u32) -> EventId {
     EventId {
@@ -14,7 +14,7 @@ fn spend(n: u32, micros: i64) -> Write {
         day: 20_000,
         micros,
         event: event(n),
-        release: crate::pacing_store::Release::NONE,
+        release: crate::shared::Release::NONE,
     }
 }
 

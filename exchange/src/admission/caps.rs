@@ -7,8 +7,8 @@
 //! `bucket:count`; an older bucket reads as zero, so windows roll over without a sweeper.
 
 use crate::campaign::{Campaign, FrequencyCap};
-use crate::pacing_store::keys::LIFETIME_TTL_SECS;
-use crate::pacing_store::{CounterBump, UserCounters, UserKey};
+use crate::shared::keys::LIFETIME_TTL_SECS;
+use crate::shared::{CounterBump, UserCounters, UserKey};
 use bidder_sdk::openrtb::BidRequest;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
@@ -157,7 +157,7 @@ pub struct CapStats {
     /// Campaign exclusions by reason (indexed by [`CapBlock`]).
     pub blocked: [AtomicU64; CapBlock::ALL.len()],
     /// Limits the warnings of failed or late reads.
-    pub log: crate::log_limit::LogLimit,
+    pub log: crate::metrics::log_limit::LogLimit,
 }
 
 impl CapStats {

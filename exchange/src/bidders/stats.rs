@@ -4,7 +4,7 @@
 
 use super::circuit::CircuitState;
 use super::client::CallError;
-use super::notices::{NoticeCounters, NoticeResult};
+use super::notices_out::{NoticeCounters, NoticeResult};
 use crate::metrics::exposition::Exposition;
 use crate::metrics::histogram::LatencyHistogram;
 use crate::screen::DropReason;

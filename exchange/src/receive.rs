@@ -3,11 +3,9 @@
 //! [`run`] owns the accept loop and the background reload tasks; [`routes`] maps each
 //! request to a handler. Errors become HTTP responses only in `routes`.
 
-mod admin;
 pub(crate) mod body;
-mod history;
-mod notice;
-mod reply;
+pub mod connections;
+pub(crate) mod reply;
 pub mod routes;
 
 use routes::Role;
@@ -58,12 +56,12 @@ pub async fn run_with_admin(
     let (stop_tx, stop_rx) = watch::channel(false);
     let interval = state.config.reload.watch_interval_ms;
     if interval > 0 {
-        use crate::reload::Watched;
+        use crate::serving::reload::Watched;
         for watched in [Watched::Campaigns, Watched::Model] {
-            if watched == Watched::Model && state.ltv.loaded_sources().files.is_empty() {
+            if watched == Watched::Model && state.model_file.loaded_sources().files.is_empty() {
                 continue;
             }
-            tokio::spawn(crate::reload::watch_file(
+            tokio::spawn(crate::serving::reload::watch_file(
                 Arc::clone(&state),
                 watched,
                 Duration::from_millis(interval),
@@ -72,8 +70,8 @@ pub async fn run_with_admin(
         }
     }
     #[cfg(unix)]
-    if let Some(hangups) = crate::reload::listen_for_sighup() {
-        tokio::spawn(crate::reload::on_sighup(
+    if let Some(hangups) = crate::serving::reload::listen_for_sighup() {
+        tokio::spawn(crate::serving::reload::on_sighup(
             Arc::clone(&state),
             hangups,
             stop_rx.clone(),
@@ -83,7 +81,7 @@ pub async fn run_with_admin(
     // Leases first (the pacer table was built with the serving set), so budgeted
     // campaigns can bid from the first request.
     state
-        .pacing
+        .budgets
         .tick(&state.shared, state.clock.now_millis())
         .await;
     let writer = Arc::clone(&state);
@@ -105,14 +103,14 @@ pub async fn run_with_admin(
     let pacing_stop = stop_rx.clone();
     let pacing_task = tokio::spawn(async move {
         pacing
-            .pacing
+            .budgets
             .run(pacing.shared.clone(), pacing.clock, pacing_stop)
             .await;
     });
 
-    if !state.fanout.is_empty() {
+    if !state.bidders.is_empty() {
         let notices = Arc::clone(&state);
-        tokio::spawn(async move { notices.fanout.send_notices(&notices.config).await });
+        tokio::spawn(async move { notices.bidders.send_notices(&notices.config).await });
     }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -126,7 +124,7 @@ pub async fn run_with_admin(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut backoff = crate::connections::AcceptBackoff::default();
+    let mut backoff = crate::receive::connections::AcceptBackoff::default();
     tracing::debug!(limit = state.connections.limit(), "connection cap");
     loop {
         // A free slot first: at the cap, new clients wait in the kernel's backlog.
@@ -204,7 +202,7 @@ pub async fn run_with_admin(
         abort.abort();
     }
     let released = state
-        .pacing
+        .budgets
         .release_all(&state.shared, state.clock.now_millis());
     if tokio::time::timeout(STORE_FLUSH_TIMEOUT, released)
         .await
@@ -235,12 +233,12 @@ pub async fn run_with_admin(
             "store writes not all landed at shutdown; leases released where the store answered"
         );
     }
-    let unsent = state.fanout.notifier.pending();
+    let unsent = state.bidders.notifier.pending();
     if unsent > 0 {
-        state.fanout.notifier.flush(NOTICE_FLUSH_TIMEOUT).await;
+        state.bidders.notifier.flush(NOTICE_FLUSH_TIMEOUT).await;
         tracing::info!(
             unsent,
-            left = state.fanout.notifier.pending(),
+            left = state.bidders.notifier.pending(),
             "flushed bidder notices"
         );
     }

@@ -1,9 +1,10 @@
 //! Routing: which handler answers which method and path, and the HTTP form of every
 //! reply (status, headers, JSON errors).
 
-use super::{admin, body, notice};
-use crate::handler;
+use super::body;
+use crate::endpoint;
 use crate::state::AppState;
+use crate::{admin, notices_in};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -48,12 +49,12 @@ pub async fn route(state: Arc<AppState>, request: Request<Incoming>, role: Role)
         (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
         (&Method::GET, "/notice/win" | "/notice/bill") => {
             let billing = path == "/notice/bill";
-            notice::receive(&state, billing, request.uri().query().unwrap_or("")).await
+            notices_in::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
         (&Method::GET, "/metrics") => {
-            let mut response = text(StatusCode::OK, crate::metrics::exposition::render(&state));
+            let mut response = text(StatusCode::OK, crate::admin::scrape::render(&state));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(crate::metrics::exposition::CONTENT_TYPE),
@@ -104,9 +105,9 @@ async fn auction(
     )
     .await
     {
-        Ok(bytes) => handler::auction(&state, &bytes, debug_query, arrival).await,
+        Ok(bytes) => endpoint::auction(&state, &bytes, debug_query, arrival).await,
         Err(error) => {
-            let reply = handler::Refusal::Body(error).reply();
+            let reply = endpoint::Refusal::Body(error).reply();
             state.metrics.outcome(reply.outcome);
             reply
         }

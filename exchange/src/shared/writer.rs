@@ -56,7 +56,7 @@ pub struct WriteStats {
     /// Journaled writes delivered to the store since.
     pub delivered_from_journal: AtomicU64,
     /// Limits the writer's and replayer's warnings while the store is down.
-    pub log: crate::log_limit::LogLimit,
+    pub log: crate::metrics::log_limit::LogLimit,
 }
 
 /// One notice's writes, and who waits for them to be durable.

@@ -14,7 +14,7 @@
 
 pub mod circuit;
 pub mod client;
-pub mod notices;
+pub mod notices_out;
 pub mod outgoing;
 
 pub mod stats;
@@ -28,7 +28,7 @@ use bytes::Bytes;
 use circuit::{Circuit, Permit};
 use client::{call, new_client, CallOutcome, HttpClient, Outgoing};
 use http::{HeaderValue, Uri};
-use notices::{Notifier, PendingBills, SendPolicy};
+use notices_out::{Notifier, PendingBills, SendPolicy};
 use outgoing::{accepted_imps, build_request, CallTerms};
 use stats::{BidderStats, BidderView, Skip};
 use std::sync::atomic::Ordering::Relaxed;

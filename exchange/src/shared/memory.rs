@@ -474,7 +474,7 @@ impl PacingStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pacing_store::EventId;
+    use crate::shared::EventId;
 
     fn spend(n: u32) -> Write {
         Write::Spend {

@@ -13,13 +13,13 @@
 //! billing notice for an external bidder's win forwards the bidder's parked `burl`
 //! (once: a replay finds nothing to forward).
 
-use super::reply::{json, Body};
-use crate::fanout::notices::NoticeJob;
-use crate::freq;
+use crate::admission::caps;
+use crate::bidders::notices_out::NoticeJob;
 use crate::metrics::NoticeEvent;
 use crate::notice::{self, Rejection, VerifiedNotice};
-use crate::pacing_store::keys::RESERVE_BUCKET_SECS;
-use crate::pacing_store::{EventId, Release, UserKey, Write};
+use crate::receive::reply::{json, Body};
+use crate::shared::keys::RESERVE_BUCKET_SECS;
+use crate::shared::{EventId, Release, UserKey, Write};
 use crate::state::AppState;
 use bidder_sdk::notice::MAX_NOTICE_QUERY;
 use bidder_sdk::NoticeKind;
@@ -85,9 +85,9 @@ pub async fn receive(state: &AppState, billing: bool, query: &str) -> Response<B
         state.metrics.notice(NoticeEvent::Win);
     } else {
         state.metrics.notice(NoticeEvent::Billing);
-        if let Some(bill) = state.fanout.bills.take(&notice.bid, Instant::now()) {
+        if let Some(bill) = state.bidders.bills.take(&notice.bid, Instant::now()) {
             state.metrics.notice(NoticeEvent::BillingForwarded);
-            state.fanout.notifier.send(NoticeJob {
+            state.bidders.notifier.send(NoticeJob {
                 bidder: bill.bidder,
                 kind: NoticeKind::Billing,
                 url: bill.url,
@@ -121,7 +121,7 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
         imp: notice.imp.clone(),
     };
     let now_ms = state.clock.now_millis();
-    let day = crate::pacing::local_day(now_ms, campaign.utc_offset_secs);
+    let day = crate::admission::budgets::local_day(now_ms, campaign.utc_offset_secs);
     let micros = (notice.price / rate * 1000.0).round() as i64;
     let release = Release {
         micros: notice.reserved.unwrap_or(0),
@@ -135,7 +135,7 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
         release,
     }];
     if let Some(user) = user {
-        let bumps = freq::bumps(campaign, now_ms.div_euclid(1000));
+        let bumps = caps::bumps(campaign, now_ms.div_euclid(1000));
         if !bumps.is_empty() {
             writes.push(Write::Impression { user, event, bumps });
         }

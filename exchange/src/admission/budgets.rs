@@ -23,7 +23,7 @@ mod tests;
 
 use crate::campaign::{Campaign, PacingMode};
 use crate::index::Snapshot;
-use crate::pacing_store::{LeaseCall, PacingStore, SharedStore};
+use crate::shared::{LeaseCall, PacingStore, SharedStore};
 use arc_swap::ArcSwap;
 use controller::{Controller, Plan};
 use std::collections::HashMap;
@@ -200,7 +200,7 @@ pub struct Pacer {
     refill: Arc<Notify>,
 }
 
-use crate::pacing_store::lock;
+use crate::shared::lock;
 
 impl Pacer {
     fn new(campaign: String, rule: BudgetRule, refill: Arc<Notify>) -> Self {
@@ -295,7 +295,7 @@ pub struct PacingStats {
     pub blocked: [AtomicU64; PaceBlock::ALL.len()],
     /// Limits the warnings of failed lease calls (one per campaign per settle while the
     /// store is down).
-    pub log: crate::log_limit::LogLimit,
+    pub log: crate::metrics::log_limit::LogLimit,
 }
 
 impl PacingStats {
@@ -558,12 +558,12 @@ impl Pacing {
         &self,
         store: &SharedStore,
         call: &LeaseCall,
-    ) -> Result<crate::pacing_store::LeaseReply, crate::pacing_store::StoreError> {
+    ) -> Result<crate::shared::LeaseReply, crate::shared::StoreError> {
         let deadline = std::time::Duration::from_millis(self.settings.settle_ms.max(50) as u64);
         tokio::time::timeout(deadline, store.lease(call))
             .await
             .unwrap_or_else(|_| {
-                Err(crate::pacing_store::StoreError::Unavailable(format!(
+                Err(crate::shared::StoreError::Unavailable(format!(
                     "lease call took longer than {deadline:?}"
                 )))
             })
@@ -583,7 +583,7 @@ impl Pacing {
         let expires = now_ms.div_euclid(1000) + self.settings.reservation_secs;
         LeaseCall {
             reserve: used.max(0),
-            reserve_bucket: expires.div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
+            reserve_bucket: expires.div_euclid(crate::shared::keys::RESERVE_BUCKET_SECS),
             campaign: pacer.campaign.clone(),
             day,
             node: self.settings.node.clone(),

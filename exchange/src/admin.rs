@@ -1,8 +1,11 @@
 //! Admin endpoints behind a bearer token: `POST /admin/reload`,
 //! `GET /admin/campaigns/{id}/pacing`, `POST /admin/users/history`.
 
-use super::reply::{json, Body};
-use crate::reload::{reload_model, reload_now};
+pub mod history;
+pub mod scrape;
+
+use crate::receive::reply::{json, Body};
+use crate::serving::reload::{reload_model, reload_now};
 use crate::state::AppState;
 use http::{header, Request, Response, StatusCode};
 use std::sync::Arc;
@@ -33,10 +36,10 @@ pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Bo
     }
     let model = match reload_model(&state, "admin") {
         Ok(version) => Ok(
-            serde_json::json!({ "status": if version.is_some() { "reloaded" } else { "none" }, "version": state.ltv.version() }),
+            serde_json::json!({ "status": if version.is_some() { "reloaded" } else { "none" }, "version": state.model_file.version() }),
         ),
         Err(error) => Err(
-            serde_json::json!({ "status": "rejected", "serving_version": state.ltv.version(), "error": error }),
+            serde_json::json!({ "status": "rejected", "serving_version": state.model_file.version(), "error": error }),
         ),
     };
     match reload_now(&state, "admin").await {
@@ -66,7 +69,7 @@ pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Bo
                 &serde_json::json!({
                     "error": "campaign file rejected; the previous snapshot keeps serving",
                     "field": errors.first().map(|e| e["field"].clone()).unwrap_or_default(),
-                    "serving_version": state.store.load().version,
+                    "serving_version": state.snapshots.load().version,
                     "errors": errors,
                 }),
             )
@@ -96,7 +99,7 @@ pub fn pacing<B>(state: &AppState, request: &Request<B>, id: &str) -> Response<B
     if let Some(refusal) = refuse(state, request) {
         return refusal;
     }
-    match state.pacing.view(id, state.clock.now_millis()) {
+    match state.budgets.view(id, state.clock.now_millis()) {
         Some(mut view) => {
             view["store"] = serde_json::json!(state.shared.kind());
             json(StatusCode::OK, &view)
@@ -125,8 +128,8 @@ pub async fn seed_history(
         return refusal;
     }
     let timeout = std::time::Duration::from_millis(state.config.limits.body_read_timeout_ms);
-    match super::body::read(request, super::history::MAX_SEED_BYTES, timeout).await {
-        Ok(bytes) => super::history::seed(&state, &bytes).await,
+    match crate::receive::body::read(request, history::MAX_SEED_BYTES, timeout).await {
+        Ok(bytes) => history::seed(&state, &bytes).await,
         Err(error) => json(
             error.status,
             &serde_json::json!({ "error": error.message, "field": "body" }),

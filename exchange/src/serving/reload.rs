@@ -2,8 +2,8 @@
 //! lexicon or the LTV model file against the bytes the serving set was built from. Each runs the
 //! blocking rebuild on a blocking thread; serving never waits for it.
 
+use crate::serving::snapshots::{Fingerprint, LoadError, LoadSummary, Stat};
 use crate::state::AppState;
-use crate::store::{Fingerprint, LoadError, LoadSummary, Stat};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 /// Re-reads the LTV model file (if one is configured), counting and logging the result;
 /// a bad file leaves the serving model in place.
 pub fn reload_model(state: &AppState, trigger: &'static str) -> Result<Option<u64>, String> {
-    let result = state.ltv.reload();
+    let result = state.model_file.reload();
     match &result {
         Ok(Some(version)) => {
             state.publish();
@@ -34,7 +34,7 @@ pub async fn reload_now(
 ) -> Result<LoadSummary, LoadError> {
     let worker = Arc::clone(state);
     let result = tokio::task::spawn_blocking(move || {
-        let summary = worker.store.reload()?;
+        let summary = worker.snapshots.reload()?;
         worker.publish();
         Ok(summary)
     })
@@ -42,7 +42,7 @@ pub async fn reload_now(
     .unwrap_or_else(|join_error| {
         Err(LoadError {
             errors: vec![crate::campaign::CampaignError::new(
-                &state.store.path().display().to_string(),
+                &state.snapshots.path().display().to_string(),
                 "$",
                 format!("reload task failed: {join_error}"),
             )],
@@ -134,10 +134,10 @@ pub enum Watched {
 
 impl Watched {
     /// The files as the last load read them.
-    fn loaded(self, state: &AppState) -> Arc<crate::store::LoadedSources> {
+    fn loaded(self, state: &AppState) -> Arc<crate::serving::snapshots::LoadedSources> {
         match self {
-            Self::Campaigns => state.store.loaded_sources(),
-            Self::Model => state.ltv.loaded_sources(),
+            Self::Campaigns => state.snapshots.loaded_sources(),
+            Self::Model => state.model_file.loaded_sources(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::Reply;
 use crate::metrics::Outcome;
-use crate::server::body::BodyError;
+use crate::receive::body::BodyError;
 use http::StatusCode;
 
 /// A refused auction request.

@@ -3,7 +3,7 @@
 //! publisher's billing notice, and `lurl` with the loss reason for every other bid that
 //! gave one (losers and screened-out bids alike). Only queues; never waits.
 
-use super::notices::{NoticeJob, PendingBill};
+use super::notices_out::{NoticeJob, PendingBill};
 use super::Fanout;
 use crate::decision::Decision;
 use crate::response::bid_id;

@@ -1,7 +1,7 @@
 use super::simulation::{simulate_day, standard_day};
 use super::*;
-use crate::pacing_store::memory::MemoryStore;
-use crate::pacing_store::{EventId, Write};
+use crate::shared::memory::MemoryStore;
+use crate::shared::{EventId, Write};
 
 #[tokio::test]
 async fn a_simulated_day_spends_evenly_and_never_overspends() {
@@ -73,10 +73,9 @@ fn win_notice(auction: String, day: i64, won_ms: i64) -> Write {
             auction,
             imp: "1".into(),
         },
-        release: crate::pacing_store::Release {
+        release: crate::shared::Release {
             micros: 20_000,
-            bucket: (won_ms / 1000 + 3_600)
-                .div_euclid(crate::pacing_store::keys::RESERVE_BUCKET_SECS),
+            bucket: (won_ms / 1000 + 3_600).div_euclid(crate::shared::keys::RESERVE_BUCKET_SECS),
         },
     }
 }

@@ -1,17 +1,17 @@
 //! Metric families of the shared store: the request path's counter reads, the exclusions
 //! they caused, notice writes, budget leases and the log lines left out while it is down.
 
-use crate::freq::CapBlock;
+use crate::admission::budgets::PaceBlock;
+use crate::admission::caps::CapBlock;
 use crate::metrics::exposition::Exposition;
-use crate::pacing::PaceBlock;
 use crate::state::AppState;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Describes the store families.
 pub fn describe(state: &AppState, out: &mut Exposition<'_, '_>) {
     let durable = match &state.shared {
-        crate::pacing_store::SharedStore::Memory(store) => store.is_durable(),
-        crate::pacing_store::SharedStore::Redis(store) => store.journal().is_some(),
+        crate::shared::SharedStore::Memory(store) => store.is_durable(),
+        crate::shared::SharedStore::Redis(store) => store.journal().is_some(),
     };
     out.gauge(
         "exchange_store_durable",
@@ -79,7 +79,7 @@ pub fn describe(state: &AppState, out: &mut Exposition<'_, '_>) {
         "Notice writes waiting for the store.",
         &[(&[], state.writer.pending() as i64)],
     );
-    let pacing = &state.pacing.stats;
+    let pacing = &state.budgets.stats;
     out.counter(
         "exchange_budget_leases",
         "Lease calls by result.",

@@ -6,8 +6,8 @@
 //! At the cap the accept loop stops accepting until a connection ends: new clients wait in
 //! the kernel's backlog instead of taking the descriptors the open connections need.
 
-use crate::log_limit::LogLimit;
 use crate::metrics::exposition::Exposition;
+use crate::metrics::log_limit::LogLimit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

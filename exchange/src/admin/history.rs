@@ -11,11 +11,11 @@
 //! Orders are summarised as the model reads them: a day's orders are one transaction;
 //! the stored history replaces what the user had in that vertical.
 
-use super::reply::{json, Body};
-use crate::freq::user_key_of;
+use crate::admission::caps::user_key_of;
 use crate::ltv::orders::parse_date;
 use crate::ltv::user::{customer, predict, HistorySource};
-use crate::pacing_store::{keys, PacingStore, PurchaseHistory, Write};
+use crate::receive::reply::{json, Body};
+use crate::shared::{keys, PacingStore, PurchaseHistory, Write};
 use crate::signals::ALL_VERTICALS;
 use crate::state::AppState;
 use http::{Response, StatusCode};
@@ -126,7 +126,7 @@ pub async fn seed(state: &AppState, body: &[u8]) -> Response<Body> {
             )
         }
     }
-    let model = state.ltv.load();
+    let model = state.model_file.load();
     let prediction = model.as_deref().and_then(|model| {
         predict(
             model,
