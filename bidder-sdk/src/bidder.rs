@@ -2,6 +2,7 @@
 //! answers ([`Answer`]), and the notices it hears about afterwards ([`Notice`]).
 
 use crate::notice::NoticeUrls;
+pub use crate::notice::{Notice, NoticeKind};
 use crate::openrtb::{BidRequest, BidResponse};
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
@@ -140,47 +141,4 @@ impl From<Option<BidResponse>> for Answer {
     fn from(response: Option<BidResponse>) -> Self {
         response.map_or(Answer::NoBid, Answer::Bid)
     }
-}
-
-/// What kind of notice arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// Win (`nurl`).
-    Win,
-    /// Billing (`burl`).
-    Billing,
-    /// Loss (`lurl`).
-    Loss,
-}
-
-impl NoticeKind {
-    /// The path segment of this kind's URL (`win`, `bill`, `loss`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Win => "win",
-            Self::Billing => "bill",
-            Self::Loss => "loss",
-        }
-    }
-}
-
-/// A win, billing or loss notice as the exchange filled it in.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Notice {
-    /// The auction (BidRequest) id.
-    pub auction_id: String,
-    /// The imp id.
-    pub imp_id: String,
-    /// The bid id.
-    pub bid_id: String,
-    /// The seat.
-    pub seat: String,
-    /// Clearing price (win, billing), in `currency`.
-    pub price: Option<f64>,
-    /// Currency of `price`.
-    pub currency: String,
-    /// Loss reason code (loss notices).
-    pub loss_reason: Option<i32>,
-    /// Lowest price that would have won (loss notices, when the exchange shares it).
-    pub min_to_win: Option<f64>,
 }

@@ -1,8 +1,50 @@
 //! Notice URLs the SDK host generates for a DSP's bids and parses back when the exchange
 //! fires them: `{base}/notice/{win,bill,loss}?auction=${AUCTION_ID}&...`.
 
-use crate::bidder::{Notice, NoticeKind};
 use percent_encoding::percent_decode_str;
+
+/// What kind of notice arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Win (`nurl`).
+    Win,
+    /// Billing (`burl`).
+    Billing,
+    /// Loss (`lurl`).
+    Loss,
+}
+
+impl NoticeKind {
+    /// The path segment of this kind's URL (`win`, `bill`, `loss`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Win => "win",
+            Self::Billing => "bill",
+            Self::Loss => "loss",
+        }
+    }
+}
+
+/// A win, billing or loss notice as the exchange filled it in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Notice {
+    /// The auction (BidRequest) id.
+    pub auction_id: String,
+    /// The imp id.
+    pub imp_id: String,
+    /// The bid id.
+    pub bid_id: String,
+    /// The seat.
+    pub seat: String,
+    /// Clearing price (win, billing), in `currency`.
+    pub price: Option<f64>,
+    /// Currency of `price`.
+    pub currency: String,
+    /// Loss reason code (loss notices).
+    pub loss_reason: Option<i32>,
+    /// Lowest price that would have won (loss notices, when the exchange shares it).
+    pub min_to_win: Option<f64>,
+}
 
 /// Longest notice query string accepted; longer is refused (400).
 pub const MAX_NOTICE_QUERY: usize = 4096;

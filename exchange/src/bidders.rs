@@ -8,9 +8,10 @@
 //! the deadline: a late bidder is cut off and counted, never awaited.
 //!
 //! Submodules: [`outgoing`] (what each bidder is sent), [`client`] (one call),
-//! [`screen`] (which returned bids may enter the auction), [`circuit`] and `throttle`
-//! (bidder health and rate), [`notices`] (win/billing/loss URLs, off the request path),
-//! [`stats`] (per-bidder metrics).
+//! [`circuit`] and `throttle` (bidder health and rate), [`notices_out`] (win/billing/loss
+//! URLs, off the request path), [`verdicts`] (what each bidder is told); the core's
+//! `screen` decides which returned bids may enter the auction.
+//! [`stats`]: per-bidder metrics.
 
 pub mod circuit;
 pub mod client;

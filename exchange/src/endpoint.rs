@@ -1,6 +1,6 @@
 //! The auction endpoint without its HTTP framing: body bytes in, status and body out.
 //! The HTTP layer and the tests and benches all call [`auction`]. One auction is seven
-//! named steps (see [`decide_and_answer`]); refusals become HTTP in [`refusal`] only.
+//! named steps (see `decide_and_answer`); refusals become HTTP in [`refusal`] only.
 
 mod answer;
 pub mod refusal;

@@ -1,21 +1,20 @@
 //! The exchange server: the IO around the pure auction core (`exchange-core`, re-exported
-//! below under its own module names). See `ARCHITECTURE.md`.
-//!
-//! Request path, in order:
-//! - [`connections`] (the cap and timeouts before hyper sees a socket), [`server`] (accept
-//!   loop, routing, body caps, admin, notices in), [`handler`] (the endpoint without sockets).
-//! - [`fanout`]: external bidders called under the deadline, their notices sent off the
+//! below under its own module names). See `ARCHITECTURE.md`. The modules, in the order a
+//! request meets them:
+//! - [`receive`]: the listeners (public, and optionally admin), connection caps and
+//!   timeouts, the router, body caps.
+//! - [`endpoint`]: the auction endpoint without sockets, seven named steps; the auction
+//!   itself is the core's ([`decision`], [`screen`], [`response`], [`debug_view`]).
+//! - [`bidders`]: external bidders called under the deadline, their notices sent off the
 //!   request path.
-//! - [`freq`]: the user's counters read once; [`admission`]: caps and budgets as the
-//!   auction's `Gate`, and the winners charged to their leases.
-//! - the auction itself: [`features`], [`signals`], [`decision`], [`screen`], [`response`],
-//!   [`debug_view`] (from the core), over one [`serving`] set.
-//! - [`pacing_store`] (notices' writes, leases, the embedded and Redis stores) and
-//!   [`pacing`] (budget leases on this node).
+//! - [`admission`]: frequency caps ([`admission::caps`]) and budgets
+//!   ([`admission::budgets`]) as the auction's gate, and the winners charged to leases.
+//! - [`notices_in`]: the exchange's own win and billing notices: verified, then written.
+//! - [`shared`]: the state nodes share (the embedded store, Redis, the writer, the journal).
 //!
-//! Around it: [`config`], [`store`] (the campaign snapshot and its files), [`model_store`]
-//! (the LTV model file), [`reload`] (triggers and watchers), [`metrics`], [`log_limit`],
-//! [`state`].
+//! What requests are served from: [`serving`] (the snapshot, the LTV model and the pacer
+//! table as one value, their files and reloads). Around it: [`admin`] (the admin API and
+//! `/metrics`), [`config`], [`metrics`], [`state`].
 
 // In the order a request meets them:
 pub mod admission;
