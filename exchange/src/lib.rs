@@ -5,28 +5,28 @@
 //!   timeouts, the router, body caps.
 //! - [`endpoint`]: the auction endpoint without sockets, seven named steps; the auction
 //!   itself is the core's ([`decision`], [`screen`], [`response`], [`debug_view`]).
-//! - [`bidders`]: external bidders called under the deadline, their notices sent off the
+//! - `bidders`: external bidders called under the deadline, their notices sent off the
 //!   request path.
 //! - [`admission`]: frequency caps ([`admission::caps`]) and budgets
 //!   ([`admission::budgets`]) as the auction's gate, and the winners charged to leases.
-//! - [`notices_in`]: the exchange's own win and billing notices: verified, then written.
+//! - `notices_in`: the exchange's own win and billing notices: verified, then written.
 //! - [`shared`]: the state nodes share (the embedded store, Redis, the writer, the journal).
 //!
 //! What requests are served from: [`serving`] (the snapshot, the LTV model and the pacer
-//! table as one value, their files and reloads). Around it: [`admin`] (the admin API and
+//! table as one value, their files and reloads). Around it: `admin` (the admin API and
 //! `/metrics`), [`config`], [`metrics`], [`state`].
 
 // In the order a request meets them:
 pub mod admission;
-pub mod bidders;
+pub(crate) mod bidders;
 pub mod endpoint;
-pub mod notices_in;
+pub(crate) mod notices_in;
 pub mod receive;
 pub mod shared;
 // What requests are served from, and how it is reloaded:
 pub mod serving;
 // Around it:
-pub mod admin;
+pub(crate) mod admin;
 pub mod config;
 pub mod metrics;
 pub mod state;

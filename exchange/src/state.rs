@@ -34,7 +34,7 @@ pub struct AppState {
     /// Source of "now" for flights and day-parts.
     pub clock: Clock,
     /// External bidders: clients, health, notices.
-    pub bidders: Arc<Fanout>,
+    pub(crate) bidders: Arc<Fanout>,
     /// Frequency counters and budgets shared with other nodes (or in process).
     pub shared: SharedStore,
     /// Notice writes on their way to `shared`.

@@ -7,7 +7,7 @@
 //!   journal ([`super::durable`]) instead, and [`Writer::replay_journal`] delivers it once
 //!   Redis answers again (and at the next start, whatever happened in between);
 //! - with neither (Redis down and no journal file), the batch is retried with backoff and
-//!   its notices wait (their senders get 503 past [`crate::notices_in`]'s bound and retry).
+//!   its notices wait (their senders get 503 past the notice endpoint's (`notices_in`) bound and retry).
 //!
 //! Writes are idempotent, so a retry or a replayed journal row never counts twice; a full
 //! queue refuses the notice (503) so the sender retries it, rather than losing money.
