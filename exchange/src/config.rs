@@ -51,6 +51,59 @@ pub struct ExchangeConfig {
     pub context: ContextConfig,
     /// Notice URLs: validity and signing keys.
     pub notices: NoticeConfig,
+    /// Which page origins may call the public endpoints from a browser.
+    pub cors: CorsConfig,
+    /// How the exchange answers Prebid.js (Prebid Server conventions).
+    pub prebid: PrebidConfig,
+}
+
+/// Prebid Server conventions (see `endpoint::prebid` for the rule that detects a Prebid
+/// call and what changes for it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrebidConfig {
+    /// The bidder code publishers put in `imp.ext.prebid.bidder` (and in their
+    /// `s2sConfig.bidders`) for this exchange; its bids come back under it.
+    pub bidder_code: String,
+    /// Other codes answered the same way (their bids come back under the code used).
+    pub aliases: Vec<String>,
+}
+
+impl Default for PrebidConfig {
+    fn default() -> Self {
+        Self {
+            bidder_code: "exchange".to_owned(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+/// Prebid bidder codes: 1–64 letters, digits, `_` or `-`.
+fn is_bidder_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// CORS of the public endpoints (auction, notices, probes); never the admin ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins (`https://pub.example`) whose pages may call the exchange; `"*"`: any
+    /// (each is echoed, with credentials allowed). Empty: no cross-origin calls.
+    pub allow_origins: Vec<String>,
+    /// How long a browser may cache a preflight's answer, seconds.
+    pub max_age_secs: u32,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allow_origins: vec!["*".to_owned()],
+            max_age_secs: 600,
+        }
+    }
 }
 
 /// Bounds on request size and time.
@@ -142,6 +195,8 @@ impl Default for ExchangeConfig {
             ltv: LtvConfig::default(),
             context: ContextConfig::default(),
             notices: NoticeConfig::default(),
+            cors: CorsConfig::default(),
+            prebid: PrebidConfig::default(),
         }
     }
 }
@@ -268,6 +323,31 @@ impl ExchangeConfig {
         };
         if let Err(message) = self.admin.listen_addr() {
             return Err(invalid("admin.listen", message));
+        }
+        if !is_bidder_code(&self.prebid.bidder_code) {
+            return Err(invalid(
+                "prebid.bidder_code",
+                format!(
+                    "{:?}: 1-64 letters, digits, _ or -",
+                    self.prebid.bidder_code
+                ),
+            ));
+        }
+        for (i, alias) in self.prebid.aliases.iter().enumerate() {
+            if !is_bidder_code(alias) {
+                return Err(invalid(
+                    &format!("prebid.aliases[{i}]"),
+                    format!("{alias:?}: 1-64 letters, digits, _ or -"),
+                ));
+            }
+        }
+        for (i, origin) in self.cors.allow_origins.iter().enumerate() {
+            if origin != "*" && !crate::receive::cors::is_serialized_origin(origin) {
+                return Err(invalid(
+                    &format!("cors.allow_origins[{i}]"),
+                    format!("{origin:?} is not an origin like https://pub.example (or \"*\")"),
+                ));
+            }
         }
         if !is_currency_code(&self.currency) {
             return Err(invalid(

@@ -3,6 +3,7 @@
 //! named steps (see `decide_and_answer`); refusals become HTTP in [`refusal`] only.
 
 mod answer;
+pub mod prebid;
 pub mod refusal;
 mod user;
 
@@ -46,9 +47,24 @@ pub async fn auction(
 ) -> Reply {
     let reply = match accept(body) {
         Err(refusal) => refusal.reply(),
-        Ok(request) => {
-            let (reply, slowest_bidder) =
-                decide_and_answer(state, &request, debug_query, arrival).await;
+        Ok(mut request) => {
+            let names: Vec<&str> = state
+                .config
+                .bidders
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect();
+            let prebid = prebid::detect(&request, &state.config.prebid, &names);
+            let (reply, slowest_bidder) = match &prebid {
+                Some(call) if !call.prepare(&mut request) => {
+                    let debug =
+                        state.config.debug.allow && (debug_query || debug_requested(&request));
+                    (answer::empty_for_prebid(&request, call, debug), None)
+                }
+                _ => {
+                    decide_and_answer(state, &request, debug_query, arrival, prebid.as_ref()).await
+                }
+            };
             if let Some(slowest) = slowest_bidder {
                 let overhead = arrival.elapsed().saturating_sub(slowest);
                 state
@@ -87,6 +103,7 @@ async fn decide_and_answer(
     request: &BidRequest,
     debug_query: bool,
     arrival: Instant,
+    prebid: Option<&prebid::PrebidCall>,
 ) -> (Reply, Option<Duration>) {
     let config = &state.config;
     let rules = &state.auction;
@@ -143,8 +160,9 @@ async fn decide_and_answer(
         None => prepare_observed(request, &floors, inputs, &mut Unobserved),
     };
     // 4. The bidders' answers, screened, join the same auction.
-    let (dropped, slowest_bidder) =
+    let (dropped, calls) =
         collect_and_screen(state, in_flight, request, &floors, &mut decision).await;
+    let slowest_bidder = calls.iter().map(|c| c.elapsed).max();
     // 5. One auction per imp; each internal win is paid from its campaign's lease.
     clear_and_charge(state, &serving, &mut decision);
     // 6. Win, loss and (parked) billing notices to the bidders, off the request path.
@@ -159,28 +177,52 @@ async fn decide_and_answer(
         now_ms,
         tmax_ms: tmax,
         dropped: &dropped,
+        calls: &calls,
+        prebid,
+        elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));
     let reply = answer::build(state, &serving, request, &decision, facts, debug);
     (reply, slowest_bidder)
 }
 
+/// How one bidder call of a request went (for the Prebid answer's figures).
+#[derive(Debug, Clone)]
+pub struct CallReport {
+    /// Bidder index.
+    pub bidder: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Why it gave nothing usable, if it failed: a timeout or a call error.
+    pub error: Option<&'static str>,
+}
+
 /// Step 4: waits for the bidders (never past the response deadline), screens each bid
-/// and adds the admitted ones to `decision`. The bids screened out, and the slowest
-/// awaited bidder's time.
+/// and adds the admitted ones to `decision`. The bids screened out, and how each call went.
 async fn collect_and_screen(
     state: &AppState,
     in_flight: InFlight,
     request: &BidRequest,
     floors: &[Option<f64>],
     decision: &mut Decision<'_>,
-) -> (Vec<DroppedBid>, Option<Duration>) {
+) -> (Vec<DroppedBid>, Vec<CallReport>) {
     let mut dropped = Vec::new();
     if in_flight.is_empty() {
-        return (dropped, None);
+        return (dropped, Vec::new());
     }
     let answered = in_flight.collect(&state.bidders).await;
-    let slowest = answered.iter().map(|a| a.elapsed).max();
+    let calls = answered
+        .iter()
+        .map(|a| CallReport {
+            bidder: a.bidder,
+            elapsed: a.elapsed,
+            error: match &a.outcome {
+                CallOutcome::Timeout => Some("timeout"),
+                CallOutcome::Failed(error) => Some(error.as_str()),
+                CallOutcome::Bids(_) | CallOutcome::NoBid => None,
+            },
+        })
+        .collect();
     let floors: Vec<f64> = floors.iter().map(|f| f.unwrap_or(0.0)).collect();
     let auctioned = Auctioned {
         config: &state.auction,
@@ -200,7 +242,7 @@ async fn collect_and_screen(
         }
     }
     decision.add_external(admitted);
-    (dropped, slowest)
+    (dropped, calls)
 }
 
 /// Step 5: clears every imp, charges internal wins to their leases (a win the lease

@@ -5,6 +5,7 @@
 
 pub(crate) mod body;
 pub mod connections;
+pub mod cors;
 pub(crate) mod reply;
 pub mod routes;
 

@@ -49,6 +49,8 @@ pub struct AppState {
     pub model_file: crate::serving::model_file::ModelStore,
     /// Keys that sign and verify notice URLs.
     pub notice_keys: KeyRing,
+    /// CORS of the public endpoints.
+    pub cors: crate::receive::cors::Cors,
     /// The open-connection cap and the connection timeouts.
     pub connections: crate::receive::connections::Connections,
     /// Set when shutdown starts; `/readyz` then answers 503.
@@ -106,6 +108,7 @@ impl AppState {
             publishing: Mutex::new(()),
             notice_keys,
             connections,
+            cors: crate::receive::cors::Cors::new(&config.cors),
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
             budgets: pacing,

@@ -856,3 +856,52 @@ async fn metrics_are_openmetrics_with_histograms_and_every_family() {
     );
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prebid_calls_see_each_bidder_under_its_own_code() {
+    let dsp = spawn_local(mock(50.0)).await.expect("mock");
+    let silent = spawn_local(MockConfig {
+        latency: Latency::Fixed(Duration::from_secs(5)),
+        ..mock(90.0)
+    })
+    .await
+    .expect("mock");
+    let exchange = self::exchange(
+        &bidders(&[("dsp", &dsp, ""), ("slow", &silent, "")]),
+        &tests::sample_campaigns(),
+    )
+    .await;
+    let client = Client::new();
+    let request = |codes: &str| {
+        format!(
+            r#"{{"id":"pb","tmax":300,"cur":["USD"],"ext":{{"prebid":{{}}}},
+            "imp":[{{"id":"1","banner":{{"format":[{{"w":300,"h":250}}]}},"ext":{{"prebid":{{"bidder":{{{codes}}}}}}}}}],
+            "site":{{"page":"https://news.example/running","domain":"news.example"}},
+            "device":{{"geo":{{"country":"CHN"}},"devicetype":2}}}}"#
+        )
+    };
+    // The imp names the DSP: its winning bid comes back under its own code.
+    let json = auction(
+        &client,
+        &exchange,
+        request(r#""exchange":{},"dsp":{},"slow":{}"#),
+    )
+    .await
+    .json();
+    assert_eq!(json["seatbid"][0]["seat"], "dsp", "{json}");
+    let times = &json["ext"]["responsetimemillis"];
+    assert!(
+        times["exchange"].is_u64() && times["dsp"].is_u64(),
+        "{json}"
+    );
+    assert_eq!(
+        json["ext"]["errors"]["slow"][0]["code"], 1,
+        "a timeout: {json}"
+    );
+    // Named only as the exchange, the same winning bid answers under the exchange's code.
+    let json = auction(&client, &exchange, request(r#""exchange":{}"#))
+        .await
+        .json();
+    assert_eq!(json["seatbid"][0]["seat"], "exchange", "{json}");
+    exchange.shutdown().await;
+}

@@ -132,15 +132,29 @@ async fn methods_paths_and_encodings_are_answered_cleanly() {
         Some(&b"POST"[..])
     );
     assert_eq!(client.get(&exchange.url("/nope")).await.status, 404);
-    let gz = client
-        .send(
-            Method::POST,
-            &exchange.url("/openrtb2/auction"),
-            &[("content-encoding", "gzip")],
-            BANNER,
-        )
-        .await;
-    assert_eq!(gz.status, 415);
+    // gzip bodies (Prebid.js `endpointCompression`) are read, bounded; others are 415.
+    let send = |encoding: &'static str, body: Vec<u8>| {
+        let client = &client;
+        let url = exchange.url("/openrtb2/auction");
+        async move {
+            client
+                .send(Method::POST, &url, &[("content-encoding", encoding)], body)
+                .await
+        }
+    };
+    let gzipped = bidder_sdk::gzip::gzip(BANNER.as_bytes());
+    assert!(matches!(
+        send("gzip", gzipped).await.status.as_u16(),
+        200 | 204
+    ));
+    let not_gzip = send("gzip", BANNER.as_bytes().to_vec()).await;
+    assert_eq!(not_gzip.status, 400);
+    assert_eq!(not_gzip.json()["field"], "body");
+    // A small body that inflates past the body cap (256 KiB): 413, nothing allocated past it.
+    let bomb = bidder_sdk::gzip::gzip(&vec![b' '; 8 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    assert_eq!(send("gzip", bomb).await.status, 413);
+    assert_eq!(send("br", BANNER.as_bytes().to_vec()).await.status, 415);
     for garbage in [
         &b""[..],
         b"\xff\xfe\x00",

@@ -114,7 +114,7 @@ async fn forged_and_altered_notices_write_nothing(exchange: TestExchange) {
             "price_above_bid",
         ),
         (
-            nurl.replace("&price=20", "&price=${AUCTION_PRICE}"),
+            nurl.replace("&price=20", "&price=${AUCTION_PRICE:B64}"),
             400,
             "bad_price",
         ),
@@ -435,4 +435,30 @@ async fn a_flood_of_forged_notices_writes_nothing_and_billing_goes_on_on_redis()
         .expect("sole owner")
         .shutdown()
         .await;
+}
+
+/// Prebid.js fires the `burl` without filling `${AUCTION_PRICE}`: the notice bills the
+/// signed clearing price instead of being refused, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_notice_with_the_macro_unfilled_bills_the_signed_price() {
+    let exchange = TestExchange::builder()
+        .campaigns(&two_campaigns())
+        .start()
+        .await;
+    let client = Client::new();
+    let (_, _, burl) = auction(&exchange, &client, "r1", "shopper")
+        .await
+        .first_bid_notices();
+    let unfilled = burl.replace("&price=20", "&price=${AUCTION_PRICE}");
+    assert!(unfilled.ends_with("&price=${AUCTION_PRICE}"), "{unfilled}");
+    for _ in 0..2 {
+        assert_eq!(client.get(&unfilled).await.status, StatusCode::NO_CONTENT);
+    }
+    exchange.writes_landed().await;
+    assert_eq!(
+        spent(&exchange, "winner").await,
+        IMPRESSION_MICROS,
+        "billed once, at 20 CPM"
+    );
+    exchange.shutdown().await;
 }

@@ -112,7 +112,7 @@ impl Rejection {
             Self::UnknownKey => "notice URL is signed with a key that is not active",
             Self::BadSignature => "notice URL signature does not match",
             Self::Expired => "notice URL has expired",
-            Self::BadPrice => "price must be the cleared CPM (substitute ${AUCTION_PRICE})",
+            Self::BadPrice => "price must be the cleared CPM (or ${AUCTION_PRICE} unfilled)",
             Self::PriceAboveBid => "price is above the bid price",
             Self::UnknownCampaign => "campaign is not serving",
             Self::UnknownCurrency => "unknown currency",
@@ -189,8 +189,12 @@ pub struct VerifiedNotice {
     pub max_price: f64,
     /// Expiry, unix seconds.
     pub expires: i64,
-    /// The price the notice reports (CPM, `cur`), at most `max_price`.
+    /// The price the notice reports (CPM, `cur`), at most `max_price`; `max_price` when the
+    /// sender left the macro unfilled.
     pub price: f64,
+    /// The sender fired the URL with `${AUCTION_PRICE}` unfilled (Prebid.js does for
+    /// `burl`): billed at the signed bid price, which is what the exchange cleared.
+    pub price_unfilled: bool,
 }
 
 /// Checks a notice query against `keys` at `now_unix`; the notice's fields when it is a
@@ -220,9 +224,13 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
     if notice.expires < now_unix {
         return Err(Rejection::Expired);
     }
-    let price = percent_decode_str(price)
-        .decode_utf8()
-        .ok()
+    let decoded = percent_decode_str(price).decode_utf8().ok();
+    if decoded.as_deref() == Some(PRICE_MACRO) {
+        notice.price = notice.max_price;
+        notice.price_unfilled = true;
+        return Ok(notice);
+    }
+    let price = decoded
         .and_then(|p| p.parse::<f64>().ok())
         .filter(|p| p.is_finite() && *p >= 0.0)
         .ok_or(Rejection::BadPrice)?;
@@ -232,6 +240,9 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
     notice.price = price;
     Ok(notice)
 }
+
+/// The clearing-price macro as written in the URL, before substitution.
+const PRICE_MACRO: &str = "${AUCTION_PRICE}";
 
 /// The names of the signed fields, in the order they are written.
 const FIELDS: [&str; 12] = [
@@ -293,6 +304,7 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         max_price,
         expires,
         price: 0.0,
+        price_unfilled: false,
     };
     Ok((notice, kid))
 }

@@ -2,6 +2,7 @@
 //! nothing (204); under `?debug=1` always a document, with the debug view read from the
 //! decision's trace and every external bid's fate.
 
+use super::prebid::PrebidCall;
 use super::Reply;
 use crate::debug_view;
 use crate::decision::{Decision, Trace};
@@ -29,6 +30,12 @@ pub struct Facts<'a> {
     pub tmax_ms: u64,
     /// External bids screened out.
     pub dropped: &'a [DroppedBid],
+    /// How each bidder call went.
+    pub calls: &'a [super::CallReport],
+    /// The Prebid call this answers, if it is one.
+    pub prebid: Option<&'a PrebidCall>,
+    /// Time since the request arrived.
+    pub elapsed: std::time::Duration,
 }
 
 /// Builds the reply: the bid response, or 204; with a trace, the debug document.
@@ -54,12 +61,20 @@ pub fn build(
                 .saturating_add_unsigned(config.notices.ttl_secs),
         },
     };
-    let response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
+    let mut response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
     let outcome = if response.is_some() {
         Outcome::Filled
     } else {
         Outcome::NoFill
     };
+    if let Some(call) = facts.prebid {
+        // Prebid parses every answer: 200, an empty `seatbid` when nothing filled.
+        let mut answer = response.take().unwrap_or_else(|| empty_response(request));
+        let names: Vec<&str> = config.bidders.iter().map(|b| b.name.as_str()).collect();
+        call.reseat(&mut answer, &names);
+        answer.ext = Some(prebid_ext(call, &facts, &names));
+        response = Some(answer);
+    }
     if let Some((trace, signals)) = debug {
         let view = debug_view::build(decision, trace, &serving.snapshot, signals, facts.tmax_ms);
         let external = debug_view::external(decision, facts.dropped, &state.auction.bidders);
@@ -68,7 +83,14 @@ pub fn build(
             nbr: Some(no_bid_reason::UNKNOWN),
             ..BidResponse::default()
         });
-        response.ext = Some(serde_json::json!({ "debug": view, "bidders": external }));
+        let mut ext = serde_json::json!({ "debug": view, "bidders": external });
+        // A Prebid call keeps its per-code figures beside the debug document.
+        if let (Some(serde_json::Value::Object(extra)), Some(ext)) =
+            (response.ext.take(), ext.as_object_mut())
+        {
+            ext.extend(extra);
+        }
+        response.ext = Some(ext);
         return Reply {
             status: StatusCode::OK,
             body: encode_response(&response),
@@ -87,4 +109,61 @@ pub fn build(
             outcome,
         },
     }
+}
+
+/// A response with no bids (the Prebid no-fill answer).
+fn empty_response(request: &BidRequest) -> BidResponse {
+    BidResponse {
+        id: request.id.clone(),
+        seatbid: Vec::new(),
+        ..BidResponse::default()
+    }
+}
+
+/// The Prebid answer to a request none of whose imps named the exchange or its bidders
+/// (with `debug`, an empty debug document: no auction ran).
+pub fn empty_for_prebid(request: &BidRequest, call: &PrebidCall, debug: bool) -> Reply {
+    let mut response = empty_response(request);
+    let mut ext = serde_json::json!({
+        "responsetimemillis": {},
+        "warnings": { call.code(): [{ "code": 10002, "message": "no imp names this exchange or one of its bidders in imp.ext.prebid.bidder" }] },
+    });
+    if debug {
+        ext["debug"] = serde_json::json!({ "imps": [] });
+    }
+    response.ext = Some(ext);
+    Reply {
+        status: StatusCode::OK,
+        body: encode_response(&response),
+        outcome: Outcome::NoFill,
+    }
+}
+
+/// `ext.responsetimemillis` (per bidder code: the exchange's whole auction, and each
+/// configured bidder called) and `ext.errors` (each bidder whose call failed).
+fn prebid_ext(call: &PrebidCall, facts: &Facts<'_>, names: &[&str]) -> serde_json::Value {
+    let mut times = serde_json::Map::new();
+    times.insert(
+        call.code().to_owned(),
+        (facts.elapsed.as_millis() as u64).into(),
+    );
+    let mut errors = serde_json::Map::new();
+    for report in facts.calls {
+        let Some(name) = names.get(report.bidder) else {
+            continue;
+        };
+        times.insert(
+            (*name).to_owned(),
+            (report.elapsed.as_millis() as u64).into(),
+        );
+        if let Some(error) = report.error {
+            // Prebid Server's codes: 1 timeout, 999 generic.
+            let code = if error == "timeout" { 1 } else { 999 };
+            errors.insert(
+                (*name).to_owned(),
+                serde_json::json!([{ "code": code, "message": error }]),
+            );
+        }
+    }
+    serde_json::json!({ "responsetimemillis": times, "errors": errors })
 }

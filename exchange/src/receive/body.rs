@@ -21,23 +21,55 @@ pub struct BodyError {
     pub message: &'static str,
 }
 
-/// Reads the whole body of `request` within `max_bytes` and `timeout`.
+/// Reads the whole body of `request` within `max_bytes` and `timeout`; a gzip body (as
+/// Prebid.js sends with `endpointCompression`) is read compressed within `max_bytes` and
+/// decompressed within `max_bytes` too (a "zip bomb" stops at the cap).
 pub async fn read(
     request: http::Request<Incoming>,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<Bytes, BodyError> {
     let headers = request.headers();
+    let mut gzipped = false;
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
-        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+        let encoding = encoding.as_bytes().trim_ascii();
+        gzipped =
+            encoding.eq_ignore_ascii_case(b"gzip") || encoding.eq_ignore_ascii_case(b"x-gzip");
+        if !gzipped && !encoding.eq_ignore_ascii_case(b"identity") {
             linger(request.into_body());
             return Err(BodyError {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 outcome: Outcome::UnsupportedEncoding,
-                message: "content-encoding is not supported; send plain JSON",
+                message: "content-encoding is not supported; send plain JSON or gzip",
             });
         }
     }
+    let raw = read_raw(request, max_bytes, timeout).await?;
+    if !gzipped {
+        return Ok(raw);
+    }
+    match bidder_sdk::gzip::gunzip(&raw, max_bytes) {
+        Ok(plain) => Ok(Bytes::from(plain)),
+        Err(bidder_sdk::gzip::GunzipError::TooLarge) => Err(BodyError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            outcome: Outcome::PayloadTooLarge,
+            message: "request body exceeds the configured limit once decompressed",
+        }),
+        Err(bidder_sdk::gzip::GunzipError::Corrupt) => Err(BodyError {
+            status: StatusCode::BAD_REQUEST,
+            outcome: Outcome::BadRequest,
+            message: "request body is not valid gzip",
+        }),
+    }
+}
+
+/// The body's bytes as they arrived, within `max_bytes` and `timeout`.
+async fn read_raw(
+    request: http::Request<Incoming>,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    let headers = request.headers();
     let too_large = BodyError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         outcome: Outcome::PayloadTooLarge,

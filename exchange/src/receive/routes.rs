@@ -29,7 +29,7 @@ pub enum Role {
 impl Role {
     /// Whether this listener serves `path`.
     pub fn serves(self, path: &str) -> bool {
-        let operator = path == "/metrics" || path.starts_with("/admin/");
+        let operator = is_operator(path);
         match self {
             Self::All => true,
             Self::Public => !operator,
@@ -38,13 +38,43 @@ impl Role {
     }
 }
 
+/// The operator's endpoints: no CORS, and on the admin listener when there is one.
+fn is_operator(path: &str) -> bool {
+    path == "/metrics" || path.starts_with("/admin/")
+}
+
+/// The public endpoints a page on another origin may call (CORS preflights answered).
+const CROSS_ORIGIN_PATHS: [&str; 5] = [
+    "/openrtb2/auction",
+    "/notice/win",
+    "/notice/bill",
+    "/healthz",
+    "/readyz",
+];
+
 /// Answers one request that arrived on a listener of `role`.
 pub async fn route(state: Arc<AppState>, request: Request<Incoming>, role: Role) -> Response<Body> {
-    let arrival = Instant::now();
     let path = request.uri().path();
     if !role.serves(path) {
         return no_such_endpoint();
     }
+    if !CROSS_ORIGIN_PATHS.contains(&path) {
+        return dispatch(state, request).await;
+    }
+    if request.method() == Method::OPTIONS {
+        return state.cors.preflight(request.headers());
+    }
+    let origin = state.cors.allowed_origin(request.headers());
+    let cors_state = Arc::clone(&state);
+    let mut response = dispatch(state, request).await;
+    cors_state.cors.decorate(origin, &mut response);
+    response
+}
+
+/// Answers one request by its method and path.
+async fn dispatch(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = Instant::now();
+    let path = request.uri().path();
     match (request.method(), path) {
         (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
         (&Method::GET, "/notice/win" | "/notice/bill") => {

@@ -126,8 +126,8 @@ fn expiry_and_price_are_enforced() {
         );
     }
     for price in [
-        "${AUCTION_PRICE}",
-        "%24%7BAUCTION_PRICE%7D",
+        "${AUCTION_PRICE:B64}",
+        "%24%7BAUCTION",
         "-1",
         "NaN",
         "",
@@ -178,4 +178,19 @@ fn only_the_signed_layout_is_read() {
 fn signing_is_deterministic_for_the_same_fields() {
     let keys = current();
     assert_eq!(issued(&keys, "1"), issued(&keys, "1"));
+}
+
+/// Prebid.js fires `burl` with the macro unfilled: billed at the signed bid price (what
+/// the exchange cleared), as written or percent-encoded.
+#[test]
+fn an_unfilled_price_macro_bills_the_signed_price() {
+    let keys = current();
+    for price in ["${AUCTION_PRICE}", "%24%7BAUCTION_PRICE%7D"] {
+        let notice = verify(&keys, &issued(&keys, price), NOW).expect("valid");
+        assert!(notice.price_unfilled, "{price}");
+        assert_eq!(notice.price, notice.max_price, "{price}");
+    }
+    let filled = verify(&keys, &issued(&keys, "1"), NOW).expect("valid");
+    assert!(!filled.price_unfilled);
+    assert_eq!(filled.price, 1.0);
 }

@@ -1,0 +1,207 @@
+//! The exchange as a publisher's Prebid Server, on real sockets: CORS for a page on
+//! another origin, Prebid Server request conventions (bidder codes, first price, typed
+//! bids, per-bidder figures, 200 on no fill), and a billing notice Prebid fires unfilled.
+
+use http::Method;
+use tests::{Client, Reply, TestExchange};
+
+fn campaign(id: &str, bid: f64) -> String {
+    format!(
+        r#"{{"id":"{id}","name":"{id}","advertiser":"adv-{id}","adomain":["{id}.example"],
+        "pricing":{{"model":"cpm","bid":{bid}}},
+        "creatives":[{{"id":"b1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/{id}.jpg","landing_url":"https://{id}.example/p"}}]}}"#
+    )
+}
+
+/// `high` bids 20 CPM, `low` 10: a first-price winner pays 20, a second-price one 10.01.
+fn campaigns() -> String {
+    format!(
+        r#"{{"campaigns":[{},{}]}}"#,
+        campaign("high", 20.0),
+        campaign("low", 10.0)
+    )
+}
+
+/// A request as Prebid.js's `prebidServerBidAdapter` sends it: no `at`, `ext.prebid`, and
+/// the bidder codes per imp; `size` is the banner's.
+fn prebid_request(codes: &str, size: (u32, u32)) -> String {
+    format!(
+        r#"{{"id":"pbjs-1","tmax":500,
+        "imp":[{{"id":"div-1","banner":{{"format":[{{"w":{},"h":{}}}]}},"ext":{{"prebid":{{"bidder":{{{codes}}}}}}}}}],
+        "site":{{"page":"https://pub.example/a","domain":"pub.example","publisher":{{"id":"p1"}}}},
+        "device":{{"ua":"Mozilla/5.0"}},
+        "ext":{{"prebid":{{"channel":{{"name":"pbjs","version":"11.0.0"}},"targeting":{{}}}}}}}}"#,
+        size.0, size.1
+    )
+}
+
+async fn post(
+    client: &Client,
+    exchange: &TestExchange,
+    body: String,
+    origin: Option<&str>,
+) -> Reply {
+    let mut headers = vec![("content-type", "text/plain")];
+    if let Some(origin) = origin {
+        headers.push(("origin", origin));
+    }
+    client
+        .send(
+            Method::POST,
+            &exchange.url("/openrtb2/auction"),
+            &headers,
+            body,
+        )
+        .await
+}
+
+async fn start(config: &str) -> TestExchange {
+    TestExchange::builder()
+        .campaigns(&campaigns())
+        .config(config)
+        .start()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_origin_may_call_and_read_the_answer() {
+    let exchange = start("[cors]\nallow_origins = [\"https://pub.example\"]").await;
+    let client = Client::new();
+    let preflight = client
+        .send(
+            Method::OPTIONS,
+            &exchange.url("/openrtb2/auction"),
+            &[
+                ("origin", "https://pub.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(preflight.status, 204);
+    let header = |reply: &Reply, name: &str| {
+        reply
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some("https://pub.example")
+    );
+    assert!(header(&preflight, "access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+    let reply = post(
+        &client,
+        &exchange,
+        prebid_request(r#""exchange":{}"#, (300, 250)),
+        Some("https://pub.example"),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        header(&reply, "access-control-allow-origin").as_deref(),
+        Some("https://pub.example")
+    );
+    assert_eq!(
+        header(&reply, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    assert_eq!(header(&reply, "vary").as_deref(), Some("Origin"));
+    // Another origin gets its answer (the auction ran) but no permission to read it.
+    let other = post(
+        &client,
+        &exchange,
+        prebid_request(r#""exchange":{}"#, (300, 250)),
+        Some("https://evil.example"),
+    )
+    .await;
+    assert!(header(&other, "access-control-allow-origin").is_none());
+    // Never on the operator's endpoints.
+    let metrics = client
+        .send(
+            Method::GET,
+            &exchange.url("/metrics"),
+            &[("origin", "https://pub.example")],
+            "",
+        )
+        .await;
+    assert!(header(&metrics, "access-control-allow-origin").is_none());
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prebid_calls_get_first_price_bids_under_the_asked_code() {
+    let exchange = start("[prebid]\nbidder_code = \"affex\"\naliases = [\"affex_cn\"]").await;
+    let client = Client::new();
+    for code in ["affex", "affex_cn"] {
+        let reply = post(
+            &client,
+            &exchange,
+            prebid_request(&format!(r#""{code}":{{}}"#), (300, 250)),
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+        let json = reply.json();
+        assert_eq!(json["seatbid"][0]["seat"], code, "{json}");
+        let bid = &json["seatbid"][0]["bid"][0];
+        assert_eq!(bid["ext"]["prebid"]["type"], "banner");
+        assert_eq!(bid["price"], 20.0, "first price without `at`: {json}");
+        assert!(
+            json["ext"]["responsetimemillis"]["affex"].is_u64(),
+            "{json}"
+        );
+    }
+    // The same request with `at: 2` is a second-price auction.
+    let second =
+        prebid_request(r#""affex":{}"#, (300, 250)).replacen("\"tmax\"", "\"at\":2,\"tmax\"", 1);
+    let json = post(&client, &exchange, second, None).await.json();
+    assert_eq!(json["seatbid"][0]["bid"][0]["price"], 10.01, "{json}");
+    // A plain OpenRTB caller keeps its seats (advertisers) and its 204s.
+    let plain = r#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":250}}],"site":{"page":"https://pub.example/a"}}"#;
+    let json = post(&client, &exchange, plain.to_owned(), None)
+        .await
+        .json();
+    assert_eq!(json["seatbid"][0]["seat"], "adv-high");
+    let unfillable = r#"{"id":"r","imp":[{"id":"1","banner":{"w":1,"h":1}}]}"#;
+    assert_eq!(
+        post(&client, &exchange, unfillable.to_owned(), None)
+            .await
+            .status,
+        204
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prebid_no_fill_is_200_with_an_empty_seatbid() {
+    let exchange = start("").await;
+    let client = Client::new();
+    // Nothing fits a 1x1 slot.
+    let reply = post(
+        &client,
+        &exchange,
+        prebid_request(r#""exchange":{}"#, (1, 1)),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let json = reply.json();
+    assert_eq!(json["id"], "pbjs-1");
+    assert_eq!(json["seatbid"], serde_json::json!([]), "{json}");
+    // An imp that names only a bidder the exchange does not know: nothing to answer.
+    let reply = post(
+        &client,
+        &exchange,
+        prebid_request(r#""appnexus":{"placementId":1}"#, (300, 250)),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let json = reply.json();
+    assert_eq!(json["seatbid"], serde_json::json!([]), "{json}");
+    assert!(json["ext"]["warnings"]["exchange"].is_array(), "{json}");
+    exchange.shutdown().await;
+}
