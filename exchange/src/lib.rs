@@ -19,6 +19,7 @@
 // In the order a request meets them:
 pub mod admission;
 pub(crate) mod bidders;
+pub(crate) mod cookie_sync;
 pub mod endpoint;
 pub(crate) mod notices_in;
 pub mod receive;

@@ -205,3 +205,44 @@ async fn a_prebid_no_fill_is_200_with_an_empty_seatbid() {
     assert!(json["ext"]["warnings"]["exchange"].is_array(), "{json}");
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_sync_gives_the_documented_empty_answer() {
+    let exchange = start("").await;
+    let client = Client::new();
+    let sync = |body: &'static str, cookie: Option<&'static str>| {
+        let client = &client;
+        let url = exchange.url("/cookie_sync");
+        async move {
+            let mut headers = vec![("origin", "https://pub.example")];
+            if let Some(cookie) = cookie {
+                headers.push(("cookie", cookie));
+            }
+            client.send(Method::POST, &url, &headers, body).await
+        }
+    };
+    let body = r#"{"bidders":["exchange","appnexus"],"gdpr":0,"us_privacy":"1---"}"#;
+    let reply = sync(body, None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({ "status": "no_cookie", "bidder_status": [] })
+    );
+    assert!(reply.headers.get("access-control-allow-origin").is_some());
+    let known = sync(body, Some("other=1; exchange_uid=abc")).await;
+    assert_eq!(known.json()["status"], "ok");
+    assert_eq!(sync("", None).await.status, 200, "an empty body is allowed");
+    for (bad, field) in [
+        (r#"{"bidders":"exchange"}"#, "bidders"),
+        (r#"{"gdpr":2}"#, "gdpr"),
+        (r#"[1]"#, "body"),
+        ("{", "body"),
+    ] {
+        let reply = sync(bad, None).await;
+        assert_eq!(reply.status, 400, "{bad}");
+        assert_eq!(reply.json()["field"], field, "{bad}");
+    }
+    let get = client.get(&exchange.url("/cookie_sync")).await;
+    assert_eq!(get.status, 405);
+    exchange.shutdown().await;
+}

@@ -44,8 +44,9 @@ fn is_operator(path: &str) -> bool {
 }
 
 /// The public endpoints a page on another origin may call (CORS preflights answered).
-const CROSS_ORIGIN_PATHS: [&str; 5] = [
+const CROSS_ORIGIN_PATHS: [&str; 6] = [
     "/openrtb2/auction",
+    "/cookie_sync",
     "/notice/win",
     "/notice/bill",
     "/healthz",
@@ -81,6 +82,10 @@ async fn dispatch(state: Arc<AppState>, request: Request<Incoming>) -> Response<
             let billing = path == "/notice/bill";
             notices_in::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
+        (&Method::POST, "/cookie_sync") => {
+            let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
+            crate::cookie_sync::answer(request, timeout).await
+        }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
         (&Method::GET, "/metrics") => {
@@ -101,7 +106,7 @@ async fn dispatch(state: Arc<AppState>, request: Request<Incoming>) -> Response<
                 method_not_allowed("GET")
             }
         }
-        (_, "/openrtb2/auction" | "/admin/reload" | "/admin/users/history") => {
+        (_, "/openrtb2/auction" | "/cookie_sync" | "/admin/reload" | "/admin/users/history") => {
             method_not_allowed("POST")
         }
         (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
