@@ -48,16 +48,18 @@ impl RedisCluster {
             children,
             _dir: dir,
         };
-        for &port in &cluster.ports {
-            wait_until(|| command(port, &["PING"]).is_some_and(|a| a.contains("PONG")));
-        }
-        // Every node of ours is running (none lost its port to another process).
-        if cluster
-            .children
-            .iter_mut()
-            .any(|child| !matches!(child.try_wait(), Ok(None)))
-        {
-            return None;
+        // Every node of ours answers; one that exited lost its port to another process
+        // between choosing and binding it: start over with new ports.
+        for index in 0..NODES {
+            let port = cluster.ports[index];
+            let mut exited = false;
+            wait_until(|| {
+                exited = !matches!(cluster.children[index].try_wait(), Ok(None));
+                exited || command(port, &["PING"]).is_some_and(|a| a.contains("PONG"))
+            });
+            if exited {
+                return None;
+            }
         }
         let nodes: Vec<String> = cluster
             .ports
