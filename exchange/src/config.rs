@@ -78,6 +78,18 @@ impl Default for PrebidConfig {
     }
 }
 
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+pub fn is_serialized_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
 /// Prebid bidder codes: 1–64 letters, digits, `_` or `-`.
 fn is_bidder_code(code: &str) -> bool {
     (1..=64).contains(&code.len())
@@ -342,7 +354,7 @@ impl ExchangeConfig {
             }
         }
         for (i, origin) in self.cors.allow_origins.iter().enumerate() {
-            if origin != "*" && !crate::receive::cors::is_serialized_origin(origin) {
+            if origin != "*" && !is_serialized_origin(origin) {
                 return Err(invalid(
                     &format!("cors.allow_origins[{i}]"),
                     format!("{origin:?} is not an origin like https://pub.example (or \"*\")"),

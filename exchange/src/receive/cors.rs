@@ -4,7 +4,7 @@
 //! Never on `/metrics` or `/admin/*`.
 
 use super::reply::Body;
-use crate::config::CorsConfig;
+use crate::config::{is_serialized_origin, CorsConfig};
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 /// Longest `Origin` echoed (a serialized origin is `scheme://host[:port]`).
@@ -85,18 +85,6 @@ impl Cors {
         }
         response
     }
-}
-
-/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
-pub fn is_serialized_origin(text: &str) -> bool {
-    let Some((scheme, authority)) = text.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !authority.is_empty()
-        && authority
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// A comma-separated list of header names (tokens).
