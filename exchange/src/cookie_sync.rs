@@ -28,7 +28,11 @@ pub async fn answer(request: Request<Incoming>, timeout: Duration) -> Response<B
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .any(|pair| pair.trim_start().starts_with(&format!("{UID_COOKIE}=")));
+        .any(|pair| {
+            pair.trim_start()
+                .strip_prefix(UID_COOKIE)
+                .is_some_and(|rest| rest.starts_with('='))
+        });
     let bytes = match body::read(request, MAX_SYNC_BYTES, timeout).await {
         Ok(bytes) => bytes,
         Err(error) => {

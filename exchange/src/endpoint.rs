@@ -48,13 +48,7 @@ pub async fn auction(
     let reply = match accept(body) {
         Err(refusal) => refusal.reply(),
         Ok(mut request) => {
-            let names: Vec<&str> = state
-                .config
-                .bidders
-                .iter()
-                .map(|b| b.name.as_str())
-                .collect();
-            let prebid = prebid::detect(&request, &state.config.prebid, &names);
+            let prebid = prebid::detect(&request, &state.config.prebid, &state.auction.bidders);
             let (reply, slowest_bidder) = match &prebid {
                 Some(call) if !call.prepare(&mut request) => {
                     let debug =
@@ -153,7 +147,7 @@ async fn decide_and_answer(
         now_unix,
         gate: &gate,
     };
-    let debug = config.debug.allow && (debug_query || debug_requested(request));
+    let debug = debug_wanted(state, request, debug_query);
     let mut trace = debug.then(Trace::default);
     let mut decision = match trace.as_mut() {
         Some(trace) => prepare_observed(request, &floors, inputs, trace),
@@ -253,6 +247,12 @@ fn clear_and_charge(state: &AppState, serving: &Serving, decision: &mut Decision
     for reason in decision.no_bids.iter().flatten() {
         state.metrics.imp_no_bid(*reason);
     }
+}
+
+/// Whether this request gets the debug document: allowed by the config, and asked for
+/// by `?debug=1` or `ext.debug`.
+fn debug_wanted(state: &AppState, request: &BidRequest, debug_query: bool) -> bool {
+    state.config.debug.allow && (debug_query || debug_requested(request))
 }
 
 fn debug_requested(request: &BidRequest) -> bool {

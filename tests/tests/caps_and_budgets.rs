@@ -527,27 +527,22 @@ async fn sequential_fills(exchange: &TestExchange, users: usize, rounds: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cap_is_exact_for_sequential_requests_on_one_redis() {
     let redis = RedisServer::shared_or_own();
-    let exchange = TestExchange::builder()
-        .campaigns(&capped_campaigns())
-        .config("[store]\nread_timeout_ms = 200")
-        .redis(redis.url(), &unique_prefix())
-        .start()
-        .await;
-    let fills = sequential_fills(&exchange, 40, 5).await;
-    assert!(
-        fills.iter().all(|&f| f == 3),
-        "3 a day for every user: {fills:?}"
-    );
-    exchange.shutdown().await;
+    a_cap_is_exact_for_sequential_requests(redis.url(), "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cap_is_exact_for_sequential_requests_on_a_redis_cluster() {
     let cluster = tests::redis_cluster::RedisCluster::start();
+    a_cap_is_exact_for_sequential_requests(&cluster.seeds(), "cluster = true\n").await;
+}
+
+/// 40 users × 5 request → notice rounds on the store at `url` (`store` settings `extra`):
+/// exactly 3 fills each.
+async fn a_cap_is_exact_for_sequential_requests(url: &str, extra: &str) {
     let exchange = TestExchange::builder()
         .campaigns(&capped_campaigns())
-        .config("[store]\ncluster = true\nread_timeout_ms = 200")
-        .redis(&cluster.seeds(), &unique_prefix())
+        .config(&format!("[store]\n{extra}read_timeout_ms = 200"))
+        .redis(url, &unique_prefix())
         .start()
         .await;
     let fills = sequential_fills(&exchange, 40, 5).await;

@@ -93,6 +93,17 @@ async fn one_notice_per_campaign_acknowledged(writer: &Writer) {
     }
 }
 
+/// Every campaign of `healthy` (on a master that answers) has its one notice's spend.
+async fn assert_landed(store: &SharedStore, healthy: &[usize]) {
+    for &i in healthy {
+        assert_eq!(
+            spent(store, i).await,
+            1_000,
+            "campaign {i} on a healthy master"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_for_healthy_masters_land_while_one_master_is_down() {
     let cluster = RedisCluster::start();
@@ -108,13 +119,7 @@ async fn writes_for_healthy_masters_land_while_one_master_is_down() {
     cluster.signal(down, "-STOP");
     one_notice_per_campaign_acknowledged(&writer).await;
     // The healthy masters have theirs now; the stopped master's wait in the journal.
-    for &i in &healthy {
-        assert_eq!(
-            spent(&store, i).await,
-            1_000,
-            "campaign {i} on a healthy master"
-        );
-    }
+    assert_landed(&store, &healthy).await;
     assert_eq!(
         journal.journal_len().expect("journal") as usize,
         stopped.len(),
@@ -209,13 +214,7 @@ async fn after_a_master_dies_its_writes_reach_the_promoted_replica() {
     // The master dies for good (a crash: connections refused from now on).
     cluster.signal(down, "-KILL");
     one_notice_per_campaign_acknowledged(&writer).await;
-    for &i in &healthy {
-        assert_eq!(
-            spent(&store, i).await,
-            1_000,
-            "campaign {i} on a healthy master"
-        );
-    }
+    assert_landed(&store, &healthy).await;
     // The cluster fails over (node timeout 2 s) and the journal reaches the new master.
     let until = Instant::now() + Duration::from_secs(60);
     while journal.journal_len().expect("journal") > 0 {

@@ -241,8 +241,8 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
     Ok(notice)
 }
 
-/// The clearing-price macro as written in the URL, before substitution.
-const PRICE_MACRO: &str = "${AUCTION_PRICE}";
+/// The clearing-price macro as written at the end of a notice URL, before substitution.
+pub const PRICE_MACRO: &str = "${AUCTION_PRICE}";
 
 /// The names of the signed fields, in the order they are written.
 const FIELDS: [&str; 12] = [

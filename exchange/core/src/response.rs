@@ -273,7 +273,10 @@ fn external_bid(
 
 /// `{public_url}/notice/{kind}?{signed query}&price=${AUCTION_PRICE}`.
 fn notice_url(public_url: &str, kind: &str, query: &str) -> String {
-    format!("{public_url}/notice/{kind}?{query}&price=${{AUCTION_PRICE}}")
+    format!(
+        "{public_url}/notice/{kind}?{query}&price={}",
+        crate::notice::PRICE_MACRO
+    )
 }
 
 /// The markup type of an imp with exactly one media object.

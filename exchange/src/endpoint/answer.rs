@@ -4,6 +4,7 @@
 
 use super::prebid::PrebidCall;
 use super::Reply;
+use crate::config::BidderTerms;
 use crate::debug_view;
 use crate::decision::{Decision, Trace};
 use crate::metrics::Outcome;
@@ -70,9 +71,8 @@ pub fn build(
     if let Some(call) = facts.prebid {
         // Prebid parses every answer: 200, an empty `seatbid` when nothing filled.
         let mut answer = response.take().unwrap_or_else(|| empty_response(request));
-        let names: Vec<&str> = config.bidders.iter().map(|b| b.name.as_str()).collect();
-        call.reseat(&mut answer, &names);
-        answer.ext = Some(prebid_ext(call, &facts, &names));
+        call.reseat(&mut answer, &state.auction.bidders);
+        answer.ext = Some(prebid_ext(call, &facts, &state.auction.bidders));
         response = Some(answer);
     }
     if let Some((trace, signals)) = debug {
@@ -141,7 +141,7 @@ pub fn empty_for_prebid(request: &BidRequest, call: &PrebidCall, debug: bool) ->
 
 /// `ext.responsetimemillis` (per bidder code: the exchange's whole auction, and each
 /// configured bidder called) and `ext.errors` (each bidder whose call failed).
-fn prebid_ext(call: &PrebidCall, facts: &Facts<'_>, names: &[&str]) -> serde_json::Value {
+fn prebid_ext(call: &PrebidCall, facts: &Facts<'_>, bidders: &[BidderTerms]) -> serde_json::Value {
     let mut times = serde_json::Map::new();
     times.insert(
         call.code().to_owned(),
@@ -149,18 +149,15 @@ fn prebid_ext(call: &PrebidCall, facts: &Facts<'_>, names: &[&str]) -> serde_jso
     );
     let mut errors = serde_json::Map::new();
     for report in facts.calls {
-        let Some(name) = names.get(report.bidder) else {
+        let Some(name) = bidders.get(report.bidder).map(|b| b.name.as_str()) else {
             continue;
         };
-        times.insert(
-            (*name).to_owned(),
-            (report.elapsed.as_millis() as u64).into(),
-        );
+        times.insert(name.to_owned(), (report.elapsed.as_millis() as u64).into());
         if let Some(error) = report.error {
             // Prebid Server's codes: 1 timeout, 999 generic.
             let code = if error == "timeout" { 1 } else { 999 };
             errors.insert(
-                (*name).to_owned(),
+                name.to_owned(),
                 serde_json::json!([{ "code": code, "message": error }]),
             );
         }

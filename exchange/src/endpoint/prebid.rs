@@ -14,7 +14,7 @@
 //! - reports `ext.responsetimemillis` and `ext.errors` per bidder code;
 //! - answers a no-fill with 200 and an empty `seatbid` (the adapter parses every answer).
 
-use crate::config::PrebidConfig;
+use crate::config::{BidderTerms, PrebidConfig};
 use bidder_sdk::openrtb::enums::{auction_type, markup_type};
 use bidder_sdk::openrtb::{BidRequest, BidResponse, Json, SeatBid};
 use std::collections::BTreeMap;
@@ -31,9 +31,18 @@ pub struct PrebidCall {
     code: String,
 }
 
+/// Whether `bidders` holds one named `name`.
+fn configured(bidders: &[BidderTerms], name: &str) -> bool {
+    bidders.iter().any(|b| b.name == name)
+}
+
 /// Whether `request` follows Prebid Server conventions; if so, what each imp asked for.
-/// `bidders` are the configured bidders' names.
-pub fn detect(request: &BidRequest, config: &PrebidConfig, bidders: &[&str]) -> Option<PrebidCall> {
+/// `bidders` are the configured bidders (by index).
+pub fn detect(
+    request: &BidRequest,
+    config: &PrebidConfig,
+    bidders: &[BidderTerms],
+) -> Option<PrebidCall> {
     let prebid_ext = |ext: &Option<Json>| ext.as_ref().and_then(|e| e.get("prebid")).is_some();
     if !prebid_ext(&request.ext) && !request.imp.iter().any(|imp| prebid_ext(&imp.ext)) {
         return None;
@@ -61,7 +70,7 @@ pub fn detect(request: &BidRequest, config: &PrebidConfig, bidders: &[&str]) -> 
         let own = named.iter().find(|c| ours(c)).map(|c| (*c).to_owned());
         let dsps: Vec<String> = named
             .iter()
-            .filter(|c| bidders.contains(c))
+            .filter(|c| configured(bidders, c))
             .map(|c| (*c).to_owned())
             .collect();
         if own.is_some() || !dsps.is_empty() {
@@ -84,11 +93,11 @@ impl PrebidCall {
     }
 
     /// Re-seats `response` by the codes the imps asked for and marks each bid's type;
-    /// `bidders` are the configured bidders' names (the seats of their bids).
-    pub fn reseat(&self, response: &mut BidResponse, bidders: &[&str]) {
+    /// `bidders` are the configured bidders (their names are the seats of their bids).
+    pub fn reseat(&self, response: &mut BidResponse, bidders: &[BidderTerms]) {
         let mut seats: Vec<SeatBid> = Vec::new();
         for seatbid in std::mem::take(&mut response.seatbid) {
-            let from_dsp = seatbid.seat.as_deref().filter(|s| bidders.contains(s));
+            let from_dsp = seatbid.seat.as_deref().filter(|s| configured(bidders, s));
             for mut bid in seatbid.bid {
                 let (own, named) = self
                     .imps

@@ -297,6 +297,16 @@ fn arbitrary_request() -> impl Strategy<Value = serde_json::Value> {
         })
 }
 
+/// `body` as a request with its imp at `floor`, twice (ids "1" and "2").
+fn two_imps(body: serde_json::Value, floor: f64) -> BidRequest {
+    let mut r = request(body);
+    r.imp[0].bidfloor = Some(floor);
+    let mut second = r.imp[0].clone();
+    second.id = "2".into();
+    r.imp.push(second);
+    r
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -309,11 +319,7 @@ proptest! {
         floor in 0.0f64..3.0,
     ) {
         let snap = snapshot(campaigns);
-        let mut r = request(body);
-        r.imp[0].bidfloor = Some(floor);
-        let mut second = r.imp[0].clone();
-        second.id = "2".into();
-        r.imp.push(second);
+        let r = two_imps(body, floor);
         let decision = decide(&r, &snap, &config(), &Neutral, NOON);
         let mut reference: Vec<ImpAuction> = decision.imps.iter().zip(&decision.seeds).map(|(imp, &seed)| ImpAuction {
             floor: imp.floor,
@@ -339,11 +345,7 @@ proptest! {
         floor in 0.0f64..3.0,
     ) {
         let snap = snapshot(campaigns);
-        let mut r = request(body);
-        r.imp[0].bidfloor = Some(floor);
-        let mut second = r.imp[0].clone();
-        second.id = "2".into();
-        r.imp.push(second);
+        let r = two_imps(body, floor);
         let config = config();
         let floors = imp_floors(&r, &config);
         let inputs = Inputs { snapshot: &snap, config: &config, signals: &Neutral, now_unix: NOON, gate: &Open };
