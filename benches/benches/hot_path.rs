@@ -3,6 +3,9 @@
 //! - `select_and_auction_10k`: bitset index vs checking all 10,000 campaigns one by one.
 //! - `handler_10k`: the whole endpoint without sockets (parse → validate → decide →
 //!   response → encode), the figure the 50 µs target is about.
+//! - `handler_10k_browser`: the same for a browser's call through Prebid.js, with CORS,
+//!   the caller's headers and enrichment (geo from the sample database, the user agent,
+//!   the uid cookie): what a publisher page costs over a server-to-server call.
 //! - `index_build`: indexing 100,000 compiled campaigns, and a full reload from JSON text.
 //! - `notices`: signing one bid's notice query (on the request path, once per bid) and
 //!   verifying one notice (on the notice endpoint, before anything is written).
@@ -11,6 +14,7 @@
 
 use benches::{synthetic_campaign_json, synthetic_campaigns, TYPICAL_REQUEST};
 use bidder_sdk::openrtb::{decode_request, BidRequest};
+use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use exchange::config::ExchangeConfig;
 use exchange::decision::decide;
@@ -19,6 +23,7 @@ use exchange::index::build;
 use exchange::scoring::{score, Neutral, SignalSource};
 use exchange::targeting::explain;
 use exchange::{AppState, SnapshotStore};
+use http_body_util::Full;
 use std::path::Path;
 
 #[global_allocator]
@@ -107,9 +112,36 @@ impl HandlerBench {
         self.runtime.block_on(exchange::endpoint::auction(
             &self.state,
             body,
+            &exchange::enrich::Caller::default(),
             false,
             std::time::Instant::now(),
         ))
+    }
+
+    /// One call as a browser makes it through Prebid.js: the CORS check, the caller read
+    /// from the headers, the auction with enrichment (the sample geolocation database,
+    /// the user agent, the uid cookie), the CORS and cookie headers on the answer.
+    fn run_browser(&self, body: &[u8], headers: &http::HeaderMap) -> http::Response<Full<Bytes>> {
+        let state = &self.state;
+        let origin = state.cors.allowed_origin(headers);
+        let caller = exchange::receive::caller::of(headers, Some(LOOPBACK), &state.config);
+        let reply = self.runtime.block_on(exchange::endpoint::auction(
+            state,
+            body,
+            &caller,
+            false,
+            std::time::Instant::now(),
+        ));
+        let mut response = http::Response::new(Full::new(Bytes::from(reply.body)));
+        state.cors.decorate(origin, &mut response);
+        let cookie =
+            exchange::enrich::uid::set_cookie_header(&state.config.first_party_id, &reply.cookie);
+        if let Some(value) = cookie.and_then(|v| http::HeaderValue::try_from(v).ok()) {
+            response
+                .headers_mut()
+                .insert(http::header::SET_COOKIE, value);
+        }
+        response
     }
 
     fn measure(&self, c: &mut Criterion, group: &str, name: &str) {
@@ -128,6 +160,65 @@ fn handler(c: &mut Criterion) {
         "handler_10k",
         "parse_validate_decide_respond",
     );
+}
+
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// The typical request as Prebid.js sends it from a page: the device says only its agent,
+/// screen and language (no IP, geo, OS or device type).
+fn browser_request() -> String {
+    let mut request: serde_json::Value =
+        serde_json::from_str(TYPICAL_REQUEST).expect("typical request");
+    let device = request["device"].as_object_mut().expect("device");
+    for field in [
+        "ip",
+        "geo",
+        "os",
+        "osv",
+        "devicetype",
+        "make",
+        "model",
+        "carrier",
+    ] {
+        device.remove(field);
+    }
+    request["user"].as_object_mut().expect("user").remove("id");
+    request.to_string()
+}
+
+/// `handler_10k`'s auction for a browser's call (see `HandlerBench::run_browser`): what
+/// CORS and enrichment add to the handler.
+fn handler_browser(c: &mut Criterion) {
+    let mut bench = HandlerBench::new(synthetic_campaigns(10_000));
+    let mut config = ExchangeConfig::default();
+    config.enrichment.geo_database =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/geo/sample.mmdb");
+    let enricher = exchange::enrich::Enricher::open(&config.enrichment).expect("sample database");
+    let state = std::sync::Arc::get_mut(&mut bench.state).expect("not shared yet");
+    state.enricher = enricher;
+    let body = browser_request();
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("origin", "https://pub.example"),
+        ("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"),
+        ("cookie", "exchange_uid=0f4e2d9c8b7a65543210fedcba987654"),
+        ("content-type", "text/plain"),
+    ] {
+        headers.insert(name, http::HeaderValue::from_static(value));
+    }
+    let response = bench.run_browser(body.as_bytes(), &headers);
+    assert_eq!(response.status(), 200, "the browser request must fill");
+    assert!(response
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    assert!(response.headers().contains_key("set-cookie"));
+    assert_eq!(bench.state.metrics.enriched_count("geo"), 1, "located");
+    let mut group = c.benchmark_group("handler_10k_browser");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("cors_enrich_parse_validate_decide_respond", |b| {
+        b.iter(|| bench.run_browser(black_box(body.as_bytes()), &headers))
+    });
+    group.finish();
 }
 
 /// The same handler when every campaign has a daily budget and a frequency cap: the
@@ -214,6 +305,7 @@ criterion_group!(
     parse,
     select_and_auction,
     handler,
+    handler_browser,
     handler_with_caps_and_budgets,
     index_build
 );

@@ -4,11 +4,13 @@
 //! message naming the field, before any port is bound.
 
 mod bidders;
+mod enrichment;
 mod notices;
 mod signals;
 mod store;
 
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
+pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 use serde::Deserialize;
 pub use signals::{ContextConfig, LtvConfig};
@@ -55,6 +57,10 @@ pub struct ExchangeConfig {
     pub cors: CorsConfig,
     /// How the exchange answers Prebid.js (Prebid Server conventions).
     pub prebid: PrebidConfig,
+    /// What the exchange fills in that a browser's request lacks (place, device).
+    pub enrichment: EnrichmentConfig,
+    /// The exchange's own user-id cookie.
+    pub first_party_id: FirstPartyIdConfig,
 }
 
 /// Prebid Server conventions (see `endpoint::prebid` for the rule that detects a Prebid
@@ -209,6 +215,8 @@ impl Default for ExchangeConfig {
             notices: NoticeConfig::default(),
             cors: CorsConfig::default(),
             prebid: PrebidConfig::default(),
+            enrichment: EnrichmentConfig::default(),
+            first_party_id: FirstPartyIdConfig::default(),
         }
     }
 }
@@ -288,8 +296,10 @@ impl ExchangeConfig {
         {
             *file = folder.join(&*file);
         }
-        if config.store.path.is_relative() && !config.store.path.as_os_str().is_empty() {
-            config.store.path = folder.join(&config.store.path);
+        for file in [&mut config.store.path, &mut config.enrichment.geo_database] {
+            if file.is_relative() && !file.as_os_str().is_empty() {
+                *file = folder.join(&*file);
+            }
         }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
@@ -453,6 +463,8 @@ impl ExchangeConfig {
             .and_then(|()| self.context.validate())
             .and_then(|()| self.ltv.validate())
             .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
+            .and_then(|()| self.enrichment.validate())
+            .and_then(|()| self.first_party_id.validate())
             .map_err(|(field, message)| invalid(&field, message))
     }
 

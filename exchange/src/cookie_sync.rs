@@ -5,6 +5,8 @@
 //! `no_cookie` otherwise. The request is still read and checked (bounded, JSON, the known
 //! fields typed), so a malformed one is a clear 400, not a silent 200.
 
+use crate::config::FirstPartyIdConfig;
+use crate::enrich::uid::read_cookie;
 use crate::receive::body;
 use crate::receive::reply::{json, Body};
 use http::{header, Request, Response, StatusCode};
@@ -17,22 +19,19 @@ pub const MAX_SYNC_BYTES: usize = 16 * 1024;
 /// Most bidder codes read from one request.
 pub const MAX_SYNC_BIDDERS: usize = 64;
 
-/// The cookie whose presence answers `status: ok`.
-pub const UID_COOKIE: &str = "exchange_uid";
-
-/// Answers one `/cookie_sync` call.
-pub async fn answer(request: Request<Incoming>, timeout: Duration) -> Response<Body> {
-    let has_uid = request
+/// Answers one `/cookie_sync` call; `status` is `ok` when the browser carries a well-formed
+/// user-id cookie (`config.cookie`).
+pub async fn answer(
+    request: Request<Incoming>,
+    config: &FirstPartyIdConfig,
+    timeout: Duration,
+) -> Response<Body> {
+    let cookies = request
         .headers()
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .any(|pair| {
-            pair.trim_start()
-                .strip_prefix(UID_COOKIE)
-                .is_some_and(|rest| rest.starts_with('='))
-        });
+        .filter_map(|v| v.to_str().ok());
+    let has_uid = config.enabled() && read_cookie(cookies, &config.cookie).is_some();
     let bytes = match body::read(request, MAX_SYNC_BYTES, timeout).await {
         Ok(bytes) => bytes,
         Err(error) => {

@@ -13,6 +13,8 @@ use crate::bidders::verdicts;
 use crate::bidders::{self, InFlight, Timing};
 use crate::config::Limits;
 use crate::decision::{imp_floors, prepare_observed, Decision, Inputs, Trace, Unobserved};
+use crate::enrich::uid::{self, CookieAction};
+use crate::enrich::{Caller, Filled};
 use crate::metrics::Outcome;
 use crate::screen::{screen, Auctioned, DroppedBid};
 use crate::serving::Serving;
@@ -34,29 +36,56 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// The outcome counted in metrics.
     pub outcome: Outcome,
+    /// What the answer does with the exchange's user-id cookie.
+    pub cookie: CookieAction,
 }
 
-/// Runs one auction for a request body that arrived at `arrival`; `debug_query` is
-/// `?debug=1`. With bidders configured, the fan-out runs while internal campaigns are
-/// scored, and the answer is ready by `tmax` whatever the bidders do.
+/// Runs one auction for a request body that arrived at `arrival` from `caller`;
+/// `debug_query` is `?debug=1`. What a browser's request lacks is filled in first
+/// ([`crate::enrich`]). With bidders configured, the fan-out runs while internal campaigns
+/// are scored, and the answer is ready by `tmax` whatever the bidders do.
 pub async fn auction(
     state: &Arc<AppState>,
     body: &[u8],
+    caller: &Caller,
     debug_query: bool,
     arrival: Instant,
 ) -> Reply {
     let reply = match accept(body) {
         Err(refusal) => refusal.reply(),
         Ok(mut request) => {
+            let filled = state.enricher.enrich(&mut request, caller);
+            if filled != Filled::default() {
+                state.metrics.enriched(filled);
+            }
+            let cookie = if state.config.first_party_id.enabled() {
+                uid::assign(
+                    &mut request,
+                    caller.uid_cookie.as_deref(),
+                    caller.from_browser,
+                    state.auction.context.contextual_only,
+                )
+            } else {
+                CookieAction::Leave
+            };
             let prebid = prebid::detect(&request, &state.config.prebid, &state.auction.bidders);
+            if let Ok(Some(call)) = &prebid {
+                state.metrics.prebid_call(call.channel());
+            }
             let (reply, slowest_bidder) = match &prebid {
-                Some(call) if !call.prepare(&mut request) => {
-                    let debug =
-                        state.config.debug.allow && (debug_query || debug_requested(&request));
+                Err((field, message)) => {
+                    let refusal = Refusal::Invalid {
+                        message: message.clone(),
+                        field: field.clone(),
+                    };
+                    (refusal.reply(), None)
+                }
+                Ok(Some(call)) if !call.prepare(&mut request) => {
+                    let debug = debug_wanted(state, &request, debug_query);
                     (answer::empty_for_prebid(&request, call, debug), None)
                 }
-                _ => {
-                    decide_and_answer(state, &request, debug_query, arrival, prebid.as_ref()).await
+                Ok(call) => {
+                    decide_and_answer(state, &request, debug_query, arrival, call.as_ref()).await
                 }
             };
             if let Some(slowest) = slowest_bidder {
@@ -65,7 +94,7 @@ pub async fn auction(
                     .metrics
                     .fanout_overhead_us(overhead.as_micros() as u64);
             }
-            reply
+            Reply { cookie, ..reply }
         }
     };
     state.metrics.outcome(reply.outcome);
@@ -154,8 +183,15 @@ async fn decide_and_answer(
         None => prepare_observed(request, &floors, inputs, &mut Unobserved),
     };
     // 4. The bidders' answers, screened, join the same auction.
-    let (dropped, calls) =
-        collect_and_screen(state, in_flight, request, &floors, &mut decision).await;
+    let adjustments = prebid.map(|call| call.adjustments(&rules.bidders));
+    let (dropped, calls) = collect_and_screen(
+        state,
+        in_flight,
+        (request, adjustments.as_deref()),
+        &floors,
+        &mut decision,
+    )
+    .await;
     let slowest_bidder = calls.iter().map(|c| c.elapsed).max();
     // 5. One auction per imp; each internal win is paid from its campaign's lease.
     clear_and_charge(state, &serving, &mut decision);
@@ -192,11 +228,12 @@ pub struct CallReport {
 }
 
 /// Step 4: waits for the bidders (never past the response deadline), screens each bid
-/// and adds the admitted ones to `decision`. The bids screened out, and how each call went.
+/// (adjusted by the request's per-bidder factors, if it gave any) and adds the admitted
+/// ones to `decision`. The bids screened out, and how each call went.
 async fn collect_and_screen(
     state: &AppState,
     in_flight: InFlight,
-    request: &BidRequest,
+    (request, adjustments): (&BidRequest, Option<&[f64]>),
     floors: &[Option<f64>],
     decision: &mut Decision<'_>,
 ) -> (Vec<DroppedBid>, Vec<CallReport>) {
@@ -223,6 +260,7 @@ async fn collect_and_screen(
         publisher: request,
         features: &decision.request,
         floors: &floors,
+        adjustments: adjustments.unwrap_or_default(),
     };
     let mut admitted = Vec::new();
     for answer in answered {
@@ -256,11 +294,16 @@ fn debug_wanted(state: &AppState, request: &BidRequest, debug_query: bool) -> bo
 }
 
 fn debug_requested(request: &BidRequest) -> bool {
-    request
-        .ext
-        .as_ref()
-        .and_then(|ext| ext.get("debug"))
-        .is_some_and(|d| matches!(d, Json::Bool(true)) || d.as_i64() == Some(1))
+    let ext = request.ext.as_ref();
+    // `ext.debug`, or Prebid Server's `ext.prebid.debug` (Prebid.js in debug mode).
+    [
+        ext.and_then(|e| e.get("debug")),
+        ext.and_then(|e| e.get("prebid"))
+            .and_then(|p| p.get("debug")),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|d| matches!(d, Json::Bool(true)) || d.as_i64() == Some(1))
 }
 
 /// The `tmax` honoured, ms: the request's, clamped to the configured bounds.

@@ -21,6 +21,7 @@ pub mod admission;
 pub(crate) mod bidders;
 pub(crate) mod cookie_sync;
 pub mod endpoint;
+pub mod enrich;
 pub(crate) mod notices_in;
 pub mod receive;
 pub mod shared;

@@ -320,8 +320,15 @@ fn serve(
             Some(path) => exchange::serving::model_file::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
             None => exchange::serving::model_file::ModelStore::none(),
         };
+        let enricher = exchange::enrich::Enricher::open(&config.enrichment)
+            .map_err(|e| anyhow::anyhow!("enrichment.geo_database: {e}"))?;
+        if let Some(database) = enricher.geo() {
+            let (kind, built) = database.describe();
+            tracing::info!(kind, built, "IP geolocation database loaded");
+        }
         let state = Arc::new(
             AppState::new(config, store)
+                .with_enricher(enricher)
                 .with_shared_store(shared)
                 .with_stored_notice_key()
                 .with_ltv_models(models),

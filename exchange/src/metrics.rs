@@ -90,6 +90,13 @@ impl NoticeEvent {
 /// of each value.
 type CounterFamily<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [AtomicU64]);
 
+/// The `field` labels of `exchange_requests_enriched`, in [`crate::enrich::Filled`]'s order.
+pub const ENRICHED_FIELDS: [&str; 5] = ["ip", "user_agent", "geo", "device", "crawler"];
+
+/// The `ext.prebid.channel.name` values counted by name (Prebid Server's); any other is
+/// counted as `other`.
+pub const PREBID_CHANNELS: [&str; 5] = ["pbjs", "amp", "app", "web", "other"];
+
 /// All exchange metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -101,6 +108,10 @@ pub struct Metrics {
     reloads: [AtomicU64; 2],
     /// LTV model reloads: ok, error.
     model_reloads: [AtomicU64; 2],
+    /// Requests enriched, per field filled ([`ENRICHED_FIELDS`]).
+    enriched: [AtomicU64; ENRICHED_FIELDS.len()],
+    /// Prebid calls per channel ([`PREBID_CHANNELS`]).
+    prebid_calls: [AtomicU64; PREBID_CHANNELS.len()],
     decision: LatencyHistogram,
     fanout_overhead: LatencyHistogram,
     cap_read: LatencyHistogram,
@@ -157,6 +168,40 @@ impl Metrics {
         self.model_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
+    /// Counts what enrichment filled in one request.
+    pub fn enriched(&self, filled: crate::enrich::Filled) {
+        let flags = [
+            filled.ip,
+            filled.user_agent,
+            filled.geo,
+            filled.device,
+            filled.crawler,
+        ];
+        for (counter, set) in self.enriched.iter().zip(flags) {
+            if set {
+                counter.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Counts a Prebid call from `channel` (one of [`PREBID_CHANNELS`]).
+    pub fn prebid_call(&self, channel: &str) {
+        let channels = PREBID_CHANNELS;
+        let index = channels
+            .iter()
+            .position(|c| *c == channel)
+            .unwrap_or(channels.len() - 1);
+        self.prebid_calls[index].fetch_add(1, Relaxed);
+    }
+
+    /// Requests in which enrichment filled `field` (one of [`ENRICHED_FIELDS`]).
+    pub fn enriched_count(&self, field: &str) -> u64 {
+        ENRICHED_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .map_or(0, |i| self.enriched[i].load(Relaxed))
+    }
+
     /// Records one server-side decision time, µs (two atomic additions).
     pub fn decision_latency_us(&self, micros: u64) {
         self.decision.record_us(micros);
@@ -186,7 +231,7 @@ impl Metrics {
     /// Describes the request families; `snapshot` is (version, campaigns, creatives).
     pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
         let results = ["ok", "error"];
-        let families: [CounterFamily<'_>; 6] = [
+        let families: [CounterFamily<'_>; 8] = [
             (
                 "exchange_requests",
                 "Auction requests by outcome.",
@@ -228,6 +273,22 @@ impl Metrics {
                 "result",
                 &results,
                 &self.model_reloads,
+            ),
+            (
+                "exchange_requests_enriched",
+                "Auction requests in which the exchange filled a field the caller left out \
+                 (ip and user_agent from a browser's call, geo from the IP, device from the \
+                 agent; crawler: the agent is a known bot).",
+                "field",
+                &ENRICHED_FIELDS,
+                &self.enriched,
+            ),
+            (
+                "exchange_prebid_requests",
+                "Auction requests following Prebid Server conventions, by ext.prebid.channel.name.",
+                "channel",
+                &PREBID_CHANNELS,
+                &self.prebid_calls,
             ),
         ];
         for (name, help, key, values, counters) in families {

@@ -4,6 +4,7 @@
 //! request to a handler. Errors become HTTP responses only in `routes`.
 
 pub(crate) mod body;
+pub mod caller;
 pub mod connections;
 pub mod cors;
 pub(crate) mod reply;
@@ -133,11 +134,11 @@ pub async fn run_with_admin(
             slot = state.connections.slot() => slot,
             () = &mut shutdown => break,
         };
-        let (stream, role) = tokio::select! {
+        let (stream, peer, role) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     backoff.succeeded();
-                    (stream, public_role)
+                    (stream, peer, public_role)
                 }
                 Err(error) => {
                     let pause = backoff.failed(&state.connections, &error);
@@ -146,9 +147,9 @@ pub async fn run_with_admin(
                 }
             },
             accepted = accept_admin(admin.as_ref()) => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     backoff.succeeded();
-                    (stream, Role::Admin)
+                    (stream, peer, Role::Admin)
                 }
                 Err(error) => {
                     let pause = backoff.failed(&state.connections, &error);
@@ -171,7 +172,10 @@ pub async fn run_with_admin(
             let service = service_fn(move |request| {
                 let state = Arc::clone(&routed);
                 async move {
-                    Ok::<_, std::convert::Infallible>(routes::route(state, request, role).await)
+                    let peer = Some(peer.ip());
+                    Ok::<_, std::convert::Infallible>(
+                        routes::route(state, request, role, peer).await,
+                    )
                 }
             });
             let connection = builder

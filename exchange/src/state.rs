@@ -51,6 +51,8 @@ pub struct AppState {
     pub notice_keys: KeyRing,
     /// CORS of the public endpoints.
     pub cors: crate::receive::cors::Cors,
+    /// What is filled into a browser's request (place, device), with its database.
+    pub enricher: crate::enrich::Enricher,
     /// The open-connection cap and the connection timeouts.
     pub connections: crate::receive::connections::Connections,
     /// Set when shutdown starts; `/readyz` then answers 503.
@@ -109,6 +111,7 @@ impl AppState {
             notice_keys,
             connections,
             cors: crate::receive::cors::Cors::new(&config.cors),
+            enricher: crate::enrich::Enricher::with_database(&config.enrichment, None),
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
             budgets: pacing,
@@ -130,6 +133,13 @@ impl AppState {
     /// The same state with another shared store (Redis instead of in process).
     pub fn with_shared_store(mut self, shared: SharedStore) -> Self {
         self.shared = shared;
+        self
+    }
+
+    /// The same state enriching requests with `enricher` (its database opened from
+    /// `config.enrichment.geo_database`).
+    pub fn with_enricher(mut self, enricher: crate::enrich::Enricher) -> Self {
+        self.enricher = enricher;
         self
     }
 

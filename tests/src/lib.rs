@@ -217,8 +217,11 @@ impl Builder {
             Some(path) => ModelStore::open(path).expect("valid test model"),
             None => ModelStore::none(),
         };
+        let enricher =
+            exchange::enrich::Enricher::open(&config.enrichment).expect("valid test geo database");
         let state = Arc::new(
             AppState::new(config, store)
+                .with_enricher(enricher)
                 .with_clock(self.clock)
                 .with_shared_store(shared)
                 .with_ltv_models(models),

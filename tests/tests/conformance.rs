@@ -149,8 +149,14 @@ async fn specific_invalid_requests_name_the_right_field() {
             .iter()
             .find(|(name, _)| name == file)
             .unwrap_or_else(|| panic!("{file} missing"));
-        let reply =
-            exchange::endpoint::auction(&state, body, false, std::time::Instant::now()).await;
+        let reply = exchange::endpoint::auction(
+            &state,
+            body,
+            &exchange::enrich::Caller::default(),
+            false,
+            std::time::Instant::now(),
+        )
+        .await;
         assert_eq!(reply.status, 400, "{file}");
         let error: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
         assert_eq!(error["field"], field, "{file}: {error}");

@@ -905,3 +905,46 @@ async fn prebid_calls_see_each_bidder_under_its_own_code() {
     assert_eq!(json["seatbid"][0]["seat"], "exchange", "{json}");
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prebid_adjustment_factors_reprice_a_dsp_before_the_auction() {
+    let dsp = spawn_local(mock(15.0)).await.expect("mock");
+    let campaigns = r#"{"campaigns":[{"id":"house","name":"house","advertiser":"adv",
+        "adomain":["house.example"],"pricing":{"model":"cpm","bid":20.0},
+        "creatives":[{"id":"b1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/h.jpg","landing_url":"https://house.example/p"}]}]}"#;
+    let exchange = self::exchange(&bidders(&[("dsp", &dsp, "")]), campaigns).await;
+    let client = Client::new();
+    let request = |factors: &str| {
+        format!(
+            r#"{{"id":"pb","tmax":300,"cur":["USD"],"ext":{{"prebid":{{"bidadjustmentfactors":{factors}}}}},
+            "imp":[{{"id":"1","banner":{{"format":[{{"w":300,"h":250}}]}},"ext":{{"prebid":{{"bidder":{{"exchange":{{}},"dsp":{{}}}}}}}}}}],
+            "site":{{"page":"https://news.example/running","domain":"news.example"}}}}"#
+        )
+    };
+    // 15 from the DSP loses to the house campaign's 20 (first price)…
+    let plain = auction(&client, &exchange, request("{}")).await.json();
+    assert_eq!(plain["seatbid"][0]["seat"], "exchange", "{plain}");
+    // …doubled by the page's factor it wins at 30, and the DSP is told its own 15.
+    let doubled = auction(&client, &exchange, request(r#"{"dsp":2.0,"exchange":3.0}"#))
+        .await
+        .json();
+    let bid = &doubled["seatbid"][0];
+    assert_eq!(bid["seat"], "dsp", "{doubled}");
+    assert!((bid["bid"][0]["price"].as_f64().expect("price") - 30.0).abs() < 1e-9);
+    let warnings = doubled["ext"]["warnings"]["exchange"].to_string();
+    assert!(
+        warnings.contains("bidadjustmentfactors.exchange"),
+        "the exchange's own code is not adjusted, and says so: {doubled}"
+    );
+    let won = bid["bid"][0]["nurl"].as_str().expect("nurl");
+    assert!(!won.is_empty());
+    // A factor that is not a positive number is refused, naming it.
+    let refused = auction(&client, &exchange, request(r#"{"dsp":-1}"#)).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["field"],
+        "ext.prebid.bidadjustmentfactors.dsp"
+    );
+    exchange.shutdown().await;
+}

@@ -155,6 +155,22 @@ async fn methods_paths_and_encodings_are_answered_cleanly() {
     assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
     assert_eq!(send("gzip", bomb).await.status, 413);
     assert_eq!(send("br", BANNER.as_bytes().to_vec()).await.status, 415);
+    // Prebid.js 10+ marks its gzip body with `?gzip=1` instead (a browser's simple CORS
+    // request cannot set Content-Encoding); the bomb is bounded the same way.
+    let by_query = |body: Vec<u8>| {
+        let client = &client;
+        let url = exchange.url("/openrtb2/auction?gzip=1");
+        async move {
+            client
+                .send(Method::POST, &url, &[("content-type", "text/plain")], body)
+                .await
+        }
+    };
+    let gzipped = bidder_sdk::gzip::gzip(BANNER.as_bytes());
+    assert!(matches!(by_query(gzipped).await.status.as_u16(), 200 | 204));
+    assert_eq!(by_query(BANNER.as_bytes().to_vec()).await.status, 400);
+    let bomb = bidder_sdk::gzip::gzip(&vec![b' '; 8 * 1024 * 1024]);
+    assert_eq!(by_query(bomb).await.status, 413);
     for garbage in [
         &b""[..],
         b"\xff\xfe\x00",

@@ -246,3 +246,86 @@ async fn cookie_sync_gives_the_documented_empty_answer() {
     assert_eq!(get.status, 405);
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targeting_keys_bucket_the_price_by_the_requested_granularity() {
+    let exchange = start("").await;
+    let client = Client::new();
+    let with_targeting = |targeting: &str| {
+        prebid_request(r#""exchange":{}"#, (300, 250))
+            .replace(r#""targeting":{}"#, &format!(r#""targeting":{targeting}"#))
+    };
+    // First price: `high` wins at 20.
+    let answer = post(
+        &client,
+        &exchange,
+        with_targeting(r#"{"pricegranularity":{"precision":2,"ranges":[{"max":30,"increment":3}]},"includeformat":true}"#),
+        None,
+    )
+    .await
+    .json_if(200);
+    let keys = &answer["seatbid"][0]["bid"][0]["ext"]["prebid"]["targeting"];
+    assert_eq!(keys["hb_pb"], "18.00", "20 in buckets of 3: {answer}");
+    assert_eq!(keys["hb_bidder"], "exchange");
+    assert_eq!(keys["hb_size"], "300x250");
+    assert_eq!(keys["hb_format"], "banner");
+    assert_eq!(keys["hb_pb_exchange"], "18.00", "bidder keys by default");
+    let low = post(
+        &client,
+        &exchange,
+        with_targeting(r#"{"pricegranularity":"low","includebidderkeys":false}"#),
+        None,
+    )
+    .await
+    .json_if(200);
+    let keys = &low["seatbid"][0]["bid"][0]["ext"]["prebid"]["targeting"];
+    assert_eq!(keys["hb_pb"], "5.00", "low caps at 5: {low}");
+    assert!(keys.get("hb_pb_exchange").is_none(), "{low}");
+    // Without `targeting` no keys are set; a granularity that is not one is refused.
+    let plain = post(
+        &client,
+        &exchange,
+        prebid_request(r#""exchange":{}"#, (300, 250)).replace(r#","targeting":{}"#, ""),
+        None,
+    )
+    .await
+    .json_if(200);
+    assert!(plain["seatbid"][0]["bid"][0]["ext"]["prebid"]
+        .get("targeting")
+        .is_none());
+    let refused = post(
+        &client,
+        &exchange,
+        with_targeting(r#"{"pricegranularity":"fine"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["field"],
+        "ext.prebid.targeting.pricegranularity"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prebid_debug_and_channel_are_read() {
+    let exchange = start("").await;
+    let client = Client::new();
+    let debug = prebid_request(r#""exchange":{}"#, (300, 250))
+        .replace(r#""targeting":{}"#, r#""targeting":{},"debug":true"#);
+    let answer = post(&client, &exchange, debug, None).await.json_if(200);
+    assert!(
+        answer["ext"]["debug"]["imps"].is_array(),
+        "ext.prebid.debug asks for the debug view: {answer}"
+    );
+    let amp = prebid_request(r#""exchange":{}"#, (300, 250)).replace("pbjs", "amp");
+    post(&client, &exchange, amp, None).await;
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    for series in [
+        "exchange_prebid_requests_total{channel=\"pbjs\"} 1",
+        "exchange_prebid_requests_total{channel=\"amp\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+}

@@ -31,6 +31,16 @@ pub mod device_type {
     pub const OOH: i32 = 8;
 }
 
+/// `Geo.type` (AdCOM list: Location Types): where a location came from.
+pub mod location_type {
+    /// GPS or other location services on the device.
+    pub const GPS: i32 = 1;
+    /// Looked up from the IP address.
+    pub const IP_ADDRESS: i32 = 2;
+    /// Given by the user (e.g. a registration postcode).
+    pub const USER_PROVIDED: i32 = 3;
+}
+
 /// `BidResponse.nbr`: no-bid reason codes.
 pub mod no_bid_reason {
     /// Unknown error.

@@ -192,6 +192,9 @@ pub struct Auctioned<'a> {
     pub features: &'a RequestFeatures<'a>,
     /// Its imps' floors in the exchange currency, by imp index.
     pub floors: &'a [f64],
+    /// Per bidder (by index), a factor of this request's on top of the configured
+    /// `bid_adjustment` (Prebid's `bidadjustmentfactors`); empty: none.
+    pub adjustments: &'a [f64],
 }
 
 /// Screens `response` from bidder `index` (`config.bidders[index]`), which answered
@@ -227,6 +230,8 @@ pub fn screen(
     }
     let currency = response_currency(&response).to_owned();
     let rate = config.rate_of(&currency).unwrap_or(1.0);
+    let adjustment =
+        bidder.bid_adjustment * auctioned.adjustments.get(index).copied().unwrap_or(1.0);
     let bad = check_bids(sent, &response);
     for (seat_index, seatbid) in response.seatbid.into_iter().enumerate() {
         for (bid_index, bid) in seatbid.bid.into_iter().enumerate() {
@@ -240,7 +245,7 @@ pub fn screen(
                 (Some(problem), _) => Err(from_problem(problem)),
                 (None, None) => Err(DropReason::UnknownImp),
                 (None, Some(i)) => {
-                    let ecpm = bid.price / rate * bidder.bid_adjustment;
+                    let ecpm = bid.price / rate * adjustment;
                     judge(bidder, auctioned, i, &bid, seatbid.seat.as_deref(), ecpm)
                         .map(|()| (i, ecpm))
                 }
@@ -253,7 +258,7 @@ pub fn screen(
                     seat: seatbid.seat.clone(),
                     currency: currency.clone(),
                     rate,
-                    adjustment: bidder.bid_adjustment,
+                    adjustment,
                     ecpm,
                 }),
                 Err(reason) => screened.dropped.push(DroppedBid {

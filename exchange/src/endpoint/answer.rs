@@ -7,6 +7,7 @@ use super::Reply;
 use crate::config::BidderTerms;
 use crate::debug_view;
 use crate::decision::{Decision, Trace};
+use crate::enrich::uid::CookieAction;
 use crate::metrics::Outcome;
 use crate::notice::Signer;
 use crate::response::{self, ResponseSettings};
@@ -95,6 +96,7 @@ pub fn build(
             status: StatusCode::OK,
             body: encode_response(&response),
             outcome,
+            cookie: CookieAction::Leave,
         };
     }
     match response {
@@ -102,11 +104,13 @@ pub fn build(
             status: StatusCode::OK,
             body: encode_response(&response),
             outcome,
+            cookie: CookieAction::Leave,
         },
         None => Reply {
             status: StatusCode::NO_CONTENT,
             body: Vec::new(),
             outcome,
+            cookie: CookieAction::Leave,
         },
     }
 }
@@ -136,6 +140,7 @@ pub fn empty_for_prebid(request: &BidRequest, call: &PrebidCall, debug: bool) ->
         status: StatusCode::OK,
         body: encode_response(&response),
         outcome: Outcome::NoFill,
+        cookie: CookieAction::Leave,
     }
 }
 
@@ -162,5 +167,14 @@ fn prebid_ext(call: &PrebidCall, facts: &Facts<'_>, bidders: &[BidderTerms]) -> 
             );
         }
     }
-    serde_json::json!({ "responsetimemillis": times, "errors": errors })
+    let mut ext = serde_json::json!({ "responsetimemillis": times, "errors": errors });
+    if !call.warnings().is_empty() {
+        let warnings: Vec<_> = call
+            .warnings()
+            .iter()
+            .map(|message| serde_json::json!({ "code": 999, "message": message }))
+            .collect();
+        ext["warnings"] = serde_json::json!({ call.code(): warnings });
+    }
+    ext
 }

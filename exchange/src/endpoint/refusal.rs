@@ -2,6 +2,7 @@
 //! refusal becomes an HTTP status, a JSON error naming the field, and a metric outcome.
 
 use super::Reply;
+use crate::enrich::uid::CookieAction;
 use crate::metrics::Outcome;
 use crate::receive::body::BodyError;
 use http::StatusCode;
@@ -44,6 +45,7 @@ impl Refusal {
             status,
             body: body.to_string().into_bytes(),
             outcome,
+            cookie: CookieAction::Leave,
         }
     }
 }

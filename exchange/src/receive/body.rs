@@ -21,21 +21,27 @@ pub struct BodyError {
     pub message: &'static str,
 }
 
-/// Reads the whole body of `request` within `max_bytes` and `timeout`; a gzip body (as
-/// Prebid.js sends with `endpointCompression`) is read compressed within `max_bytes` and
-/// decompressed within `max_bytes` too (a "zip bomb" stops at the cap).
+/// Reads the whole body of `request` within `max_bytes` and `timeout`; a gzip body is read
+/// compressed within `max_bytes` and decompressed within `max_bytes` too (a "zip bomb"
+/// stops at the cap). A body is gzip when `Content-Encoding` says so, or when the query
+/// has `gzip=1`: Prebid Server's convention, which Prebid.js's `endpointCompression` uses
+/// because a browser's simple cross-origin request cannot set `Content-Encoding`.
 pub async fn read(
     request: http::Request<Incoming>,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<Bytes, BodyError> {
     let headers = request.headers();
-    let mut gzipped = false;
+    let mut gzipped = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "gzip=1"));
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
         let encoding = encoding.as_bytes().trim_ascii();
-        gzipped =
+        let gzip =
             encoding.eq_ignore_ascii_case(b"gzip") || encoding.eq_ignore_ascii_case(b"x-gzip");
-        if !gzipped && !encoding.eq_ignore_ascii_case(b"identity") {
+        gzipped |= gzip;
+        if !gzip && !encoding.eq_ignore_ascii_case(b"identity") {
             linger(request.into_body());
             return Err(BodyError {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -3,12 +3,14 @@
 
 use super::body;
 use crate::endpoint;
+use crate::enrich::uid;
 use crate::state::AppState;
 use crate::{admin, notices_in};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,38 +55,47 @@ const CROSS_ORIGIN_PATHS: [&str; 6] = [
     "/readyz",
 ];
 
-/// Answers one request that arrived on a listener of `role`.
-pub async fn route(state: Arc<AppState>, request: Request<Incoming>, role: Role) -> Response<Body> {
+/// Answers one request that arrived on a listener of `role` from `peer`.
+pub async fn route(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+    role: Role,
+    peer: Option<IpAddr>,
+) -> Response<Body> {
     let path = request.uri().path();
     if !role.serves(path) {
         return no_such_endpoint();
     }
     if !CROSS_ORIGIN_PATHS.contains(&path) {
-        return dispatch(state, request).await;
+        return dispatch(state, request, peer).await;
     }
     if request.method() == Method::OPTIONS {
         return state.cors.preflight(request.headers());
     }
     let origin = state.cors.allowed_origin(request.headers());
     let cors_state = Arc::clone(&state);
-    let mut response = dispatch(state, request).await;
+    let mut response = dispatch(state, request, peer).await;
     cors_state.cors.decorate(origin, &mut response);
     response
 }
 
 /// Answers one request by its method and path.
-async fn dispatch(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+async fn dispatch(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+    peer: Option<IpAddr>,
+) -> Response<Body> {
     let arrival = Instant::now();
     let path = request.uri().path();
     match (request.method(), path) {
-        (&Method::POST, "/openrtb2/auction") => auction(state, request, arrival).await,
+        (&Method::POST, "/openrtb2/auction") => auction(state, request, peer, arrival).await,
         (&Method::GET, "/notice/win" | "/notice/bill") => {
             let billing = path == "/notice/bill";
             notices_in::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
         (&Method::POST, "/cookie_sync") => {
             let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
-            crate::cookie_sync::answer(request, timeout).await
+            crate::cookie_sync::answer(request, &state.config.first_party_id, timeout).await
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => ready(&state),
@@ -126,12 +137,14 @@ fn no_such_endpoint() -> Response<Body> {
 async fn auction(
     state: Arc<AppState>,
     request: Request<Incoming>,
+    peer: Option<IpAddr>,
     arrival: Instant,
 ) -> Response<Body> {
     let debug_query = request
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "debug=1"));
+    let caller = super::caller::of(request.headers(), peer, &state.config);
     let limits = &state.config.limits;
     let reply = match body::read(
         request,
@@ -140,7 +153,7 @@ async fn auction(
     )
     .await
     {
-        Ok(bytes) => endpoint::auction(&state, &bytes, debug_query, arrival).await,
+        Ok(bytes) => endpoint::auction(&state, &bytes, &caller, debug_query, arrival).await,
         Err(error) => {
             let reply = endpoint::Refusal::Body(error).reply();
             state.metrics.outcome(reply.outcome);
@@ -156,6 +169,11 @@ async fn auction(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+    }
+    let set_cookie = uid::set_cookie_header(&state.config.first_party_id, &reply.cookie)
+        .and_then(|value| HeaderValue::try_from(value).ok());
+    if let Some(value) = set_cookie {
+        headers.insert(header::SET_COOKIE, value);
     }
     response
 }

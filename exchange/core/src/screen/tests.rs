@@ -33,12 +33,23 @@ fn sent(publisher: &BidRequest) -> BidRequest {
 /// Screens `response` as bidder 0's answer to [`sent`] in an auction of `publisher`
 /// (floors: 0.5 on imp 1, none elsewhere).
 fn run(config: &AuctionConfig, publisher: &BidRequest, response: BidResponse) -> Screened {
+    run_adjusted(config, publisher, response, &[])
+}
+
+/// [`run`] with the request's own per-bidder adjustment factors.
+fn run_adjusted(
+    config: &AuctionConfig,
+    publisher: &BidRequest,
+    response: BidResponse,
+    adjustments: &[f64],
+) -> Screened {
     let features = crate::features::request_features(publisher, 0);
     let auctioned = Auctioned {
         config,
         publisher,
         features: &features,
         floors: &[0.5, 0.0, 0.0, 0.0],
+        adjustments,
     };
     screen(0, &auctioned, &sent(publisher), response)
 }
@@ -73,6 +84,35 @@ fn a_good_bid_is_admitted_with_its_adjusted_ecpm_in_exchange_currency() {
     assert!((bid.ecpm - 1.0).abs() < 1e-12, "14 CNY / 7 × 0.5 = 1 USD");
     assert!((bid.bidder_price(0.8) - 11.2).abs() < 1e-9, "0.8 / 0.5 × 7");
     assert_eq!(bid.bidder_price(5.0), 14.0, "never above its bid");
+}
+
+#[test]
+fn a_request_factor_multiplies_the_configured_adjustment_before_the_floor() {
+    let publisher = decode_request(PUBLISHER.as_bytes()).expect("request");
+    let answer = |price: f64| {
+        decode_response(
+            format!(r#"{{"id":"auc","cur":"USD","seatbid":[{{"bid":[{{"id":"b","impid":"1","price":{price},"crid":"c","adm":"<a/>","w":300,"h":250,"adomain":["ok.example"]}}]}}]}}"#)
+                .as_bytes(),
+        )
+        .expect("response")
+    };
+    let doubled = run_adjusted(&config(false), &publisher, answer(1.0), &[2.0]);
+    let bid = &doubled.admitted[0];
+    assert!(
+        (bid.ecpm - 1.0).abs() < 1e-12,
+        "1.0 × 0.5 configured × 2 requested"
+    );
+    assert!((bid.bidder_price(0.6) - 0.6).abs() < 1e-12, "both undone");
+    // 0.9 × 0.5 = 0.45 is under imp 1's 0.5 floor; × 2 it is not.
+    assert!(run(&config(false), &publisher, answer(0.9))
+        .admitted
+        .is_empty());
+    assert_eq!(
+        run_adjusted(&config(false), &publisher, answer(0.9), &[2.0])
+            .admitted
+            .len(),
+        1
+    );
 }
 
 #[test]
