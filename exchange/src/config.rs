@@ -25,6 +25,9 @@ use thiserror::Error;
 pub struct ExchangeConfig {
     /// Campaign file (JSON or TOML), relative to the config file's folder.
     pub campaigns: PathBuf,
+    /// Publisher registry (TOML), relative to the config file's folder; reloaded with the
+    /// campaigns. None: no registry (no traffic is marked `source_mismatch`).
+    pub publishers: Option<PathBuf>,
     /// Base URL at which publishers and bidders reach this exchange; notice URLs start with it.
     pub public_url: String,
     /// Currency of campaign prices and of the auction (ISO-4217).
@@ -199,6 +202,7 @@ impl Default for ExchangeConfig {
     fn default() -> Self {
         Self {
             campaigns: PathBuf::from("campaigns.json"),
+            publishers: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
             currency: "USD".to_owned(),
             fx_rates: BTreeMap::new(),
@@ -289,10 +293,14 @@ impl ExchangeConfig {
         if config.campaigns.is_relative() {
             config.campaigns = folder.join(&config.campaigns);
         }
-        for file in [config.ltv.model.as_mut(), config.context.lexicon.as_mut()]
-            .into_iter()
-            .flatten()
-            .filter(|f| f.is_relative())
+        for file in [
+            config.ltv.model.as_mut(),
+            config.context.lexicon.as_mut(),
+            config.publishers.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|f| f.is_relative())
         {
             *file = folder.join(&*file);
         }

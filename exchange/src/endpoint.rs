@@ -15,7 +15,8 @@ use crate::config::Limits;
 use crate::decision::{imp_floors, prepare_observed, Decision, Inputs, Trace, Unobserved};
 use crate::enrich::uid::{self, CookieAction};
 use crate::enrich::{Caller, Filled};
-use crate::metrics::Outcome;
+use crate::metrics::{Mark, Outcome};
+use crate::publishers;
 use crate::screen::{screen, Auctioned, DroppedBid};
 use crate::serving::Serving;
 use crate::shared::UserKey;
@@ -136,6 +137,21 @@ async fn decide_and_answer(
         arrival,
         tmax: Duration::from_millis(tmax),
     };
+    let serving = state.serving();
+    // Who sold each imp (publisher, placement, sub-id): carried into every notice URL.
+    let provenance = match publishers::provenance(&serving.snapshot.publishers, request) {
+        Ok(provenance) => provenance,
+        Err(field) => {
+            let refusal = Refusal::Invalid {
+                message: "a sub-id is 1–64 letters, digits, '-', '_', '.' or ':'".to_owned(),
+                field,
+            };
+            return (refusal.reply(), None);
+        }
+    };
+    if provenance.first().is_some_and(|p| p.source_mismatch) {
+        state.metrics.marked(Mark::SourceMismatch);
+    }
     let floors = imp_floors(request, rules);
     // 1. The calls go out first; the rest happens while they are on the wire.
     let in_flight = bidders::start(
@@ -146,7 +162,6 @@ async fn decide_and_answer(
         &auction_id,
         timing,
     );
-    let serving = state.serving();
     // 2. The user: one bounded store read, when some campaign needs it.
     let user = user::read(state, &serving, request, timing.response_deadline(config)).await;
     // 3. Internal candidates, traced under `?debug=1` (the debug view is read from it).
@@ -209,6 +224,7 @@ async fn decide_and_answer(
         dropped: &dropped,
         calls: &calls,
         prebid,
+        provenance: &provenance,
         elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));

@@ -36,7 +36,7 @@ pub mod state;
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
     auction, campaign, clock, context, debug_view, decision, features, index, ltv, native, notice,
-    response, scoring, screen, signals, targeting,
+    publishers, response, scoring, screen, signals, targeting,
 };
 
 pub use receive::{run, run_with_admin};

@@ -137,6 +137,21 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             }
         }
     }
+    if let Some(path) = &config.publishers {
+        match exchange::serving::snapshots::read_publishers(path) {
+            Ok(registry) => println!(
+                "  publishers {}: {} registered",
+                path.display(),
+                registry.len()
+            ),
+            Err(errors) => {
+                for error in &errors {
+                    eprintln!("{error}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     let file = config.store.path.display();
     let no_file = config.store.path.as_os_str().is_empty();
     if config.store.redis_url.is_empty() {
@@ -304,9 +319,14 @@ fn serve(
     redis: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path, redis)?;
-    let store =
-        SnapshotStore::open_with_lexicon(&config.campaigns, config.context.lexicon.as_deref())
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let store = SnapshotStore::open_with(
+        &config.campaigns,
+        exchange::serving::snapshots::Sidecars {
+            lexicon: config.context.lexicon.clone(),
+            publishers: config.publishers.clone(),
+        },
+    )
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -93,6 +93,25 @@ type CounterFamily<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [AtomicU
 /// The `field` labels of `exchange_requests_enriched`, in [`crate::enrich::Filled`]'s order.
 pub const ENRICHED_FIELDS: [&str; 5] = ["ip", "user_agent", "geo", "device", "crawler"];
 
+/// A mark a request is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The publisher registry does not have its publisher, or not its domain or bundle.
+    SourceMismatch,
+}
+
+impl Mark {
+    /// Every mark, in label order.
+    pub const ALL: [Mark; 1] = [Mark::SourceMismatch];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SourceMismatch => "source_mismatch",
+        }
+    }
+}
+
 /// The `ext.prebid.channel.name` values counted by name (Prebid Server's); any other is
 /// counted as `other`.
 pub const PREBID_CHANNELS: [&str; 5] = ["pbjs", "amp", "app", "web", "other"];
@@ -110,6 +129,8 @@ pub struct Metrics {
     model_reloads: [AtomicU64; 2],
     /// Requests enriched, per field filled ([`ENRICHED_FIELDS`]).
     enriched: [AtomicU64; ENRICHED_FIELDS.len()],
+    /// Requests marked, per [`Mark`].
+    marks: [AtomicU64; Mark::ALL.len()],
     /// Prebid calls per channel ([`PREBID_CHANNELS`]).
     prebid_calls: [AtomicU64; PREBID_CHANNELS.len()],
     decision: LatencyHistogram,
@@ -184,6 +205,16 @@ impl Metrics {
         }
     }
 
+    /// Counts a request marked `mark` (answered, with the mark in what it produces).
+    pub fn marked(&self, mark: Mark) {
+        self.marks[mark as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Requests marked `mark` so far.
+    pub fn marked_count(&self, mark: Mark) -> u64 {
+        self.marks[mark as usize].load(Relaxed)
+    }
+
     /// Counts a Prebid call from `channel` (one of [`PREBID_CHANNELS`]).
     pub fn prebid_call(&self, channel: &str) {
         let channels = PREBID_CHANNELS;
@@ -231,7 +262,7 @@ impl Metrics {
     /// Describes the request families; `snapshot` is (version, campaigns, creatives).
     pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
         let results = ["ok", "error"];
-        let families: [CounterFamily<'_>; 8] = [
+        let families: [CounterFamily<'_>; 9] = [
             (
                 "exchange_requests",
                 "Auction requests by outcome.",
@@ -282,6 +313,14 @@ impl Metrics {
                 "field",
                 &ENRICHED_FIELDS,
                 &self.enriched,
+            ),
+            (
+                "exchange_requests_marked",
+                "Auction requests answered with a mark in what they produce (source_mismatch: \
+                 the publisher registry does not have the request's publisher, domain or bundle).",
+                "mark",
+                &Mark::ALL.map(Mark::as_str),
+                &self.marks,
             ),
             (
                 "exchange_prebid_requests",

@@ -463,6 +463,10 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
             &format!("{:?}", configs.join("geo/sample.mmdb")),
         )
         .replace(
+            "\"publishers.toml\"",
+            &format!("{:?}", configs.join("publishers.toml")),
+        )
+        .replace(
             "first_byte_timeout_ms = 5000",
             "first_byte_timeout_ms = 1000",
         );

@@ -64,6 +64,7 @@ function sampleConfig(port) {
     ['"models/ltv.json"', JSON.stringify(path.join(configs, 'models/ltv.json'))],
     ['"lexicon.toml"', JSON.stringify(path.join(configs, 'lexicon.toml'))],
     ['"geo/sample.mmdb"', JSON.stringify(path.join(configs, 'geo/sample.mmdb'))],
+    ['"publishers.toml"', JSON.stringify(path.join(configs, 'publishers.toml'))],
     ['path = "../data/exchange.db"', 'path = ""'],
   ];
   for (const [from, to] of swaps) {
@@ -236,6 +237,10 @@ async function main() {
     const enriched = metric((await get(`${exchange.url}/metrics`)).text,
       'exchange_requests_enriched_total{field="geo"}');
     check(enriched >= 1, 'the page\'s loopback address was located (sample geo database)', `geo: ${enriched}`);
+    const mismatched = metric((await get(`${exchange.url}/metrics`)).text,
+      'exchange_requests_marked_total{mark="source_mismatch"}');
+    check(mismatched === 0, 'the page is a registered source of its publisher (sample registry)',
+      `source_mismatch: ${mismatched}`);
     const cookies = await filled.page.cookies(exchange.url);
     check(cookies.some((c) => c.name === 'exchange_uid' && /^[0-9a-f]{32}$/.test(c.value)),
       'the exchange\'s user-id cookie is set', JSON.stringify(cookies));

@@ -130,6 +130,15 @@ impl Builder {
         self
     }
 
+    /// A publisher registry (`publishers.toml` in the config folder, named by the config's
+    /// top-level `publishers`).
+    pub fn publishers(mut self, toml: &str) -> Self {
+        self.config = format!("publishers = \"publishers.toml\"\n{}", self.config);
+        self.files
+            .push(("publishers.toml".to_owned(), toml.to_owned()));
+        self
+    }
+
     /// Writes another file (e.g. an LTV model) into the exchange's config folder.
     pub fn file(mut self, name: &str, content: &str) -> Self {
         self.files.push((name.to_owned(), content.to_owned()));
@@ -204,9 +213,14 @@ impl Builder {
         if !prefix.is_empty() {
             config.store.key_prefix = prefix;
         }
-        let store =
-            SnapshotStore::open_with_lexicon(&config.campaigns, config.context.lexicon.as_deref())
-                .expect("valid test campaigns");
+        let store = SnapshotStore::open_with(
+            &config.campaigns,
+            exchange::serving::snapshots::Sidecars {
+                lexicon: config.context.lexicon.clone(),
+                publishers: config.publishers.clone(),
+            },
+        )
+        .expect("valid test campaigns");
         if let Some(edit) = &self.campaigns_after_load {
             std::fs::write(&campaigns_path, edit).expect("rewrite campaigns");
         }

@@ -5,6 +5,7 @@
 use crate::campaign::normalise_os;
 use crate::index::{Size, Snapshot};
 use crate::native::NativeSpec;
+use crate::url_host::host_of;
 use bidder_sdk::openrtb::{BidRequest, Imp};
 
 /// Most page keywords read from one request.
@@ -285,26 +286,9 @@ fn language_code(lang: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The host of an absolute URL (`https://www.a.com:8080/x` → `www.a.com`).
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?', '#']).next()?;
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.split(':').next()?;
-    (!host.is_empty()).then_some(host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_are_read_from_page_urls() {
-        assert_eq!(host_of("https://www.a.com:8080/x?y"), Some("www.a.com"));
-        assert_eq!(host_of("prebid.org"), Some("prebid.org"));
-        assert_eq!(host_of("http://user@b.cn/"), Some("b.cn"));
-        assert_eq!(host_of("https:///x"), None);
-    }
 
     #[test]
     fn keywords_are_bounded_and_deduplicated() {

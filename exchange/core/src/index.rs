@@ -61,6 +61,8 @@ pub struct Snapshot {
     pub max_tier_boost: f64,
     /// Some active campaign pays by LTV tier (else no user history is read for it).
     pub any_ltv_tiers: bool,
+    /// The publisher registry read with the campaigns (empty: none configured).
+    pub publishers: crate::publishers::Registry,
 }
 
 impl Snapshot {

@@ -27,6 +27,7 @@ pub mod index;
 pub mod ltv;
 pub mod native;
 pub mod notice;
+pub mod publishers;
 pub mod response;
 pub mod scoring;
 pub mod screen;
@@ -34,3 +35,4 @@ pub mod signals;
 pub mod targeting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod url_host;

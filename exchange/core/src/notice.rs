@@ -195,6 +195,9 @@ pub struct VerifiedNotice {
     /// The sender fired the URL with `${AUCTION_PRICE}` unfilled (Prebid.js does for
     /// `burl`): billed at the signed bid price, which is what the exchange cleared.
     pub price_unfilled: bool,
+    /// Who sold the imp: publisher, placement, sub-id, and whether its source was
+    /// unregistered (see `publishers`); `pub`, `plc`, `sub`, `mm` in the URL.
+    pub provenance: crate::publishers::Provenance,
 }
 
 /// Checks a notice query against `keys` at `now_unix`; the notice's fields when it is a
@@ -245,9 +248,9 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
 pub const PRICE_MACRO: &str = "${AUCTION_PRICE}";
 
 /// The names of the signed fields, in the order they are written.
-const FIELDS: [&str; 12] = [
-    "auction", "imp", "bid", "campaign", "creative", "bidder", "cur", "user", "res", "max", "exp",
-    "kid",
+const FIELDS: [&str; 16] = [
+    "auction", "imp", "bid", "campaign", "creative", "bidder", "cur", "user", "res", "pub", "plc",
+    "sub", "mm", "max", "exp", "kid",
 ];
 
 /// The fields of the signed part, and its key id; each known field at most once.
@@ -267,7 +270,8 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         }
         values[slot] = Some(value.into_owned());
     }
-    let [auction, imp, bid, campaign, creative, bidder, cur, user, res, max, exp, kid] = values;
+    let [auction, imp, bid, campaign, creative, bidder, cur, user, res, publisher, placement, sub_id, mm, max, exp, kid] =
+        values;
     let (Some(auction), Some(imp), Some(bid), Some(cur), Some(kid)) = (auction, imp, bid, cur, kid)
     else {
         return Err(Rejection::Malformed);
@@ -282,6 +286,11 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
     let expires = exp
         .and_then(|e| e.parse::<i64>().ok())
         .ok_or(Rejection::Malformed)?;
+    let source_mismatch = match mm.as_deref() {
+        None => false,
+        Some("1") => true,
+        Some(_) => return Err(Rejection::Malformed),
+    };
     let reserved = match res {
         None => None,
         Some(r) => Some(
@@ -305,6 +314,12 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         expires,
         price: 0.0,
         price_unfilled: false,
+        provenance: crate::publishers::Provenance {
+            publisher,
+            placement,
+            sub_id,
+            source_mismatch,
+        },
     };
     Ok((notice, kid))
 }

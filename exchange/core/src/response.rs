@@ -8,6 +8,7 @@ use crate::decision::Decision;
 use crate::features::ImpFeatures;
 use crate::index::Snapshot;
 use crate::notice::Signer;
+use crate::publishers::Provenance;
 use crate::screen::ExternalBid;
 use bidder_sdk::macros::{substitute, MacroValues as DspMacros};
 use bidder_sdk::openrtb::enums::markup_type;
@@ -26,6 +27,8 @@ pub struct ResponseSettings<'a> {
     pub bidders: &'a [BidderTerms],
     /// Signs the notice URLs.
     pub signer: Signer<'a>,
+    /// Who sold each imp (by the request's imp order); empty: nobody named.
+    pub provenance: &'a [Provenance],
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -46,8 +49,13 @@ pub fn build(
             bid_id: bid_id(auction_id, index),
             price,
             currency_code: &currency.code,
+            provenance: settings.provenance.get(index),
         };
-        let (bid, seat) = match clearing.winner.source {
+        let mismatch = settings
+            .provenance
+            .get(index)
+            .is_some_and(|p| p.source_mismatch);
+        let (mut bid, seat) = match clearing.winner.source {
             Source::External { index } => {
                 external_bid(&decision.external[index as usize], clearing, slot, settings)
             }
@@ -60,6 +68,10 @@ pub fn build(
                 campaign_bid(decision, snapshot, won, slot, settings)
             }
         };
+        if mismatch {
+            // JD Union's invalid code 14: answered, but marked in what it produces.
+            bid.ext = Some(serde_json::json!({ "source_mismatch": true }));
+        }
         match seatbids
             .iter_mut()
             .find(|s| s.seat.as_deref() == Some(seat.as_str()))
@@ -96,6 +108,7 @@ struct Slot<'a> {
     bid_id: String,
     price: f64,
     currency_code: &'a str,
+    provenance: Option<&'a Provenance>,
 }
 
 /// The bid of an internal campaign and its seat (the advertiser).
@@ -124,6 +137,7 @@ fn campaign_bid(
         bid_id,
         price,
         currency_code,
+        provenance,
     } = slot;
     let campaign = &snapshot.campaigns[id as usize];
     let creative = &campaign.creatives[usize::from(creative)];
@@ -171,6 +185,7 @@ fn campaign_bid(
     if let Some(reserved) = &reserved {
         pairs.push(("res", reserved));
     }
+    push_provenance(&mut pairs, provenance);
     let query = settings.signer.query(&pairs, price);
     let bid = Bid {
         id: bid_id,
@@ -210,6 +225,7 @@ fn external_bid(
         bid_id,
         price,
         currency_code,
+        provenance,
     } = slot;
     let values = DspMacros {
         auction_id: Some(auction_id),
@@ -226,16 +242,15 @@ fn external_bid(
         .get(external.bidder)
         .map(|b| b.name.as_str())
         .unwrap_or("bidder");
-    let query = settings.signer.query(
-        &[
-            ("auction", auction_id),
-            ("imp", &imp.imp.id),
-            ("bid", &bid_id),
-            ("bidder", seat),
-            ("cur", currency_code),
-        ],
-        price,
-    );
+    let mut pairs = vec![
+        ("auction", auction_id),
+        ("imp", imp.imp.id.as_str()),
+        ("bid", bid_id.as_str()),
+        ("bidder", seat),
+        ("cur", currency_code),
+    ];
+    push_provenance(&mut pairs, provenance);
+    let query = settings.signer.query(&pairs, price);
     let source = &external.bid;
     let bid = Bid {
         id: bid_id,
@@ -269,6 +284,29 @@ fn external_bid(
         ..Bid::default()
     };
     (bid, seat.to_owned())
+}
+
+/// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, and `mm=1` for a source
+/// the publisher registry does not have.
+fn push_provenance<'a>(
+    pairs: &mut Vec<(&'static str, &'a str)>,
+    provenance: Option<&'a Provenance>,
+) {
+    let Some(provenance) = provenance else {
+        return;
+    };
+    for (name, value) in [
+        ("pub", &provenance.publisher),
+        ("plc", &provenance.placement),
+        ("sub", &provenance.sub_id),
+    ] {
+        if let Some(value) = value {
+            pairs.push((name, value.as_str()));
+        }
+    }
+    if provenance.source_mismatch {
+        pairs.push(("mm", "1"));
+    }
 }
 
 /// `{public_url}/notice/{kind}?{signed query}&price=${AUCTION_PRICE}`.

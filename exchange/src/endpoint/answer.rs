@@ -36,6 +36,8 @@ pub struct Facts<'a> {
     pub calls: &'a [super::CallReport],
     /// The Prebid call this answers, if it is one.
     pub prebid: Option<&'a PrebidCall>,
+    /// Who sold each imp (the request's imp order).
+    pub provenance: &'a [crate::publishers::Provenance],
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }
@@ -62,6 +64,7 @@ pub fn build(
                 .div_euclid(1000)
                 .saturating_add_unsigned(config.notices.ttl_secs),
         },
+        provenance: facts.provenance,
     };
     let mut response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
     let outcome = if response.is_some() {

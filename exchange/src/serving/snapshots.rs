@@ -14,6 +14,7 @@ pub use source::{Fingerprint, Stat, RACY_WINDOW};
 use crate::campaign::{self, Campaign, CampaignError};
 use crate::context::lexicon::{Lexicon, MAX_LEXICON_BYTES};
 use crate::index::{self, Snapshot};
+use crate::publishers::{Registry, MAX_REGISTRY_BYTES};
 use arc_swap::{ArcSwap, Guard};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +57,17 @@ impl std::error::Error for LoadError {}
 pub struct LoadedSources {
     /// The snapshot version built from them.
     pub version: u64,
-    /// The campaign file, then the lexicon (if any).
+    /// The campaign file, then the lexicon and the publisher registry (if any).
     pub files: Vec<Fingerprint>,
+}
+
+/// The files read with the campaign file into the same snapshot, and reloaded with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sidecars {
+    /// The intent lexicon (`[context] lexicon`).
+    pub lexicon: Option<PathBuf>,
+    /// The publisher registry (`publishers`).
+    pub publishers: Option<PathBuf>,
 }
 
 /// Holds the serving snapshot and knows where to reload it from.
@@ -66,7 +76,7 @@ pub struct SnapshotStore {
     current: ArcSwap<Snapshot>,
     sources: ArcSwap<LoadedSources>,
     path: PathBuf,
-    lexicon: Option<PathBuf>,
+    sidecars: Sidecars,
     versions: AtomicU64,
     reloading: Mutex<()>,
 }
@@ -80,13 +90,24 @@ impl SnapshotStore {
     /// Loads the campaign file at `path` and the lexicon at `lexicon` as version 1;
     /// reloads re-read both.
     pub fn open_with_lexicon(path: &Path, lexicon: Option<&Path>) -> Result<Self, LoadError> {
-        let (campaigns, lexicon_data, files) = load_sources(path, lexicon)?;
-        let snapshot = index::build_with(campaigns, lexicon_data, 1, path.display().to_string());
+        let sidecars = Sidecars {
+            lexicon: lexicon.map(Path::to_owned),
+            publishers: None,
+        };
+        Self::open_with(path, sidecars)
+    }
+
+    /// Loads the campaign file at `path` and its `sidecars` as version 1; reloads re-read
+    /// them all, and any one that fails keeps the old snapshot serving.
+    pub fn open_with(path: &Path, sidecars: Sidecars) -> Result<Self, LoadError> {
+        let (campaigns, lexicon, registry, files) = load_sources(path, &sidecars)?;
+        let mut snapshot = index::build_with(campaigns, lexicon, 1, path.display().to_string());
+        snapshot.publishers = registry;
         Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
             sources: ArcSwap::from_pointee(LoadedSources { version: 1, files }),
             path: path.to_owned(),
-            lexicon: lexicon.map(Path::to_owned),
+            sidecars,
             versions: AtomicU64::new(1),
             reloading: Mutex::new(()),
         })
@@ -94,7 +115,7 @@ impl SnapshotStore {
 
     /// The lexicon file reloaded with the campaigns, if any.
     pub fn lexicon_path(&self) -> Option<&Path> {
-        self.lexicon.as_deref()
+        self.sidecars.lexicon.as_deref()
     }
 
     /// A store serving `campaigns` as version 1; reloads read `path`.
@@ -104,7 +125,7 @@ impl SnapshotStore {
             current: ArcSwap::from_pointee(snapshot),
             sources: ArcSwap::default(),
             path: path.to_owned(),
-            lexicon: None,
+            sidecars: Sidecars::default(),
             versions: AtomicU64::new(1),
             reloading: Mutex::new(()),
         }
@@ -137,8 +158,8 @@ impl SnapshotStore {
     pub fn reload(&self) -> Result<LoadSummary, LoadError> {
         // Held from the read to the swap, so two reloads cannot swap in out of order.
         let _serialised = self.serialise();
-        let (campaigns, lexicon, files) = load_sources(&self.path, self.lexicon.as_deref())?;
-        let summary = self.swap_in(campaigns, lexicon);
+        let (campaigns, lexicon, registry, files) = load_sources(&self.path, &self.sidecars)?;
+        let summary = self.swap_in(campaigns, lexicon, registry);
         self.sources.store(Arc::new(LoadedSources {
             version: summary.version,
             files,
@@ -150,7 +171,8 @@ impl SnapshotStore {
     /// requests see changes once `AppState::publish` runs: `AppState::replace_campaigns`).
     pub fn replace(&self, campaigns: Vec<Campaign>) -> LoadSummary {
         let _serialised = self.serialise();
-        self.swap_in(campaigns, Lexicon::default())
+        let registry = self.load().publishers.clone();
+        self.swap_in(campaigns, Lexicon::default(), registry)
     }
 
     fn serialise(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -159,10 +181,16 @@ impl SnapshotStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn swap_in(&self, campaigns: Vec<Campaign>, lexicon: Lexicon) -> LoadSummary {
+    fn swap_in(
+        &self,
+        campaigns: Vec<Campaign>,
+        lexicon: Lexicon,
+        registry: Registry,
+    ) -> LoadSummary {
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot =
+        let mut snapshot =
             index::build_with(campaigns, lexicon, version, self.path.display().to_string());
+        snapshot.publishers = registry;
         let summary = LoadSummary {
             version,
             campaigns: snapshot.len(),
@@ -173,14 +201,20 @@ impl SnapshotStore {
     }
 }
 
-/// What [`load_sources`] produced: campaigns, lexicon, and the fingerprints of the bytes
-/// they were built from.
-type Sources = (Vec<Campaign>, Lexicon, Vec<Fingerprint>);
+/// What [`load_sources`] produced: campaigns, lexicon, publisher registry, and the
+/// fingerprints of the bytes they were built from.
+type Sources = (Vec<Campaign>, Lexicon, Registry, Vec<Fingerprint>);
 
 /// Reads the campaign file and the lexicon, each once; every error of both.
 /// Reads and compiles a campaign file (JSON, or TOML by the `.toml` extension).
 pub fn read_campaigns(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> {
     read_text(path, u64::MAX, "$").and_then(|(text, _)| campaign::from_text(&text, path))
+}
+
+/// Reads and compiles the publisher registry at `path`; every problem names file and field.
+pub fn read_publishers(path: &Path) -> Result<Registry, Vec<CampaignError>> {
+    read_text(path, MAX_REGISTRY_BYTES, "")
+        .and_then(|(text, _)| Registry::parse(&text, &path.display().to_string()))
 }
 
 /// Reads and compiles the lexicon at `path`; every problem names file and field.
@@ -204,8 +238,8 @@ fn read_text(
     })
 }
 
-fn load_sources(campaigns: &Path, lexicon: Option<&Path>) -> Result<Sources, LoadError> {
-    let mut files = Vec::with_capacity(2);
+fn load_sources(campaigns: &Path, sidecars: &Sidecars) -> Result<Sources, LoadError> {
+    let mut files = Vec::with_capacity(3);
     let mut read = |path: &Path, max_bytes: u64, field: &str| {
         read_text(path, max_bytes, field).map(|(text, fingerprint)| {
             files.push(fingerprint);
@@ -214,18 +248,24 @@ fn load_sources(campaigns: &Path, lexicon: Option<&Path>) -> Result<Sources, Loa
     };
     let loaded =
         read(campaigns, u64::MAX, "$").and_then(|text| campaign::from_text(&text, campaigns));
-    let lexicon = match lexicon {
+    let lexicon = match &sidecars.lexicon {
         None => Ok(Lexicon::default()),
         Some(path) => read(path, MAX_LEXICON_BYTES, "")
             .and_then(|text| Lexicon::parse(&text, &path.display().to_string())),
     };
-    match (loaded, lexicon) {
-        (Ok(campaigns), Ok(lexicon)) => Ok((campaigns, lexicon, files)),
-        (campaigns, lexicon) => Err(LoadError {
+    let registry = match &sidecars.publishers {
+        None => Ok(Registry::default()),
+        Some(path) => read(path, MAX_REGISTRY_BYTES, "")
+            .and_then(|text| Registry::parse(&text, &path.display().to_string())),
+    };
+    match (loaded, lexicon, registry) {
+        (Ok(campaigns), Ok(lexicon), Ok(registry)) => Ok((campaigns, lexicon, registry, files)),
+        (campaigns, lexicon, registry) => Err(LoadError {
             errors: campaigns
                 .err()
                 .into_iter()
                 .chain(lexicon.err())
+                .chain(registry.err())
                 .flatten()
                 .collect(),
         }),

@@ -95,6 +95,7 @@ pub fn build_with(
         context: ContextIndex::build(&campaigns, lexicon),
         campaigns,
         base_ecpm,
+        publishers: crate::publishers::Registry::default(),
     }
 }
 

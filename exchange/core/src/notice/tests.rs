@@ -194,3 +194,51 @@ fn an_unfilled_price_macro_bills_the_signed_price() {
     assert!(!filled.price_unfilled);
     assert_eq!(filled.price, 1.0);
 }
+
+#[test]
+fn who_sold_the_imp_is_signed_and_read_back() {
+    let keys = current();
+    let signer = Signer {
+        keys: &keys,
+        expires: NOW + 600,
+    };
+    let fields = |mm: &'static str| {
+        let mut pairs = vec![
+            ("auction", "a"),
+            ("imp", "1"),
+            ("bid", "a-0"),
+            ("campaign", "c"),
+            ("creative", "cr"),
+            ("cur", "USD"),
+            ("pub", "p1"),
+            ("plc", "home-top"),
+            ("sub", "wechat-group-7"),
+        ];
+        if !mm.is_empty() {
+            pairs.push(("mm", mm));
+        }
+        format!("{}&price=1", signer.query(&pairs, 2.0))
+    };
+    let notice = verify(&keys, &fields("1"), NOW).expect("verifies");
+    assert_eq!(
+        notice.provenance,
+        crate::publishers::Provenance {
+            publisher: Some("p1".to_owned()),
+            placement: Some("home-top".to_owned()),
+            sub_id: Some("wechat-group-7".to_owned()),
+            source_mismatch: true,
+        }
+    );
+    let unmarked = verify(&keys, &fields(""), NOW).expect("verifies");
+    assert!(!unmarked.provenance.source_mismatch);
+    assert_eq!(
+        verify(&keys, &fields("2"), NOW).map(|_| ()),
+        Err(Rejection::Malformed),
+        "a mark is 1 or absent"
+    );
+    let moved = fields("").replace("sub=wechat-group-7", "sub=wechat-group-8");
+    assert_eq!(
+        verify(&keys, &moved, NOW).map(|_| ()),
+        Err(Rejection::BadSignature)
+    );
+}
