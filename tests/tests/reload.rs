@@ -269,6 +269,44 @@ async fn editing_the_lexicon_reloads_it() {
     exchange.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_publisher_registry_reloads_it() {
+    let registry = std::fs::read_to_string(tests::repo_root().join("configs/publishers.toml"))
+        .expect("configs/publishers.toml");
+    let exchange = TestExchange::builder()
+        .publishers(&registry)
+        .config("[reload]\nwatch_interval_ms = 20")
+        .start()
+        .await;
+    assert_eq!(exchange.state.snapshots.loaded_sources().files.len(), 2);
+    let registered = |e: &TestExchange| {
+        e.state
+            .snapshots
+            .load()
+            .publishers
+            .get("pub-mama")
+            .is_some_and(|p| p.domains.iter().any(|d| d == "mama2.example"))
+    };
+    assert!(!registered(&exchange));
+    let path = exchange.campaigns_path.with_file_name("publishers.toml");
+    let edited = registry.replace(
+        "domains = [\"mama.example\"]",
+        "domains = [\"mama.example\", \"mama2.example\"]",
+    );
+    assert_ne!(edited, registry, "the sample registers mama.example");
+    std::fs::write(&path, edited).expect("write");
+    let mut loaded = false;
+    for _ in 0..1_000 {
+        loaded = registered(&exchange);
+        if loaded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(loaded, "the registry edit was not loaded within 20 s");
+    exchange.shutdown().await;
+}
+
 fn model(r: f64) -> String {
     format!(
         r#"{{"bgnbd":{{"r":{r},"alpha":4.4,"a":0.79,"b":2.4}},"gamma_gamma":{{"p":6.2,"q":3.7,"gamma":15.4}},
