@@ -82,6 +82,21 @@ async fn notice_urls_carry_who_sold_the_imp_and_unregistered_sources_are_marked(
         "{metrics}"
     );
 
+    // The debug view says who sold each imp.
+    let debug = client
+        .post(
+            &exchange.url("/openrtb2/auction?debug=1"),
+            request("copycat.example", "\"wechat-group-7\""),
+        )
+        .await
+        .json_if(200);
+    assert_eq!(
+        debug["ext"]["provenance"][0],
+        serde_json::json!({"publisher": "p1", "placement": "home-top",
+            "sub_id": "wechat-group-7", "source_mismatch": true}),
+        "{debug}"
+    );
+
     // A sub-id that is not one is refused, naming it.
     let refused = client
         .post(&url, request("mama.example", "\"has space\""))

@@ -144,7 +144,7 @@ pub struct Registry {
 }
 
 /// Who sold one imp: the identity every URL and record of it carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Provenance {
     /// `site/app.publisher.id`, as sent.
     pub publisher: Option<String>,

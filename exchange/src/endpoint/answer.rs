@@ -87,7 +87,11 @@ pub fn build(
             nbr: Some(no_bid_reason::UNKNOWN),
             ..BidResponse::default()
         });
-        let mut ext = serde_json::json!({ "debug": view, "bidders": external });
+        let mut ext = serde_json::json!({
+            "debug": view,
+            "bidders": external,
+            "provenance": facts.provenance,
+        });
         // A Prebid call keeps its per-code figures beside the debug document.
         if let (Some(serde_json::Value::Object(extra)), Some(ext)) =
             (response.ext.take(), ext.as_object_mut())
