@@ -19,6 +19,16 @@ pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) ->
     } else {
         forwarded_for(headers, hops)
     };
+    // A server's own agent and cookies never stand for the device's: not even read.
+    let from_browser = headers.contains_key(header::ORIGIN);
+    if !from_browser {
+        return Caller {
+            from_browser,
+            ip,
+            user_agent: None,
+            uid_cookie: None,
+        };
+    }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +46,7 @@ pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) ->
         })
         .flatten();
     Caller {
-        from_browser: headers.contains_key(header::ORIGIN),
+        from_browser,
         ip,
         user_agent,
         uid_cookie,
@@ -126,10 +136,21 @@ mod tests {
         assert_eq!(caller.user_agent.as_deref(), Some("Mozilla/5.0"));
         assert_eq!(caller.uid_cookie.as_deref(), Some("0123abcd"));
         let long_agent = "x".repeat(MAX_USER_AGENT_BYTES + 1);
-        let server = headers(&[("user-agent", &long_agent)]);
+        let oversized = headers(&[
+            ("origin", "https://pub.example"),
+            ("user-agent", &long_agent),
+        ]);
+        assert_eq!(of(&oversized, None, &config).user_agent, None);
+        let server = headers(&[
+            ("user-agent", "Go-http-client/1.1"),
+            ("cookie", "exchange_uid=0123abcd"),
+        ]);
         let caller = of(&server, None, &config);
         assert!(!caller.from_browser);
-        assert_eq!(caller.user_agent, None);
+        assert_eq!(
+            caller.user_agent, None,
+            "a server's agent is not the device's"
+        );
         assert_eq!(caller.uid_cookie, None);
     }
 }
