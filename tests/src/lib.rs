@@ -75,6 +75,22 @@ pub fn sample_campaigns() -> String {
         .expect("configs/campaigns.json")
 }
 
+/// One CPM campaign `id` bidding `bid` with a 300×250 banner (advertiser `adv-{id}`,
+/// domain `{id}.example`); `extra` is spliced in after its pricing (e.g. a frequency cap).
+pub fn banner_campaign(id: &str, bid: f64, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","name":"{id}","advertiser":"adv-{id}","adomain":["{id}.example"],
+        "pricing":{{"model":"cpm","bid":{bid}}}{extra},
+        "creatives":[{{"id":"b1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/{id}.jpg","landing_url":"https://{id}.example/p"}}]}}"#
+    )
+}
+
+/// A campaign file of `campaigns` (objects as [`banner_campaign`] makes them).
+pub fn campaign_file(campaigns: &[String]) -> String {
+    format!(r#"{{"campaigns":[{}]}}"#, campaigns.join(","))
+}
+
 /// Builds a [`TestExchange`].
 #[derive(Debug, Clone)]
 pub struct Builder {

@@ -181,12 +181,12 @@ fn set_cookie(reply: &Reply) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_id_cookie_is_set_kept_and_withheld_without_consent() {
     // One campaign capped at one impression per user: the cookie's id is what it counts.
-    let campaigns = r#"{"campaigns":[{"id":"capped","name":"capped","advertiser":"adv",
-        "adomain":["capped.example"],"pricing":{"model":"cpm","bid":5.0},
-        "frequency_cap":{"count":1,"window":"1d"},
-        "creatives":[{"id":"b1","format":"banner","w":300,"h":250,
-          "image_url":"https://img.example/c.jpg","landing_url":"https://capped.example/p"}]}]}"#;
-    let exchange = TestExchange::builder().campaigns(campaigns).start().await;
+    let campaigns = tests::campaign_file(&[tests::banner_campaign(
+        "capped",
+        5.0,
+        r#","frequency_cap":{"count":1,"window":"1d"}"#,
+    )]);
+    let exchange = TestExchange::builder().campaigns(&campaigns).start().await;
     let client = Client::new();
 
     let first = from_page(&client, &exchange, page_request(""), None).await;

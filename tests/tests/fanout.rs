@@ -909,11 +909,8 @@ async fn prebid_calls_see_each_bidder_under_its_own_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prebid_adjustment_factors_reprice_a_dsp_before_the_auction() {
     let dsp = spawn_local(mock(15.0)).await.expect("mock");
-    let campaigns = r#"{"campaigns":[{"id":"house","name":"house","advertiser":"adv",
-        "adomain":["house.example"],"pricing":{"model":"cpm","bid":20.0},
-        "creatives":[{"id":"b1","format":"banner","w":300,"h":250,
-          "image_url":"https://img.example/h.jpg","landing_url":"https://house.example/p"}]}]}"#;
-    let exchange = self::exchange(&bidders(&[("dsp", &dsp, "")]), campaigns).await;
+    let campaigns = tests::campaign_file(&[tests::banner_campaign("house", 20.0, "")]);
+    let exchange = self::exchange(&bidders(&[("dsp", &dsp, "")]), &campaigns).await;
     let client = Client::new();
     let request = |factors: &str| {
         format!(

@@ -20,22 +20,12 @@ const ROTATED_KEYS: &str =
 const NEW_KEYS: &str = "k2:new-notice-secret-0123456789abcdef0123";
 
 fn campaign(id: &str, bid: f64) -> String {
-    format!(
-        r#"{{"id":"{id}","name":"{id}","advertiser":"adv-{id}","adomain":["{id}.example"],
-        "pricing":{{"model":"cpm","bid":{bid}}},
-        "frequency_cap":{{"count":2,"window":"1d"}},
-        "creatives":[{{"id":"b1","format":"banner","w":300,"h":250,
-          "image_url":"https://img.example/{id}.jpg","landing_url":"https://{id}.example/p"}}]}}"#
-    )
+    tests::banner_campaign(id, bid, r#","frequency_cap":{"count":2,"window":"1d"}"#)
 }
 
 /// `winner` bids 20 CPM, `other` 10: every auction goes to `winner` until it is capped.
 fn two_campaigns() -> String {
-    format!(
-        r#"{{"campaigns":[{},{}]}}"#,
-        campaign("winner", 20.0),
-        campaign("other", 10.0)
-    )
+    tests::campaign_file(&[campaign("winner", 20.0), campaign("other", 10.0)])
 }
 
 fn request(id: &str, user: &str) -> String {

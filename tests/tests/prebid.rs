@@ -5,22 +5,12 @@
 use http::Method;
 use tests::{Client, Reply, TestExchange};
 
-fn campaign(id: &str, bid: f64) -> String {
-    format!(
-        r#"{{"id":"{id}","name":"{id}","advertiser":"adv-{id}","adomain":["{id}.example"],
-        "pricing":{{"model":"cpm","bid":{bid}}},
-        "creatives":[{{"id":"b1","format":"banner","w":300,"h":250,
-          "image_url":"https://img.example/{id}.jpg","landing_url":"https://{id}.example/p"}}]}}"#
-    )
-}
-
 /// `high` bids 20 CPM, `low` 10: a first-price winner pays 20, a second-price one 10.01.
 fn campaigns() -> String {
-    format!(
-        r#"{{"campaigns":[{},{}]}}"#,
-        campaign("high", 20.0),
-        campaign("low", 10.0)
-    )
+    tests::campaign_file(&[
+        tests::banner_campaign("high", 20.0, ""),
+        tests::banner_campaign("low", 10.0, ""),
+    ])
 }
 
 /// A request as Prebid.js's `prebidServerBidAdapter` sends it: no `at`, `ext.prebid`, and

@@ -5,11 +5,6 @@
 use exchange::metrics::Mark;
 use tests::{Client, TestExchange};
 
-const CAMPAIGNS: &str = r#"{"campaigns":[{"id":"stroller","name":"stroller","advertiser":"adv",
-    "adomain":["stroller.example"],"pricing":{"model":"cpm","bid":5.0},
-    "creatives":[{"id":"b1","format":"banner","w":300,"h":250,
-      "image_url":"https://img.example/s.jpg","landing_url":"https://stroller.example/p"}]}]}"#;
-
 const REGISTRY: &str = r#"
 [[publishers]]
 id = "p1"
@@ -35,7 +30,9 @@ fn request(domain: &str, sub_id: &str) -> String {
 
 async fn start() -> TestExchange {
     TestExchange::builder()
-        .campaigns(CAMPAIGNS)
+        .campaigns(&tests::campaign_file(&[tests::banner_campaign(
+            "stroller", 5.0, "",
+        )]))
         .publishers(REGISTRY)
         .start()
         .await

@@ -197,7 +197,7 @@ pub struct VerifiedNotice {
     pub price_unfilled: bool,
     /// Who sold the imp: publisher, placement, sub-id, and whether its source was
     /// unregistered (see `publishers`); `pub`, `plc`, `sub`, `mm` in the URL.
-    pub provenance: crate::publishers::Provenance,
+    pub provenance: crate::publishers::Provenance<'static>,
 }
 
 /// Checks a notice query against `keys` at `now_unix`; the notice's fields when it is a
@@ -315,9 +315,9 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         price: 0.0,
         price_unfilled: false,
         provenance: crate::publishers::Provenance {
-            publisher,
-            placement,
-            sub_id,
+            publisher: publisher.map(Into::into),
+            placement: placement.map(Into::into),
+            sub_id: sub_id.map(Into::into),
             source_mismatch,
         },
     };

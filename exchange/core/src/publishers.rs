@@ -30,6 +30,7 @@ use crate::campaign::CampaignError;
 use crate::url_host::host_of;
 use bidder_sdk::openrtb::{BidRequest, Imp, Json};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Largest registry file read.
@@ -143,15 +144,16 @@ pub struct Registry {
     publishers: HashMap<String, Publisher>,
 }
 
-/// Who sold one imp: the identity every URL and record of it carries.
+/// Who sold one imp: the identity every URL and record of it carries. Borrowed from the
+/// request on the request path (no copy per imp), owned when read back from a notice.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Provenance {
+pub struct Provenance<'a> {
     /// `site/app.publisher.id`, as sent.
-    pub publisher: Option<String>,
+    pub publisher: Option<Cow<'a, str>>,
     /// `imp.tagid`, as sent.
-    pub placement: Option<String>,
+    pub placement: Option<Cow<'a, str>>,
     /// `imp.ext.sub_id`, else `ext.sub_id`.
-    pub sub_id: Option<String>,
+    pub sub_id: Option<Cow<'a, str>>,
     /// The registry does not know the publisher, or not this domain or bundle for it.
     pub source_mismatch: bool,
 }
@@ -320,10 +322,11 @@ pub fn sub_id<'a>(request: &'a BidRequest, imp: &'a Imp) -> Result<Option<&'a st
 
 /// The provenance of each imp of `request` under `registry`; `Err` names a malformed
 /// sub-id (`imp[i].ext.sub_id` or `ext.sub_id`).
-pub fn provenance(registry: &Registry, request: &BidRequest) -> Result<Vec<Provenance>, String> {
-    let publisher = publisher_id(request)
-        .filter(|id| id.len() <= MAX_ID_BYTES)
-        .map(str::to_owned);
+pub fn provenance<'r>(
+    registry: &Registry,
+    request: &'r BidRequest,
+) -> Result<Vec<Provenance<'r>>, String> {
+    let publisher = publisher_id(request).filter(|id| id.len() <= MAX_ID_BYTES);
     let source_mismatch = !registry.source_registered(request);
     request
         .imp
@@ -333,13 +336,13 @@ pub fn provenance(registry: &Registry, request: &BidRequest) -> Result<Vec<Prove
             let sub_id = sub_id(request, imp)
                 .map_err(|field| field.replacen("imp.", &format!("imp[{i}]."), 1))?;
             Ok(Provenance {
-                publisher: publisher.clone(),
+                publisher: publisher.map(Cow::Borrowed),
                 placement: imp
                     .tagid
                     .as_deref()
                     .filter(|t| !t.is_empty() && t.len() <= MAX_ID_BYTES)
-                    .map(str::to_owned),
-                sub_id: sub_id.map(str::to_owned),
+                    .map(Cow::Borrowed),
+                sub_id: sub_id.map(Cow::Borrowed),
                 source_mismatch,
             })
         })

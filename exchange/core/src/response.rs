@@ -28,7 +28,7 @@ pub struct ResponseSettings<'a> {
     /// Signs the notice URLs.
     pub signer: Signer<'a>,
     /// Who sold each imp (by the request's imp order); empty: nobody named.
-    pub provenance: &'a [Provenance],
+    pub provenance: &'a [Provenance<'a>],
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -108,7 +108,7 @@ struct Slot<'a> {
     bid_id: String,
     price: f64,
     currency_code: &'a str,
-    provenance: Option<&'a Provenance>,
+    provenance: Option<&'a Provenance<'a>>,
 }
 
 /// The bid of an internal campaign and its seat (the advertiser).
@@ -290,7 +290,7 @@ fn external_bid(
 /// the publisher registry does not have.
 fn push_provenance<'a>(
     pairs: &mut Vec<(&'static str, &'a str)>,
-    provenance: Option<&'a Provenance>,
+    provenance: Option<&'a Provenance<'a>>,
 ) {
     let Some(provenance) = provenance else {
         return;
@@ -301,7 +301,7 @@ fn push_provenance<'a>(
         ("sub", &provenance.sub_id),
     ] {
         if let Some(value) = value {
-            pairs.push((name, value.as_str()));
+            pairs.push((name, value.as_ref()));
         }
     }
     if provenance.source_mismatch {

@@ -37,7 +37,7 @@ pub struct Facts<'a> {
     /// The Prebid call this answers, if it is one.
     pub prebid: Option<&'a PrebidCall>,
     /// Who sold each imp (the request's imp order).
-    pub provenance: &'a [crate::publishers::Provenance],
+    pub provenance: &'a [crate::publishers::Provenance<'a>],
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }

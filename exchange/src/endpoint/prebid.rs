@@ -200,13 +200,14 @@ impl PrebidCall {
     /// its targeting keys, when asked for); `bidders` are the configured bidders (their
     /// names are the seats of their bids).
     pub fn reseat(&self, response: &mut BidResponse, bidders: &[BidderTerms]) {
-        let mut best: BTreeMap<&str, f64> = BTreeMap::new();
-        for bid in response.seatbid.iter().flat_map(|s| &s.bid) {
-            let top = best.entry(bid.impid.as_str()).or_insert(f64::MIN);
-            *top = top.max(bid.price);
+        // Each imp's top price (the winner's), only when targeting keys are asked for.
+        let mut best: BTreeMap<String, f64> = BTreeMap::new();
+        if self.targeting.is_some() {
+            for bid in response.seatbid.iter().flat_map(|s| &s.bid) {
+                let top = best.entry(bid.impid.clone()).or_insert(f64::MIN);
+                *top = top.max(bid.price);
+            }
         }
-        let mut best: BTreeMap<String, f64> =
-            best.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let mut seats: Vec<SeatBid> = Vec::new();
         for seatbid in std::mem::take(&mut response.seatbid) {
             let from_dsp = seatbid.seat.as_deref().filter(|s| configured(bidders, s));

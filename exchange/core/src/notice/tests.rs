@@ -223,9 +223,9 @@ fn who_sold_the_imp_is_signed_and_read_back() {
     assert_eq!(
         notice.provenance,
         crate::publishers::Provenance {
-            publisher: Some("p1".to_owned()),
-            placement: Some("home-top".to_owned()),
-            sub_id: Some("wechat-group-7".to_owned()),
+            publisher: Some("p1".into()),
+            placement: Some("home-top".into()),
+            sub_id: Some("wechat-group-7".into()),
             source_mismatch: true,
         }
     );

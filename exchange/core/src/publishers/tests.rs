@@ -127,9 +127,9 @@ fn each_imp_carries_publisher_placement_and_sub_id() {
     assert_eq!(
         imps[0],
         Provenance {
-            publisher: Some("p1".to_owned()),
-            placement: Some("home-top".to_owned()),
-            sub_id: Some("wechat-group-7".to_owned()),
+            publisher: Some("p1".into()),
+            placement: Some("home-top".into()),
+            sub_id: Some("wechat-group-7".into()),
             source_mismatch: false,
         }
     );
