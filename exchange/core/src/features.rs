@@ -5,7 +5,7 @@
 use crate::campaign::normalise_os;
 use crate::index::{Size, Snapshot};
 use crate::native::NativeSpec;
-use crate::url_host::host_of;
+use crate::url_host::site_host;
 use bidder_sdk::openrtb::{BidRequest, Imp};
 
 /// Most page keywords read from one request.
@@ -162,17 +162,10 @@ pub fn request_features(request: &BidRequest, now_unix: i64) -> RequestFeatures<
         .collect();
 
     let site_domain = site
-        .and_then(|s| {
-            s.domain
-                .clone()
-                .or_else(|| s.page.as_deref().and_then(host_of).map(str::to_owned))
-        })
-        .map(|d| {
-            let lower = d.to_ascii_lowercase();
-            lower
-                .strip_prefix("www.")
-                .map(str::to_owned)
-                .unwrap_or(lower)
+        .and_then(|s| site_host(s.domain.as_deref(), s.page.as_deref()))
+        .map(|host| match host.strip_prefix("www.") {
+            Some(bare) => bare.to_owned(),
+            None => host,
         });
     let publisher = site
         .and_then(|s| s.publisher.as_ref())

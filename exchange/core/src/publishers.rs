@@ -27,7 +27,7 @@
 //! invalid code 14) in what it produces. Without one, nothing is marked.
 
 use crate::campaign::CampaignError;
-use crate::url_host::host_of;
+use crate::url_host::site_host;
 use bidder_sdk::openrtb::{BidRequest, Imp, Json};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -265,13 +265,7 @@ impl Registry {
         }
         if let Some(site) = &request.site {
             let publisher = site.publisher.as_ref().and_then(|p| p.id.as_deref());
-            // A port is not part of the domain (Prebid.js sends `host:port` off port 80/443).
-            let host = site
-                .domain
-                .as_deref()
-                .or_else(|| site.page.as_deref().and_then(host_of))
-                .and_then(|h| h.split(':').next())
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+            let host = site_host(site.domain.as_deref(), site.page.as_deref());
             return match (publisher.and_then(|id| self.get(id)), host) {
                 (Some(known), Some(host)) => known.domains.iter().any(|d| {
                     host == *d
