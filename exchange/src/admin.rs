@@ -78,7 +78,7 @@ pub async fn reload<B>(state: Arc<AppState>, request: Request<B>) -> Response<Bo
 }
 
 /// Refusal of an admin call: the API is off, or the token is wrong.
-fn refuse<B>(state: &AppState, request: &Request<B>) -> Option<Response<Body>> {
+pub(crate) fn refuse<B>(state: &AppState, request: &Request<B>) -> Option<Response<Body>> {
     if state.config.admin.token.is_empty() {
         return Some(json(
             StatusCode::NOT_FOUND,

@@ -3,12 +3,16 @@
 //! `from_str` → `validate` → [`ExchangeConfig`]; an invalid file stops the process with a
 //! message naming the field, before any port is bound.
 
+mod affiliate;
 mod bidders;
 mod enrichment;
 mod notices;
 mod signals;
 mod store;
 
+pub use affiliate::{
+    AdvertiserConfig, AdvertiserCredentials, AffiliateConfig, MIN_ADVERTISER_SECRET_BYTES,
+};
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
@@ -64,6 +68,10 @@ pub struct ExchangeConfig {
     pub enrichment: EnrichmentConfig,
     /// The exchange's own user-id cookie.
     pub first_party_id: FirstPartyIdConfig,
+    /// Clicks, orders and attribution: the database and the click batches.
+    pub affiliate: AffiliateConfig,
+    /// Advertisers that report orders, with their credentials (`[[advertisers]]`).
+    pub advertisers: Vec<AdvertiserConfig>,
 }
 
 /// Prebid Server conventions (see `endpoint::prebid` for the rule that detects a Prebid
@@ -221,6 +229,8 @@ impl Default for ExchangeConfig {
             prebid: PrebidConfig::default(),
             enrichment: EnrichmentConfig::default(),
             first_party_id: FirstPartyIdConfig::default(),
+            affiliate: AffiliateConfig::default(),
+            advertisers: Vec::new(),
         }
     }
 }
@@ -304,7 +314,11 @@ impl ExchangeConfig {
         {
             *file = folder.join(&*file);
         }
-        for file in [&mut config.store.path, &mut config.enrichment.geo_database] {
+        for file in [
+            &mut config.store.path,
+            &mut config.enrichment.geo_database,
+            &mut config.affiliate.database,
+        ] {
             if file.is_relative() && !file.as_os_str().is_empty() {
                 *file = folder.join(&*file);
             }
@@ -473,7 +487,25 @@ impl ExchangeConfig {
             .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
             .and_then(|()| self.enrichment.validate())
             .and_then(|()| self.first_party_id.validate())
+            .and_then(|()| self.affiliate.validate())
+            .and_then(|()| self.advertiser_credentials().map(drop))
             .map_err(|(field, message)| invalid(&field, message))
+    }
+
+    /// Every `[[advertisers]]` entry's credentials (environment read), ids unique.
+    pub fn advertiser_credentials(&self) -> Result<Vec<AdvertiserCredentials>, (String, String)> {
+        let mut out: Vec<AdvertiserCredentials> = Vec::with_capacity(self.advertisers.len());
+        for (i, advertiser) in self.advertisers.iter().enumerate() {
+            let credentials = advertiser.credentials(i)?;
+            if out.iter().any(|c| c.id == credentials.id) {
+                return Err((
+                    format!("advertisers[{i}]({}).id", advertiser.id),
+                    "duplicate advertiser id".to_owned(),
+                ));
+            }
+            out.push(credentials);
+        }
+        Ok(out)
     }
 
     /// Units of `code` per unit of the exchange currency, if known.

@@ -10,6 +10,8 @@
 //! - [`admission`]: frequency caps ([`admission::caps`]) and budgets
 //!   ([`admission::budgets`]) as the auction's gate, and the winners charged to leases.
 //! - `notices_in`: the exchange's own win and billing notices: verified, then written.
+//! - [`affiliate`], the affiliate loop: clicks (signed URL → 302 with a click id, batched
+//!   records, CPC charges) and advertisers' orders (authenticated, attributed, durable).
 //! - [`shared`]: the state nodes share (the embedded store, Redis, the writer, the journal).
 //!
 //! What requests are served from: [`serving`] (the snapshot, the LTV model and the pacer
@@ -18,6 +20,7 @@
 
 // In the order a request meets them:
 pub mod admission;
+pub mod affiliate;
 pub(crate) mod bidders;
 pub(crate) mod cookie_sync;
 pub mod endpoint;
@@ -35,8 +38,8 @@ pub mod state;
 
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
-    auction, campaign, clock, context, debug_view, decision, features, index, ltv, native, notice,
-    publishers, response, scoring, screen, signals, targeting,
+    auction, campaign, click, clock, context, debug_view, decision, features, index, ltv, native,
+    notice, orders, publishers, response, scoring, screen, signals, targeting,
 };
 
 pub use receive::{run, run_with_admin};

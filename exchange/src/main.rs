@@ -346,10 +346,13 @@ fn serve(
             let (kind, built) = database.describe();
             tracing::info!(kind, built, "IP geolocation database loaded");
         }
+        let affiliate = exchange::affiliate::Affiliate::open(&config)
+            .map_err(|e| anyhow::anyhow!("affiliate.database: {e}"))?;
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)
                 .with_shared_store(shared)
+                .with_affiliate(affiliate)
                 .with_stored_notice_key()
                 .with_ltv_models(models),
         );

@@ -3,8 +3,9 @@
 //! ([`crate::notice::verify`]: signed by an active key, unexpired, price within the signed
 //! bid); a refused one is answered with its reason, counted by it, and writes nothing.
 //!
-//! For an internal campaign's win, either notice commits the spend (the cleared price, in
-//! micros of the exchange currency) and counts the impression against the user's
+//! For an internal campaign's win, either notice commits the spend (a CPM campaign's
+//! cleared price, in micros of the exchange currency; nothing for CPC and CPS campaigns,
+//! which pay on clicks and orders, see `affiliate`) and counts the impression against the user's
 //! frequency counters, once per auction and imp however many notices arrive: both go to
 //! the store writer, whose scripts are idempotent, and the notice is answered 204 only once
 //! they are durable (committed to the embedded store's file, counted by Redis, or in the
@@ -122,7 +123,12 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
     };
     let now_ms = state.clock.now_millis();
     let day = crate::admission::budgets::local_day(now_ms, campaign.utc_offset_secs);
-    let micros = (notice.price / rate * 1000.0).round() as i64;
+    // CPM pays for the impression; CPC pays on its click and CPS on its orders
+    // (`affiliate`): their notice commits nothing but still releases the reservation.
+    let micros = match campaign.pricing {
+        crate::campaign::Pricing::Cpm { .. } => (notice.price / rate * 1000.0).round() as i64,
+        crate::campaign::Pricing::Cpc { .. } | crate::campaign::Pricing::Cps { .. } => 0,
+    };
     let release = Release {
         micros: notice.reserved.unwrap_or(0),
         bucket: notice.expires.div_euclid(RESERVE_BUCKET_SECS),

@@ -91,6 +91,7 @@ pub async fn run_with_admin(
         let journal = writer.shared.journal();
         writer.writer.run(writer.shared.clone(), journal).await;
     });
+    crate::affiliate::start(&state);
     if let Some(journal) = state.shared.journal() {
         let replayer = Arc::clone(&state);
         let stop = stop_rx.clone();
@@ -194,6 +195,11 @@ pub async fn run_with_admin(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+    // Clicks that arrived are written (their CPC charges join the store writer's queue).
+    let clicks = state.affiliate.clicks.pending();
+    if !state.affiliate.clicks.flush(STORE_FLUSH_TIMEOUT).await && clicks > 0 {
+        tracing::warn!(clicks, "clicks not all written at shutdown");
     }
     // Notices that arrived are money: land them, then give the unused leases back.
     let queued = state.writer.pending();

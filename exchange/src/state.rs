@@ -55,6 +55,8 @@ pub struct AppState {
     pub enricher: crate::enrich::Enricher,
     /// The open-connection cap and the connection timeouts.
     pub connections: crate::receive::connections::Connections,
+    /// Clicks and orders: the database, the click queue, the advertisers' credentials.
+    pub affiliate: crate::affiliate::Affiliate,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -119,6 +121,7 @@ impl AppState {
             user_secret: store_config.secret(),
             model_file: crate::serving::model_file::ModelStore::none(),
             bidders: Arc::new(Fanout::new(&config)),
+            affiliate: crate::affiliate::Affiliate::new(&config),
             auction: config.auction_config(),
             config,
             snapshots: store,
@@ -140,6 +143,12 @@ impl AppState {
     /// `config.enrichment.geo_database`).
     pub fn with_enricher(mut self, enricher: crate::enrich::Enricher) -> Self {
         self.enricher = enricher;
+        self
+    }
+
+    /// The same state with `affiliate` (its database opened from `affiliate.database`).
+    pub fn with_affiliate(mut self, affiliate: crate::affiliate::Affiliate) -> Self {
+        self.affiliate = affiliate;
         self
     }
 

@@ -412,3 +412,85 @@ fn notices_acknowledged_while_redis_hangs_survive_kill_9() {
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The advertiser's bearer token in [`orders_acknowledged_survive_kill_9_mid_stream`].
+const ADVERTISER_TOKEN: &str = "durability-advertiser-token-0123456789";
+
+/// `POST /orders` of one order as advertiser `adv`: the status.
+fn report_order(addr: &str, order_id: &str) -> Option<u16> {
+    let body = format!(
+        r#"{{"order_id":"{order_id}","currency":"USD","order_time":1700000000,
+            "lines":[{{"line_id":"1","sku":"S-1","quantity":1,"price":9.5}}]}}"#
+    );
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nhost: x\r\nx-advertiser: adv\r\n\
+         authorization: Bearer {ADVERTISER_TOKEN}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn orders_acknowledged_survive_kill_9_mid_stream() {
+    let extra = format!(
+        "[affiliate]\ndatabase = \"state/affiliate.db\"\n\
+         [[advertisers]]\nid = \"adv\"\nbearer_token = \"{ADVERTISER_TOKEN}\"\n"
+    );
+    let dir = setup("orders", false, &extra);
+    let (mut child, addr) = start(&dir, None);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let addr = addr.clone();
+            let acknowledged = std::sync::Arc::clone(&acknowledged);
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let id = format!("o-{sender}-{i}");
+                    match report_order(&addr, &id) {
+                        Some(200) => acknowledged.lock().expect("list").push(id),
+                        Some(status) => panic!("{id}: {status}"),
+                        // The process is gone.
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while acknowledged.lock().expect("list").len() < 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "orders flow");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A crash in the middle of the stream: no shutdown, no flush.
+    kill(&mut child, "-KILL");
+    for sender in senders {
+        sender.join().expect("sender");
+    }
+    let acknowledged = acknowledged.lock().expect("list").clone();
+
+    let (mut child, addr) = start(&dir, None);
+    for id in &acknowledged {
+        let (status, body) = call(
+            &addr,
+            "GET",
+            &format!("/admin/orders?advertiser=adv&order_id={id}"),
+            "",
+        );
+        assert_eq!(
+            status, 200,
+            "acknowledged order {id} lost after kill -9: {body}"
+        );
+        let order: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(order["lines"][0]["state"], "pending", "{order}");
+    }
+    kill(&mut child, "-KILL");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -249,9 +249,12 @@ impl Builder {
         };
         let enricher =
             exchange::enrich::Enricher::open(&config.enrichment).expect("valid test geo database");
+        let affiliate =
+            exchange::affiliate::Affiliate::open(&config).expect("affiliate database opens");
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)
+                .with_affiliate(affiliate)
                 .with_clock(self.clock)
                 .with_shared_store(shared)
                 .with_ltv_models(models),

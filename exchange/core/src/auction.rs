@@ -54,6 +54,10 @@ pub struct Candidate {
     pub ecpm: f64,
     /// Tie-break key: higher wins among equal eCPMs.
     pub tiebreak: u64,
+    /// What the campaign pays per event at this score: per click for CPC (bid × tier
+    /// multiplier), the commission rate for CPS (its LTV tier's); 0 for CPM and external
+    /// bids. Stamped into the winner's click URL.
+    pub event_rate: f64,
 }
 
 /// The candidates of one imp (after [`run`], the best ones lead, ranked).

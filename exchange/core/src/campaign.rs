@@ -13,11 +13,12 @@ mod spec;
 
 pub(crate) use compile::normalise_os;
 pub use compile::{
-    compile, Campaign, CampaignError, ContextRules, Creative, CreativeKind, DeviceClass,
-    FrequencyCap, ListFilter, LtvTier, PacingMode, Pricing,
+    compile, Attribution, Campaign, CampaignError, ContextRules, Creative, CreativeKind,
+    DeviceClass, FrequencyCap, ListFilter, LtvTier, PacingMode, Pricing, DEFAULT_ATTRIBUTION_HOURS,
+    MAX_ATTRIBUTION_HOURS, MAX_VIEW_THROUGH_HOURS,
 };
 pub use markup::{MarkupTemplate, MarkupValues};
-pub use spec::{CampaignFile, CampaignSpec, ContextSpec, LtvTierSpec};
+pub use spec::{AttributionSpec, CampaignFile, CampaignSpec, ContextSpec, LtvTierSpec};
 
 use std::path::Path;
 

@@ -294,6 +294,7 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                         },
                         ecpm: scored.ecpm,
                         tiebreak: auction::mix(seed ^ id as u64),
+                        event_rate: scored.event_rate(campaign),
                     });
                 }
             }
@@ -371,6 +372,7 @@ impl Decision<'_> {
                     source: Source::External { index },
                     ecpm: bid.ecpm,
                     tiebreak: auction::mix(self.seeds[bid.imp] ^ (1 << 40 | u64::from(index))),
+                    event_rate: 0.0,
                 });
             }
             self.external.push(bid);

@@ -17,6 +17,7 @@
 
 pub mod auction;
 pub mod campaign;
+pub mod click;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod index;
 pub mod ltv;
 pub mod native;
 pub mod notice;
+pub mod orders;
 pub mod publishers;
 pub mod response;
 pub mod scoring;

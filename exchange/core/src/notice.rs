@@ -33,7 +33,7 @@ pub const MAX_FIELD_BYTES: usize = 128;
 const PRICE_TOLERANCE: f64 = 1e-6;
 
 /// Characters left as they are in a query-string value.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -134,26 +134,22 @@ impl Signer<'_> {
     /// `{pairs}&max=&exp=&kid=&sig=`: the signed part of a notice query for a bid of
     /// `max_price` (in the currency among `pairs`).
     pub fn query(&self, pairs: &[(&str, &str)], max_price: f64) -> String {
-        let key = self.keys.signing();
-        let mut out = String::with_capacity(256);
-        for (i, (name, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            out.push_str(name);
-            out.push('=');
-            out.extend(utf8_percent_encode(value, QUERY_VALUE));
-        }
+        let mut out = encode_pairs(pairs);
         use std::fmt::Write;
-        let _ = write!(
-            out,
-            "&max={max_price}&exp={}&kid={}",
-            self.expires,
-            key.id()
-        );
+        let _ = write!(out, "&max={max_price}");
+        self.seal(SIGNATURE_DOMAIN, out)
+    }
+
+    /// Appends `&exp=&kid=` and `&sig=` (the MAC of `domain` and everything before it)
+    /// to `out`: the signing shared by every kind of signed URL, each with its own
+    /// `domain` so that no URL of one kind verifies as another.
+    pub(crate) fn seal(&self, domain: &[u8], mut out: String) -> String {
+        let key = self.keys.signing();
+        use std::fmt::Write;
+        let _ = write!(out, "&exp={}&kid={}", self.expires, key.id());
         let tag = key
             .mac()
-            .chain_update(SIGNATURE_DOMAIN)
+            .chain_update(domain)
             .chain_update(out.as_bytes())
             .finalize()
             .into_bytes();
@@ -161,6 +157,34 @@ impl Signer<'_> {
         URL_SAFE_NO_PAD.encode_string(tag, &mut out);
         out
     }
+}
+
+/// `name=value&...` with the values percent-encoded.
+pub(crate) fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(256);
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.extend(utf8_percent_encode(value, QUERY_VALUE));
+    }
+    out
+}
+
+/// Whether `tag` (unpadded base64url) is the MAC, under `key`, of `domain` and `signed`;
+/// compared in constant time.
+pub(crate) fn tag_matches(key: &NoticeKey, domain: &[u8], signed: &str, tag: &str) -> bool {
+    let mut tag_bytes = [0u8; TAG_BYTES + 3];
+    let tag_ok = URL_SAFE_NO_PAD
+        .decode_slice(tag, &mut tag_bytes)
+        .is_ok_and(|n| n == TAG_BYTES);
+    let mac = key
+        .mac()
+        .chain_update(domain)
+        .chain_update(signed.as_bytes());
+    tag_ok && mac.verify_slice(&tag_bytes[..TAG_BYTES]).is_ok()
 }
 
 /// A notice that verified: its signed fields and the price it reports.
@@ -213,15 +237,7 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
     }
     let (mut notice, key_id) = parse_signed(signed)?;
     let key = keys.get(&key_id).ok_or(Rejection::UnknownKey)?;
-    let mut tag_bytes = [0u8; TAG_BYTES + 3];
-    let tag_ok = URL_SAFE_NO_PAD
-        .decode_slice(tag, &mut tag_bytes)
-        .is_ok_and(|n| n == TAG_BYTES);
-    let mac = key
-        .mac()
-        .chain_update(SIGNATURE_DOMAIN)
-        .chain_update(signed.as_bytes());
-    if !tag_ok || mac.verify_slice(&tag_bytes[..TAG_BYTES]).is_err() {
+    if !tag_matches(key, SIGNATURE_DOMAIN, signed, tag) {
         return Err(Rejection::BadSignature);
     }
     if notice.expires < now_unix {
@@ -253,12 +269,16 @@ const FIELDS: [&str; 16] = [
     "sub", "mm", "max", "exp", "kid",
 ];
 
-/// The fields of the signed part, and its key id; each known field at most once.
-fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
-    let mut values: [Option<String>; FIELDS.len()] = Default::default();
+/// The decoded values of a signed query's `fields` (by position): each known field at most
+/// once, non-empty, at most [`MAX_FIELD_BYTES`]; any other name is malformed.
+pub(crate) fn split_fields<const N: usize>(
+    signed: &str,
+    fields: &[&str; N],
+) -> Result<[Option<String>; N], Rejection> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
     for pair in signed.split('&') {
         let (name, value) = pair.split_once('=').ok_or(Rejection::Malformed)?;
-        let slot = FIELDS
+        let slot = fields
             .iter()
             .position(|field| *field == name)
             .ok_or(Rejection::Malformed)?;
@@ -270,6 +290,12 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
         }
         values[slot] = Some(value.into_owned());
     }
+    Ok(values)
+}
+
+/// The fields of the signed part, and its key id; each known field at most once.
+fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
+    let values = split_fields(signed, &FIELDS)?;
     let [auction, imp, bid, campaign, creative, bidder, cur, user, res, publisher, placement, sub_id, mm, max, exp, kid] =
         values;
     let (Some(auction), Some(imp), Some(bid), Some(cur), Some(kid)) = (auction, imp, bid, cur, kid)

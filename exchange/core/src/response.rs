@@ -29,6 +29,8 @@ pub struct ResponseSettings<'a> {
     pub signer: Signer<'a>,
     /// Who sold each imp (by the request's imp order); empty: nobody named.
     pub provenance: &'a [Provenance<'a>],
+    /// Now, unix ms: the serving time stamped into click URLs.
+    pub served_ms: i64,
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -142,10 +144,19 @@ fn campaign_bid(
     let campaign = &snapshot.campaigns[id as usize];
     let creative = &campaign.creatives[usize::from(creative)];
     let crid = format!("{}.{}", campaign.id, creative.id);
+    let click_url = click_url(
+        campaign,
+        creative,
+        clearing,
+        &imp.imp.id,
+        auction_id,
+        provenance,
+        settings,
+    );
     let (adm, mtype) = match creative.kind {
         CreativeKind::Banner => {
             let values = MarkupValues {
-                click_url: &creative.landing_url,
+                click_url: &click_url,
                 image_url: &creative.image_url,
                 title: &creative.title,
                 w: creative.w,
@@ -161,7 +172,7 @@ fn campaign_bid(
         CreativeKind::Native => {
             let spec = imp.native.as_ref();
             let adm = spec
-                .map(|s| s.render(creative, &creative.landing_url))
+                .map(|s| s.render(creative, &click_url))
                 .unwrap_or_default();
             (adm, markup_type::NATIVE)
         }
@@ -210,6 +221,50 @@ fn campaign_bid(
         ..Bid::default()
     };
     (bid, campaign.advertiser.clone())
+}
+
+/// The signed click URL the campaign's markup links through: the impression's identity,
+/// and what a click (CPC: the clearing price per click) or an order (CPS: the commission
+/// rate of the user's tier) will cost.
+fn click_url(
+    campaign: &crate::campaign::Campaign,
+    creative: &crate::campaign::Creative,
+    clearing: &Clearing,
+    imp_id: &str,
+    auction_id: &str,
+    provenance: Option<&Provenance<'_>>,
+    settings: ResponseSettings<'_>,
+) -> String {
+    use crate::campaign::Pricing;
+    let rate = clearing.winner.event_rate;
+    let (cpc_micros, commission_rate) = match campaign.pricing {
+        Pricing::Cpm { .. } => (None, None),
+        // The second-price discount applies per click as it does per impression.
+        Pricing::Cpc { .. } => {
+            let share = if clearing.winner.ecpm > 0.0 {
+                (clearing.price / clearing.winner.ecpm).min(1.0)
+            } else {
+                0.0
+            };
+            (Some((rate * share * 1e6).round() as i64), None)
+        }
+        Pricing::Cps { .. } => (None, Some(rate)),
+    };
+    crate::click::url(
+        &settings.signer,
+        settings.public_url,
+        &crate::click::ClickFacts {
+            auction: auction_id,
+            imp: imp_id,
+            campaign: &campaign.id,
+            creative: &creative.id,
+            user: settings.user,
+            provenance,
+            cpc_micros,
+            commission_rate,
+            served_ms: settings.served_ms,
+        },
+    )
 }
 
 /// The bid of an external bidder's winning bid, and its seat (the bidder's name).
@@ -288,7 +343,7 @@ fn external_bid(
 
 /// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, and `mm=1` for a source
 /// the publisher registry does not have.
-fn push_provenance<'a>(
+pub(crate) fn push_provenance<'a>(
     pairs: &mut Vec<(&'static str, &'a str)>,
     provenance: Option<&'a Provenance<'a>>,
 ) {

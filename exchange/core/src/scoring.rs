@@ -97,6 +97,18 @@ pub struct Score {
     pub ecpm: f64,
 }
 
+impl Score {
+    /// What `campaign` pays per event at this score: per click for CPC (bid × multiplier),
+    /// the commission rate for CPS; 0 for CPM.
+    pub fn event_rate(&self, campaign: &Campaign) -> f64 {
+        match campaign.pricing {
+            Pricing::Cpm { .. } => 0.0,
+            Pricing::Cpc { bid } => bid * self.bid_multiplier,
+            Pricing::Cps { .. } => self.commission_rate.unwrap_or(0.0),
+        }
+    }
+}
+
 /// Scores `campaign` under `signals`.
 pub fn score(campaign: &Campaign, signals: Signals) -> Score {
     let pctr = clamp_rate(campaign.base_ctr * signals.ctr_lift);

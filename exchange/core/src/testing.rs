@@ -39,5 +39,10 @@ pub fn campaign(pricing: Pricing) -> Campaign {
         creatives: vec![],
         context: Default::default(),
         ltv_tiers: vec![],
+        attribution: crate::campaign::Attribution {
+            click_id_param: "click_id".into(),
+            window_secs: 7 * 86_400,
+            view_through_secs: None,
+        },
     }
 }

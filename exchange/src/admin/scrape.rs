@@ -2,6 +2,7 @@
 //! exchange counts — requests, the shared store ([`shared_store`]), bidders, connections —
 //! and the library encodes OpenMetrics text.
 
+pub mod affiliate;
 pub mod shared_store;
 
 use crate::metrics::exposition::Exposition;
@@ -28,6 +29,7 @@ impl Collector for ExchangeCollector {
         );
         state.bidders.describe(&state.config, &mut out);
         shared_store::describe(state, &mut out);
+        affiliate::describe(state, &mut out);
         state.connections.describe(&mut out);
         out.finish()
     }

@@ -65,6 +65,7 @@ pub fn build(
                 .saturating_add_unsigned(config.notices.ttl_secs),
         },
         provenance: facts.provenance,
+        served_ms: facts.now_ms,
     };
     let mut response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
     let outcome = if response.is_some() {

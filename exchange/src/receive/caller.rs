@@ -13,12 +13,7 @@ const MAX_FORWARDED_ENTRIES: usize = 32;
 
 /// The caller of a request that came from `peer`.
 pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) -> Caller {
-    let hops = usize::from(config.enrichment.forwarded_for_hops);
-    let ip = if hops == 0 {
-        peer
-    } else {
-        forwarded_for(headers, hops)
-    };
+    let ip = address(headers, peer, config);
     // A server's own agent and cookies never stand for the device's: not even read.
     let from_browser = headers.contains_key(header::ORIGIN);
     if !from_browser {
@@ -29,11 +24,7 @@ pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) ->
             uid_cookie: None,
         };
     }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .filter(|ua| !ua.is_empty() && ua.len() <= MAX_USER_AGENT_BYTES)
-        .map(str::to_owned);
+    let user_agent = agent(headers);
     let cookie = &config.first_party_id;
     let uid_cookie = cookie
         .enabled()
@@ -51,6 +42,34 @@ pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) ->
         user_agent,
         uid_cookie,
     }
+}
+
+/// The caller of a navigation (a click: always the user's own browser, `Origin` or not):
+/// its address and user agent, read the same bounded way; no cookie.
+pub fn navigation(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) -> Caller {
+    Caller {
+        from_browser: true,
+        ip: address(headers, peer, config),
+        user_agent: agent(headers),
+        uid_cookie: None,
+    }
+}
+
+/// The caller's address: the TCP peer, or the trusted proxy hop of `X-Forwarded-For`.
+fn address(headers: &HeaderMap, peer: Option<IpAddr>, config: &ExchangeConfig) -> Option<IpAddr> {
+    match usize::from(config.enrichment.forwarded_for_hops) {
+        0 => peer,
+        hops => forwarded_for(headers, hops),
+    }
+}
+
+/// The `User-Agent`, when present and at most [`MAX_USER_AGENT_BYTES`].
+fn agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ua| !ua.is_empty() && ua.len() <= MAX_USER_AGENT_BYTES)
+        .map(str::to_owned)
 }
 
 /// The address `hops` entries from the right of `X-Forwarded-For` (each trusted proxy

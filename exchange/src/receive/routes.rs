@@ -93,6 +93,22 @@ async fn dispatch(
             let billing = path == "/notice/bill";
             notices_in::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
+        (&Method::GET, exchange_core::click::AD_CLICK_PATH) => {
+            let query = request.uri().query().unwrap_or("");
+            crate::affiliate::clicks_in::receive(&state, query, request.headers(), peer)
+        }
+        (&Method::POST, "/orders") => crate::affiliate::orders_in::receive(state, request).await,
+        (&Method::GET, "/admin/orders" | "/admin/affiliate/report") => {
+            if let Some(refusal) = admin::refuse(&state, &request) {
+                return refusal;
+            }
+            let query = request.uri().query().unwrap_or("").to_owned();
+            if path == "/admin/orders" {
+                crate::affiliate::order_view(state, &query).await
+            } else {
+                crate::affiliate::summary(state, &query).await
+            }
+        }
         (&Method::POST, "/cookie_sync") => {
             let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
             crate::cookie_sync::answer(request, &state.config.first_party_id, timeout).await
@@ -117,12 +133,25 @@ async fn dispatch(
                 method_not_allowed("GET")
             }
         }
-        (_, "/openrtb2/auction" | "/cookie_sync" | "/admin/reload" | "/admin/users/history") => {
-            method_not_allowed("POST")
-        }
-        (_, "/healthz" | "/readyz" | "/metrics" | "/notice/win" | "/notice/bill") => {
-            method_not_allowed("GET")
-        }
+        (
+            _,
+            "/openrtb2/auction"
+            | "/cookie_sync"
+            | "/admin/reload"
+            | "/admin/users/history"
+            | "/orders",
+        ) => method_not_allowed("POST"),
+        (
+            _,
+            "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/notice/win"
+            | "/notice/bill"
+            | "/c/ad"
+            | "/admin/orders"
+            | "/admin/affiliate/report",
+        ) => method_not_allowed("GET"),
         _ => no_such_endpoint(),
     }
 }

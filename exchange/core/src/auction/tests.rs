@@ -9,6 +9,7 @@ fn candidate(campaign: u32, ecpm: f64) -> Candidate {
         },
         ecpm,
         tiebreak: mix(u64::from(campaign)),
+        event_rate: 0.0,
     }
 }
 
@@ -117,6 +118,7 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
                     source,
                     ecpm,
                     tiebreak,
+                    event_rate: 0.0,
                 });
             }
         }

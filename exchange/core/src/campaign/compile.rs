@@ -2,7 +2,9 @@
 
 use super::counter::{cap_field, CapScope};
 use super::markup::{MarkupTemplate, DEFAULT_BANNER_MARKUP};
-use super::spec::{CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec};
+use super::spec::{
+    AttributionSpec, CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec,
+};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -307,6 +309,56 @@ pub struct Campaign {
     pub context: ContextRules,
     /// LTV tiers, highest `min_ltv` first.
     pub ltv_tiers: Vec<LtvTier>,
+    /// How its clicks and orders are joined.
+    pub attribution: Attribution,
+}
+
+/// Default click-through attribution window: 7 days.
+pub const DEFAULT_ATTRIBUTION_HOURS: u32 = 168;
+/// Longest click-through attribution window: 90 days.
+pub const MAX_ATTRIBUTION_HOURS: u32 = 2160;
+/// Longest view-through window: 30 days.
+pub const MAX_VIEW_THROUGH_HOURS: u32 = 720;
+
+/// A campaign's attribution rules, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// Landing-URL query parameter of the click id.
+    pub click_id_param: String,
+    /// Click-through window, seconds.
+    pub window_secs: i64,
+    /// View-through window, seconds; `None`: click-through only.
+    pub view_through_secs: Option<i64>,
+}
+
+fn compile_attribution(spec: &AttributionSpec, check: &mut Checker<'_>) -> Attribution {
+    let param = spec.click_id_param.as_deref().unwrap_or("click_id");
+    check.require(
+        (1..=32).contains(&param.len())
+            && param
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "attribution.click_id_param",
+        "need 1-32 letters, digits, '_' or '-'",
+    );
+    let window = spec.window_hours.unwrap_or(DEFAULT_ATTRIBUTION_HOURS);
+    check.require(
+        (1..=MAX_ATTRIBUTION_HOURS).contains(&window),
+        "attribution.window_hours",
+        "must be 1..=2160 (90 days)",
+    );
+    if let Some(view) = spec.view_through_hours {
+        check.require(
+            (1..=MAX_VIEW_THROUGH_HOURS).contains(&view),
+            "attribution.view_through_hours",
+            "must be 1..=720 (30 days)",
+        );
+    }
+    Attribution {
+        click_id_param: param.to_owned(),
+        window_secs: i64::from(window) * 3600,
+        view_through_secs: spec.view_through_hours.map(|h| i64::from(h) * 3600),
+    }
 }
 
 /// Validates and compiles a parsed file; returns every error found.
@@ -637,6 +689,7 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         creatives,
         context,
         ltv_tiers,
+        attribution: compile_attribution(&spec.attribution, check),
     })
 }
 

@@ -72,6 +72,26 @@ pub struct CampaignSpec {
     /// Payout by the user's predicted lifetime value (at most 8 tiers).
     #[serde(default)]
     pub ltv_tiers: Vec<LtvTierSpec>,
+    /// How clicks and orders are joined (click id parameter, windows).
+    #[serde(default)]
+    pub attribution: AttributionSpec,
+}
+
+/// How a campaign's clicks and orders are joined.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionSpec {
+    /// Query parameter the click id is added to the landing URL under. Default `click_id`.
+    #[serde(default)]
+    pub click_id_param: Option<String>,
+    /// An order counts for the last valid click at most this many hours before it, 1–2160
+    /// (90 days). Default 168 (7 days).
+    #[serde(default)]
+    pub window_hours: Option<u32>,
+    /// Orders may be attributed to an impression without a click (by the user key), within
+    /// this many hours, 1–720; absent: never (click-through only).
+    #[serde(default)]
+    pub view_through_hours: Option<u32>,
 }
 
 /// Contextual rules of a campaign.

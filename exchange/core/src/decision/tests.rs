@@ -328,6 +328,8 @@ proptest! {
                     source: auction::Source::Campaign { id, creative },
                     ecpm: score(&snap.campaigns[id as usize], Signals::NEUTRAL).ecpm,
                     tiebreak: auction::mix(seed ^ u64::from(id)),
+                    event_rate: score(&snap.campaigns[id as usize], Signals::NEUTRAL)
+                        .event_rate(&snap.campaigns[id as usize]),
                 }))
                 .collect(),
         }).collect();

@@ -1,0 +1,171 @@
+//! The affiliate loop's first half: clicks and orders, attributed to who sold the
+//! impression. `clicks_in` (`GET /c/ad`: verify, 302 to the creative's landing URL with a
+//! click id) → `click_log` (off the request path, batched into the database, judged, CPC
+//! charged) → `orders_in` (`POST /orders`: an advertiser's authenticated report, applied in
+//! one transaction) → `database` (SQLite: clicks, orders, lines and their transitions) →
+//! `report` (what the admin API reads back). The pure rules (click URLs, order states,
+//! attribution, commission) are `exchange-core`'s `click` and `orders`.
+
+pub mod auth;
+pub mod click_log;
+pub mod clicks_in;
+pub mod database;
+pub mod orders_in;
+mod report;
+
+use crate::config::{AdvertiserCredentials, ExchangeConfig};
+use crate::receive::reply::{json, Body};
+use crate::shared::StoreError;
+use crate::state::AppState;
+use database::AffiliateDb;
+use http::{Response, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The affiliate state of one exchange node.
+#[derive(Debug)]
+pub struct Affiliate {
+    /// Clicks and orders (none: clicks are not kept and orders are refused).
+    pub database: Option<Arc<AffiliateDb>>,
+    /// Clicks on their way to the database.
+    pub clicks: click_log::ClickLog,
+    /// Who may report orders.
+    pub advertisers: Vec<AdvertiserCredentials>,
+    /// Clicks refused at the door, by reason.
+    pub refused: clicks_in::RefusedClicks,
+    /// Orders by outcome.
+    pub orders: orders_in::OrderStats,
+}
+
+impl Affiliate {
+    /// The affiliate state `config` describes, without its database (tests, benches).
+    pub fn new(config: &ExchangeConfig) -> Self {
+        let settings = &config.affiliate;
+        Self {
+            database: None,
+            clicks: click_log::ClickLog::new(
+                settings.click_queue,
+                settings.click_batch,
+                Duration::from_millis(settings.click_flush_ms),
+            ),
+            // Validation read these once already; a variable unset since leaves nobody
+            // able to report (401), never someone else.
+            advertisers: config.advertiser_credentials().unwrap_or_default(),
+            refused: clicks_in::RefusedClicks::default(),
+            orders: orders_in::OrderStats::default(),
+        }
+    }
+
+    /// The same, with the database at `affiliate.database` opened (created if missing).
+    pub fn open(config: &ExchangeConfig) -> Result<Self, StoreError> {
+        let mut affiliate = Self::new(config);
+        let path = &config.affiliate.database;
+        if !path.as_os_str().is_empty() {
+            affiliate.database = Some(Arc::new(AffiliateDb::open(path)?));
+        }
+        Ok(affiliate)
+    }
+}
+
+/// Starts the click writer and re-sends order spend the budget store never confirmed
+/// (from before a crash). Called once by `run`.
+pub fn start(state: &Arc<AppState>) {
+    let clicks = Arc::clone(state);
+    tokio::spawn(async move {
+        let database = clicks.affiliate.database.clone();
+        clicks
+            .affiliate
+            .clicks
+            .run(Arc::clone(&clicks), database)
+            .await;
+    });
+    if let Some(database) = state.affiliate.database.clone() {
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            // Older than the store's idempotency window, a re-send could count twice.
+            let window_ms = crate::shared::keys::EVENT_TTL_SECS as i64 * 1000 / 2;
+            let since = state.clock.now_millis() - window_ms;
+            let db = Arc::clone(&database);
+            let Ok(Ok(spend)) =
+                tokio::task::spawn_blocking(move || db.uncommitted_spend(since)).await
+            else {
+                return;
+            };
+            if !spend.is_empty() {
+                tracing::info!(
+                    lines = spend.len(),
+                    "re-sending order spend the store had not confirmed"
+                );
+                orders_in::commit_spend(&state, &database, spend).await;
+            }
+        });
+    }
+}
+
+/// `GET /admin/orders?advertiser=&order_id=`: one order, attributed or not, with its lines
+/// and their transitions.
+pub async fn order_view(state: Arc<AppState>, query: &str) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database();
+    };
+    let param = |name: &str| query_param(query, name);
+    let (Some(advertiser), Some(order_id)) = (param("advertiser"), param("order_id")) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": "give advertiser and order_id", "field": "query" }),
+        );
+    };
+    match tokio::task::spawn_blocking(move || database.order_view(&advertiser, &order_id)).await {
+        Ok(Ok(Some(order))) => json(StatusCode::OK, &order),
+        Ok(Ok(None)) => json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "no such order", "field": "order_id" }),
+        ),
+        _ => unavailable(),
+    }
+}
+
+/// `GET /admin/affiliate/report[?publisher=]`: clicks, orders and commission by publisher,
+/// placement, sub-id and campaign (and unattributed orders by reason).
+pub async fn summary(state: Arc<AppState>, query: &str) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database();
+    };
+    // What reached the click queue before this call is in the report.
+    state.affiliate.clicks.flush(Duration::from_secs(2)).await;
+    let publisher = query_param(query, "publisher");
+    match tokio::task::spawn_blocking(move || database.summary(publisher.as_deref())).await {
+        Ok(Ok(report)) => json(StatusCode::OK, &report),
+        _ => unavailable(),
+    }
+}
+
+fn no_database() -> Response<Body> {
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({ "error": "no affiliate database configured", "field": "affiliate.database" }),
+    )
+}
+
+fn unavailable() -> Response<Body> {
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({ "error": "affiliate database unavailable", "field": "store" }),
+    )
+}
+
+/// The decoded value of `name` in a query string (at most 256 bytes).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name && value.len() <= 256)
+            .then(|| {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8()
+                    .ok()
+            })
+            .flatten()
+            .map(std::borrow::Cow::into_owned)
+            .filter(|v| !v.is_empty())
+    })
+}

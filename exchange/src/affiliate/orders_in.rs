@@ -1,0 +1,282 @@
+//! `POST /orders`: an advertiser reports one order (new, or an update of one it reported
+//! before). Authenticated first ([`super::auth`]), then read
+//! ([`exchange_core::orders::OrderReport`], 400 naming the field), then applied in one
+//! database transaction ([`super::database::AffiliateDb::apply_order`]: attribution, each
+//! line's transition and commission); answered 200 only once that transaction is committed,
+//! so an acknowledged order survives `kill -9`. The commission change of a CPS campaign's
+//! lines then goes to its budget through the store writer (idempotent per line version);
+//! whatever the writer had not confirmed is sent again at the next start.
+
+use super::database::{
+    AffiliateDb, ApplyError, CampaignTerms, OrderContext, OrderOutcome, SpendDelta,
+};
+use crate::campaign::Pricing;
+use crate::receive::reply::{json, Body};
+use crate::serving::Serving;
+use crate::shared::{EventId, Release, Write};
+use crate::state::AppState;
+use exchange_core::orders::{OrderReport, Unattributed};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest wait for the budget store to take an order's spend before answering anyway
+/// (the order itself is already durable; the spend is re-sent at the next start).
+const SPEND_WAIT: Duration = Duration::from_secs(2);
+
+/// Counters of the order path (rendered in `/metrics`).
+#[derive(Debug, Default)]
+pub struct OrderStats {
+    /// Reports applied, attributed.
+    pub attributed: AtomicU64,
+    /// Reports applied, not attributed, by reason ([`Unattributed::ALL`] order).
+    pub unattributed: [AtomicU64; Unattributed::ALL.len()],
+    /// Reports refused, by [`REFUSALS`] order.
+    pub refused: [AtomicU64; REFUSALS.len()],
+    /// Line transitions written.
+    pub transitions: AtomicU64,
+}
+
+/// Why a report is refused (metric labels).
+pub const REFUSALS: [&str; 6] = [
+    "unauthenticated",
+    "invalid",
+    "conflict",
+    "too_large",
+    "unavailable",
+    "no_database",
+];
+
+fn refused(
+    state: &AppState,
+    kind: &str,
+    status: StatusCode,
+    field: &str,
+    message: &str,
+) -> Response<Body> {
+    if let Some(at) = REFUSALS.iter().position(|r| *r == kind) {
+        state.affiliate.orders.refused[at].fetch_add(1, Relaxed);
+    }
+    json(
+        status,
+        &serde_json::json!({ "error": message, "field": field }),
+    )
+}
+
+/// What an order reads from the serving snapshot and the configured rates.
+struct SnapshotContext {
+    state: Arc<AppState>,
+    serving: Arc<Serving>,
+}
+
+impl OrderContext for SnapshotContext {
+    fn campaign(&self, id: &str) -> Option<CampaignTerms> {
+        let campaign = self.serving.snapshot.campaign(id)?;
+        let base_rate = match campaign.pricing {
+            Pricing::Cps {
+                commission_rate, ..
+            } => Some(commission_rate),
+            _ => None,
+        };
+        Some(CampaignTerms {
+            window_secs: campaign.attribution.window_secs,
+            base_rate,
+            cps: base_rate.is_some(),
+        })
+    }
+
+    fn to_exchange(&self, currency: &str, micros: i64) -> Option<i64> {
+        let rate = self.state.config.rate_of(currency)?;
+        Some((micros as f64 / rate).round() as i64)
+    }
+}
+
+/// Answers `POST /orders`.
+pub async fn receive(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return refused(
+            &state,
+            "no_database",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "affiliate.database",
+            "this exchange keeps no order database; nothing was recorded",
+        );
+    };
+    let headers = request.headers().clone();
+    let config = &state.config;
+    let body = match crate::receive::body::read(
+        request,
+        config.affiliate.max_order_bytes,
+        Duration::from_millis(config.limits.body_read_timeout_ms),
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(error) => return refused(&state, "too_large", error.status, "body", error.message),
+    };
+    let now_ms = state.clock.now_millis();
+    let advertiser = match super::auth::authenticate(
+        &state.affiliate.advertisers,
+        &headers,
+        &body,
+        now_ms.div_euclid(1000),
+        config.affiliate.signature_skew_secs as i64,
+    ) {
+        Ok(advertiser) => advertiser.id.clone(),
+        Err(error) => {
+            return refused(
+                &state,
+                "unauthenticated",
+                StatusCode::UNAUTHORIZED,
+                error.field,
+                error.message,
+            )
+        }
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let report: OrderReport = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(report) => report,
+        Err(error) => {
+            let field = error.path().to_string();
+            let message = error.into_inner().to_string();
+            return refused(&state, "invalid", StatusCode::BAD_REQUEST, &field, &message);
+        }
+    };
+    let update = match report.validate(now_ms.div_euclid(1000)) {
+        Ok(update) => update,
+        Err(error) => {
+            return refused(
+                &state,
+                "invalid",
+                StatusCode::BAD_REQUEST,
+                &error.field,
+                &error.message,
+            )
+        }
+    };
+    if config.rate_of(&update.currency).is_none() {
+        return refused(
+            &state,
+            "invalid",
+            StatusCode::BAD_REQUEST,
+            "currency",
+            "no exchange rate for this currency",
+        );
+    }
+    wait_for_click(&state, &database, update.click_id.as_deref()).await;
+    let context = SnapshotContext {
+        serving: state.serving(),
+        state: Arc::clone(&state),
+    };
+    let db = Arc::clone(&database);
+    let applied =
+        tokio::task::spawn_blocking(move || db.apply_order(&advertiser, &update, now_ms, &context))
+            .await;
+    let outcome = match applied {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(ApplyError::Conflict(field, message))) => {
+            return refused(&state, "conflict", StatusCode::CONFLICT, field, &message)
+        }
+        failed => {
+            if let Ok(Err(ApplyError::Store(error))) = failed {
+                tracing::warn!(%error, "order not recorded");
+            }
+            return refused(
+                &state,
+                "unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store",
+                "the order was not recorded; retry it",
+            );
+        }
+    };
+    count(&state, &outcome);
+    commit_spend(&state, &database, outcome.spend.clone()).await;
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(&outcome).unwrap_or_default(),
+    )
+}
+
+/// When the order's click is not in the database yet but clicks are still on their way
+/// there (a click a moment ago on this node), waits for them to be written (bounded).
+async fn wait_for_click(state: &AppState, database: &Arc<AffiliateDb>, click_id: Option<&str>) {
+    let Some(click_id) = click_id else { return };
+    if state.affiliate.clicks.pending() == 0 {
+        return;
+    }
+    let db = Arc::clone(database);
+    let id = click_id.to_owned();
+    let known = tokio::task::spawn_blocking(move || db.click(&id)).await;
+    if !matches!(known, Ok(Ok(Some(_)))) {
+        state.affiliate.clicks.flush(CLICK_WAIT).await;
+    }
+}
+
+/// Longest an order waits for this node's queued clicks to be written.
+const CLICK_WAIT: Duration = Duration::from_secs(1);
+
+fn count(state: &AppState, outcome: &OrderOutcome) {
+    let stats = &state.affiliate.orders;
+    match outcome.unattributed {
+        None => stats.attributed.fetch_add(1, Relaxed),
+        Some(reason) => {
+            let at = Unattributed::ALL
+                .iter()
+                .position(|r| r.as_str() == reason)
+                .unwrap_or(0);
+            stats.unattributed[at].fetch_add(1, Relaxed)
+        }
+    };
+    let changed = outcome.lines.iter().filter(|l| l.changed).count();
+    stats.transitions.fetch_add(changed as u64, Relaxed);
+}
+
+/// Sends `spend` to the budget store and marks what landed; bounded (2 s).
+pub async fn commit_spend(
+    state: &Arc<AppState>,
+    database: &Arc<AffiliateDb>,
+    spend: Vec<SpendDelta>,
+) -> bool {
+    if spend.is_empty() {
+        return true;
+    }
+    let serving = state.serving();
+    let writes: Vec<Write> = spend
+        .iter()
+        .map(|delta| {
+            let offset = serving
+                .snapshot
+                .campaign(&delta.campaign)
+                .map_or(0, |c| c.utc_offset_secs);
+            let (advertiser, order, line, version) = &delta.event;
+            Write::Spend {
+                campaign: delta.campaign.clone(),
+                day: crate::admission::budgets::local_day(state.clock.now_millis(), offset),
+                micros: delta.micros,
+                event: EventId {
+                    auction: format!("order:{advertiser}:{order}"),
+                    imp: format!("{line}:{version}"),
+                },
+                release: Release::NONE,
+            }
+        })
+        .collect();
+    let landed = match state.writer.send(writes) {
+        Some(durable) => durable.wait(SPEND_WAIT).await,
+        None => false,
+    };
+    if landed {
+        let db = Arc::clone(database);
+        let events: Vec<_> = spend.into_iter().map(|d| d.event).collect();
+        let marked = tokio::task::spawn_blocking(move || db.spend_committed(&events)).await;
+        if !matches!(marked, Ok(Ok(()))) {
+            tracing::warn!(
+                "order spend committed but not marked; it is sent again (once) at the next start"
+            );
+        }
+    }
+    landed
+}

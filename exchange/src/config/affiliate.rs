@@ -1,0 +1,188 @@
+//! `[affiliate]` and `[[advertisers]]`: where clicks and orders are kept, how clicks are
+//! batched, and how each advertiser authenticates the orders it reports.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Clicks, orders and attribution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AffiliateConfig {
+    /// SQLite file of clicks, orders and their states, relative to the config file's folder
+    /// (default `affiliate.db`). Empty: clicks still redirect and charge, but are recorded
+    /// nowhere, and orders are refused (503): nothing is acknowledged that is not durable.
+    pub database: PathBuf,
+    /// Clicks waiting to be written, at most. A click past it still redirects, but its
+    /// record is dropped and counted (`exchange_clicks_total{outcome="dropped"}`).
+    pub click_queue: usize,
+    /// Clicks written in one transaction, at most.
+    pub click_batch: usize,
+    /// Longest a click waits for its batch to be written, ms: what a crash can lose is
+    /// at most the clicks of this window (and of the queue).
+    pub click_flush_ms: u64,
+    /// Largest order body (one order or a batch file), bytes.
+    pub max_order_bytes: usize,
+    /// An HMAC-signed order's `X-Timestamp` may differ from the exchange's clock by this
+    /// many seconds at most (a captured request cannot be replayed later).
+    pub signature_skew_secs: u64,
+}
+
+impl Default for AffiliateConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("affiliate.db"),
+            click_queue: 65_536,
+            click_batch: 1024,
+            click_flush_ms: 50,
+            max_order_bytes: 1 << 20,
+            signature_skew_secs: 300,
+        }
+    }
+}
+
+impl AffiliateConfig {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let checks = [
+            (
+                (1..=1 << 22).contains(&self.click_queue),
+                "affiliate.click_queue",
+                "1..=4194304 clicks",
+            ),
+            (
+                (1..=65_536).contains(&self.click_batch),
+                "affiliate.click_batch",
+                "1..=65536 clicks",
+            ),
+            (
+                (1..=10_000).contains(&self.click_flush_ms),
+                "affiliate.click_flush_ms",
+                "1..=10000 ms",
+            ),
+            (
+                (1024..=64 << 20).contains(&self.max_order_bytes),
+                "affiliate.max_order_bytes",
+                "1 KiB..=64 MiB",
+            ),
+            (
+                (1..=3600).contains(&self.signature_skew_secs),
+                "affiliate.signature_skew_secs",
+                "1..=3600 s",
+            ),
+        ];
+        for (ok, field, message) in checks {
+            if !ok {
+                return Err((field.to_owned(), format!("must be {message}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One advertiser that reports orders (`[[advertisers]]`): its id is the campaigns'
+/// `advertiser`. It authenticates with an HMAC of the body under its key, or with its
+/// bearer token, or either when both are set.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdvertiserConfig {
+    /// The campaigns' `advertiser` id.
+    pub id: String,
+    /// HMAC-SHA256 key (at least 32 bytes); prefer `hmac_secret_env`.
+    pub hmac_secret: String,
+    /// Name of an environment variable holding the HMAC key.
+    pub hmac_secret_env: String,
+    /// Bearer token (at least 32 bytes); prefer `bearer_token_env`.
+    pub bearer_token: String,
+    /// Name of an environment variable holding the bearer token.
+    pub bearer_token_env: String,
+}
+
+impl std::fmt::Debug for AdvertiserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdvertiserConfig")
+            .field("id", &self.id)
+            .field("hmac_secret_env", &self.hmac_secret_env)
+            .field("bearer_token_env", &self.bearer_token_env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest HMAC key or bearer token accepted.
+pub const MIN_ADVERTISER_SECRET_BYTES: usize = 32;
+
+/// An advertiser's credentials, read (environment included) and checked.
+#[derive(Clone, Default)]
+pub struct AdvertiserCredentials {
+    /// The advertiser id.
+    pub id: String,
+    /// HMAC key, if any.
+    pub hmac_secret: Option<Vec<u8>>,
+    /// Bearer token, if any.
+    pub bearer_token: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AdvertiserCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdvertiserCredentials")
+            .field("id", &self.id)
+            .field("hmac", &self.hmac_secret.is_some())
+            .field("bearer", &self.bearer_token.is_some())
+            .finish()
+    }
+}
+
+impl AdvertiserConfig {
+    /// The credentials these settings describe (reads the `_env` variables).
+    pub fn credentials(&self, index: usize) -> Result<AdvertiserCredentials, (String, String)> {
+        let field = format!("advertisers[{index}]({})", self.id);
+        let valid_id = (1..=64).contains(&self.id.len())
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !valid_id {
+            return Err((
+                format!("{field}.id"),
+                "need 1-64 letters, digits, '-', '_' or '.'".to_owned(),
+            ));
+        }
+        let read =
+            |value: &str, env: &str, name: &str| -> Result<Option<Vec<u8>>, (String, String)> {
+                let secret = match (value.is_empty(), env.is_empty()) {
+                    (true, true) => return Ok(None),
+                    (false, true) => value.to_owned(),
+                    (true, false) => std::env::var(env).map_err(|_| {
+                        (
+                            format!("{field}.{name}_env"),
+                            format!("environment variable {env} is not set"),
+                        )
+                    })?,
+                    (false, false) => {
+                        return Err((
+                            format!("{field}.{name}"),
+                            format!("give one of {name} and {name}_env"),
+                        ))
+                    }
+                };
+                if secret.len() < MIN_ADVERTISER_SECRET_BYTES {
+                    return Err((
+                        format!("{field}.{name}"),
+                        format!("must be at least {MIN_ADVERTISER_SECRET_BYTES} bytes"),
+                    ));
+                }
+                Ok(Some(secret.into_bytes()))
+            };
+        let credentials = AdvertiserCredentials {
+            id: self.id.clone(),
+            hmac_secret: read(&self.hmac_secret, &self.hmac_secret_env, "hmac_secret")?,
+            bearer_token: read(&self.bearer_token, &self.bearer_token_env, "bearer_token")?,
+        };
+        if credentials.hmac_secret.is_none() && credentials.bearer_token.is_none() {
+            return Err((
+                field,
+                "needs an hmac_secret or a bearer_token (or their _env)".to_owned(),
+            ));
+        }
+        Ok(credentials)
+    }
+}

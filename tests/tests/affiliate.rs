@@ -1,0 +1,581 @@
+//! The affiliate loop on real sockets: auction → signed click URL in the markup → `GET
+//! /c/ad` → 302 to the creative's own landing page with a click id → the advertiser's
+//! order report → an attributed line with its commission, in the admin views and the
+//! budget. Forged, altered, replayed and unauthenticated inputs change nothing.
+
+use exchange::affiliate::auth::sign;
+use exchange::shared::PacingStore;
+use std::time::Duration;
+use tests::{Client, Reply, TestExchange};
+
+const REGISTRY: &str = r#"
+[[publishers]]
+id = "p1"
+name = "Mama Reviews"
+domains = ["mama.example"]
+
+[[publishers.placements]]
+id = "home-top"
+kind = "site_slot"
+
+[[publishers.sub_ids]]
+id = "wechat-group-7"
+kind = "channel"
+"#;
+
+/// Request headers as name, value pairs.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
+const JD_KEY: &str = "jd-test-hmac-key-0123456789abcdefghij";
+const TB_TOKEN: &str = "tb-test-bearer-token-0123456789abcdef";
+
+/// A CPS campaign of advertiser `jd` (10% of the order; the click id under `jdclk`).
+fn cps_campaign() -> String {
+    r#"{"id":"stroller","name":"Stroller","advertiser":"jd","adomain":["jd.example"],
+        "pricing":{"model":"cps","commission_rate":0.1,"avg_order_value":100},
+        "base_ctr":0.05,"base_cvr":0.05,
+        "attribution":{"click_id_param":"jdclk","window_hours":24},
+        "creatives":[{"id":"b1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/s.jpg","landing_url":"https://jd.example/item/1?ref=x#buy"}]}"#
+        .to_owned()
+}
+
+/// A CPC campaign of advertiser `tb` paying 2.0 a click, with a daily budget.
+fn cpc_campaign() -> String {
+    r#"{"id":"tea","name":"Tea","advertiser":"tb","adomain":["tb.example"],
+        "pricing":{"model":"cpc","bid":2.0},"base_ctr":0.01,
+        "budget":{"daily":1000},
+        "creatives":[{"id":"n1","format":"banner","w":300,"h":250,
+          "image_url":"https://img.example/t.jpg","landing_url":"https://tb.example/tea"}]}"#
+        .to_owned()
+}
+
+const ADVERTISERS: &str = r#"
+[affiliate]
+database = "affiliate.db"
+click_flush_ms = 5
+
+[[advertisers]]
+id = "jd"
+hmac_secret = "jd-test-hmac-key-0123456789abcdefghij"
+
+[[advertisers]]
+id = "tb"
+bearer_token = "tb-test-bearer-token-0123456789abcdef"
+"#;
+
+async fn start(campaigns: &[String]) -> TestExchange {
+    TestExchange::builder()
+        .campaigns(&tests::campaign_file(campaigns))
+        .publishers(REGISTRY)
+        .config(ADVERTISERS)
+        // Clicks are judged by the time since the serve: the real clock.
+        .clock(exchange::clock::Clock::System)
+        .start()
+        .await
+}
+
+fn request(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","imp":[{{"id":"1","tagid":"home-top","banner":{{"w":300,"h":250}},
+            "ext":{{"sub_id":"wechat-group-7"}}}}],
+          "site":{{"domain":"mama.example","page":"https://mama.example/a","publisher":{{"id":"p1"}}}},
+          "user":{{"id":"reader-{id}"}}}}"#
+    )
+}
+
+/// The click URL the first bid's banner links through.
+fn click_url(answer: &serde_json::Value) -> String {
+    let adm = answer["seatbid"][0]["bid"][0]["adm"].as_str().expect("adm");
+    let start = adm.find("href=\"").expect("a link") + "href=\"".len();
+    let end = adm[start..].find('"').expect("closed") + start;
+    adm[start..end].replace("&amp;", "&")
+}
+
+async fn auction(exchange: &TestExchange, client: &Client, id: &str) -> serde_json::Value {
+    client
+        .post(&exchange.url("/openrtb2/auction"), request(id))
+        .await
+        .json_if(200)
+}
+
+/// Clicks `url` like a person would: a moment after the ad was served.
+async fn click(client: &Client, url: &str) -> Reply {
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    client
+        .send(
+            http::Method::GET,
+            url,
+            &[("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148")],
+            bytes::Bytes::new(),
+        )
+        .await
+}
+
+fn click_id_of(location: &str, param: &str) -> String {
+    let at = location.find(&format!("{param}=")).expect("click id") + param.len() + 1;
+    location[at..]
+        .split(['&', '#'])
+        .next()
+        .expect("value")
+        .to_owned()
+}
+
+/// What `campaign` has committed over its life, micros.
+async fn spent(exchange: &TestExchange, campaign: &str) -> i64 {
+    exchange
+        .state
+        .shared
+        .spend(campaign, now().div_euclid(86_400))
+        .await
+        .expect("spend")
+        .spent_total
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// POSTs `body` as advertiser `jd`, signed with its key.
+async fn report_signed(exchange: &TestExchange, client: &Client, body: &str) -> Reply {
+    let at = now();
+    let signature = sign(JD_KEY.as_bytes(), at, body.as_bytes());
+    client
+        .send(
+            http::Method::POST,
+            &exchange.url("/orders"),
+            &[
+                ("content-type", "application/json"),
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &at.to_string()),
+                ("x-signature", &signature),
+            ],
+            body.to_owned(),
+        )
+        .await
+}
+
+async fn admin_get(exchange: &TestExchange, client: &Client, path: &str) -> Reply {
+    client
+        .send(
+            http::Method::GET,
+            &exchange.url(path),
+            &[("authorization", "Bearer test-token")],
+            bytes::Bytes::new(),
+        )
+        .await
+}
+
+fn order(order_id: &str, click_id: &str, status: &str, extra_line: &str) -> String {
+    format!(
+        r#"{{"order_id":"{order_id}","currency":"USD","order_time":{},"click_id":"{click_id}","status":"{status}",
+            "lines":[{{"line_id":"1","sku":"STROLLER-X","quantity":2,"price":150.0,"category":"baby"{extra_line}}},
+                     {{"line_id":"2","sku":"RAIN-COVER","quantity":1,"price":20.0}}]}}"#,
+        now() - 5
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_lands_on_the_creatives_page_and_the_order_is_attributed_with_its_commission() {
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    let answer = auction(&exchange, &client, "a1").await;
+    let url = click_url(&answer);
+    assert!(url.starts_with(&exchange.url("/c/ad?")), "{url}");
+    for field in [
+        "campaign=stroller",
+        "&pub=p1&",
+        "&plc=home-top&",
+        "&sub=wechat-group-7&",
+        "&cr=0.1&",
+    ] {
+        assert!(url.contains(field), "{field} in {url}");
+    }
+
+    let landed = click(&client, &url).await;
+    assert_eq!(
+        landed.status,
+        302,
+        "{}",
+        String::from_utf8_lossy(&landed.body)
+    );
+    let location = landed.headers["location"].to_str().expect("location");
+    assert!(
+        location.starts_with("https://jd.example/item/1?ref=x&jdclk="),
+        "{location}"
+    );
+    assert!(
+        location.ends_with("#buy"),
+        "the fragment stays last: {location}"
+    );
+    assert_eq!(landed.headers["cache-control"], "no-store");
+    let click_id = click_id_of(location, "jdclk");
+    assert_eq!(click_id.len(), 22, "128 random bits");
+
+    // The shop reports the order with the click id it kept.
+    let reply = report_signed(&exchange, &client, &order("JD-1", &click_id, "paid", "")).await;
+    let outcome = reply.json_if(200);
+    assert_eq!(outcome["attributed"], true, "{outcome}");
+    assert_eq!(outcome["publisher"], "p1");
+    // 10% of (2 × 150 + 20).
+    assert_eq!(outcome["lines"][0]["commission_micros"], 30_000_000);
+    assert_eq!(outcome["lines"][1]["commission_micros"], 2_000_000);
+
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=JD-1",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(view["placement"], "home-top");
+    assert_eq!(view["sub_id"], "wechat-group-7");
+    assert_eq!(view["campaign"], "stroller");
+    assert_eq!(view["auction"], answer["bidid"]);
+    assert_eq!(view["lines"][0]["state"], "pending");
+
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report?publisher=p1")
+        .await
+        .json_if(200);
+    let row = &report["rows"][0];
+    assert_eq!(row["clicks"], 1, "{report}");
+    assert_eq!(row["orders"], 1);
+    assert_eq!(row["commission_micros"]["USD"], 32_000_000);
+    assert_eq!(row["order_value_micros"]["USD"], 320_000_000);
+
+    // The campaign's budget counts the actual commission, not the serve.
+    assert_eq!(spent(&exchange, "stroller").await, 32_000_000);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_updates_are_idempotent_and_may_come_out_of_order() {
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    let answer = auction(&exchange, &client, "a2").await;
+    let landed = click(&client, &click_url(&answer)).await;
+    let click_id = click_id_of(
+        landed.headers["location"].to_str().expect("location"),
+        "jdclk",
+    );
+    let line = |reply: &Reply, i: usize| reply.json_if(200)["lines"][i].clone();
+
+    // A partial refund of line 1 (one stroller) arrives before anything else.
+    let refund = order(
+        "JD-2",
+        &click_id,
+        "paid",
+        r#","status":"refunded","refunded_quantity":1"#,
+    );
+    let first = report_signed(&exchange, &client, &refund).await;
+    assert_eq!(line(&first, 0)["state"], "pending");
+    assert_eq!(line(&first, 0)["commission_micros"], 15_000_000);
+    // The same report again changes nothing.
+    let again = report_signed(&exchange, &client, &refund).await;
+    assert_eq!(line(&again, 0)["changed"], false);
+    assert_eq!(line(&again, 0)["unchanged"], "same");
+    // Confirmed later: the refund stays.
+    let confirmed = report_signed(
+        &exchange,
+        &client,
+        &order("JD-2", &click_id, "confirmed", ""),
+    )
+    .await;
+    assert_eq!(line(&confirmed, 0)["state"], "confirmed");
+    assert_eq!(line(&confirmed, 0)["commission_micros"], 15_000_000);
+    // Line 2 cancelled: it earns nothing from now on, and stays cancelled.
+    let body = order("JD-2", &click_id, "confirmed", "").replace(
+        r#"{"line_id":"2","sku":"RAIN-COVER","quantity":1,"price":20.0}"#,
+        r#"{"line_id":"2","sku":"RAIN-COVER","quantity":1,"price":20.0,"status":"cancelled"}"#,
+    );
+    let cancelled = report_signed(&exchange, &client, &body).await;
+    assert_eq!(line(&cancelled, 1)["state"], "cancelled");
+    assert_eq!(line(&cancelled, 1)["commission_micros"], 0);
+    let late_confirm = report_signed(
+        &exchange,
+        &client,
+        &order("JD-2", &click_id, "confirmed", ""),
+    )
+    .await;
+    assert_eq!(line(&late_confirm, 1)["unchanged"], "final");
+    // The rest of line 1 refunded: nothing is left to earn.
+    let whole = order(
+        "JD-2",
+        &click_id,
+        "confirmed",
+        r#","status":"refunded","refunded_amount":300"#,
+    );
+    let refunded = report_signed(&exchange, &client, &whole).await;
+    assert_eq!(line(&refunded, 0)["state"], "refunded");
+
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=JD-2",
+    )
+    .await
+    .json_if(200);
+    let transitions: Vec<&str> = view["lines"][0]["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .map(|t| t["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(transitions, ["pending", "confirmed", "refunded"], "{view}");
+    // Budget: +15 (partial) +2 (line 2) −2 (cancelled) −15 (refunded) = 0.
+    assert_eq!(spent(&exchange, "stroller").await, 0);
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_altered_and_foreign_clicks_are_refused_and_record_nothing() {
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    let answer = auction(&exchange, &client, "a3").await;
+    let url = click_url(&answer);
+    let cases = [
+        (url.replace("campaign=stroller", "campaign=strollex"), 403),
+        (
+            url.replace("&sub=wechat-group-7&", "&sub=wechat-group-8&"),
+            403,
+        ),
+        (format!("{url}&to=https%3A%2F%2Fevil.example"), 400),
+        (url.split("&sig=").next().expect("signed").to_owned(), 403),
+        // A win notice is not a click, even with the same fields.
+        (
+            answer["seatbid"][0]["bid"][0]["nurl"]
+                .as_str()
+                .expect("nurl")
+                .replace("/notice/win", "/c/ad"),
+            400,
+        ),
+    ];
+    for (forged, status) in cases {
+        let reply = click(&client, &forged).await;
+        assert_eq!(
+            reply.status,
+            status,
+            "{forged}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(
+            reply.headers.get("location").is_none(),
+            "no redirect for {forged}"
+        );
+    }
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report")
+        .await
+        .json_if(200);
+    assert_eq!(
+        report["rows"],
+        serde_json::json!([]),
+        "nothing recorded: {report}"
+    );
+    let metrics =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    assert!(
+        metrics.contains(r#"exchange_clicks_total{outcome="refused",reason="bad_signature"} 2"#),
+        "{metrics}"
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpc_pays_once_per_impression_on_a_valid_click_not_at_serve() {
+    let exchange = start(&[cpc_campaign()]).await;
+    let client = Client::new();
+    let answer = auction(&exchange, &client, "c1").await;
+    // The win notice counts the impression but charges nothing.
+    let (_, win, _) = client
+        .post(&exchange.url("/openrtb2/auction"), request("c1-again"))
+        .await
+        .first_bid_notices();
+    assert_eq!(client.get(&win).await.status, 204);
+    assert_eq!(spent(&exchange, "tea").await, 0, "nothing at serve");
+
+    let url = click_url(&answer);
+    let cpc: i64 = url
+        .split('&')
+        .find_map(|p| p.strip_prefix("cpc="))
+        .expect("the click price is signed")
+        .parse()
+        .expect("micros");
+    assert!(cpc > 0 && cpc <= 2_000_000, "at most the bid: {cpc}");
+    assert_eq!(click(&client, &url).await.status, 302);
+    // The same click again (a double click, or a replay): redirected, earns nothing.
+    assert_eq!(click(&client, &url).await.status, 302);
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report")
+        .await
+        .json_if(200);
+    assert_eq!(report["rows"][0]["clicks"], 1, "{report}");
+    assert_eq!(
+        report["rows"][0]["invalid_clicks"]["duplicate"], 1,
+        "{report}"
+    );
+    exchange.writes_landed().await;
+    // The charge leaves after the click's batch is written: wait for it to land.
+    let mut charged = 0;
+    for _ in 0..100 {
+        charged = spent(&exchange, "tea").await;
+        if charged != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(charged, cpc, "one click charged, at the signed price");
+
+    // A click within moments of the serve is nobody's, and a crawler's earns nothing.
+    let fast = auction(&exchange, &client, "c2").await;
+    let reply = client.get(&click_url(&fast)).await;
+    assert_eq!(reply.status, 302);
+    let bot = auction(&exchange, &client, "c3").await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let reply = client
+        .send(
+            http::Method::GET,
+            &click_url(&bot),
+            &[(
+                "user-agent",
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            )],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.status, 302);
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report")
+        .await
+        .json_if(200);
+    let invalid = &report["rows"][0]["invalid_clicks"];
+    assert_eq!(invalid["too_fast"], 1, "{report}");
+    assert_eq!(invalid["bot_agent"], 1, "{report}");
+    exchange.writes_landed().await;
+    assert_eq!(
+        spent(&exchange, "tea").await,
+        cpc,
+        "flagged clicks are not charged"
+    );
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_authenticated_and_a_refused_one_changes_nothing() {
+    let exchange = start(&[cps_campaign(), cpc_campaign()]).await;
+    let client = Client::new();
+    let answer = auction(&exchange, &client, "o1").await;
+    let landed = click(&client, &click_url(&answer)).await;
+    let click_id = click_id_of(
+        landed.headers["location"].to_str().expect("location"),
+        "jdclk",
+    );
+    let body = order("JD-9", &click_id, "paid", "");
+    let url = exchange.url("/orders");
+    let at = now().to_string();
+    let good = sign(JD_KEY.as_bytes(), now(), body.as_bytes());
+    let stale = sign(JD_KEY.as_bytes(), now() - 3600, body.as_bytes());
+    let tb_token = format!("Bearer {TB_TOKEN}");
+    let stale_at = (now() - 3600).to_string();
+    let cases: Vec<(Headers, &str, &str)> = vec![
+        (vec![], "X-Advertiser", "no credentials"),
+        (
+            vec![("x-advertiser", "jd")],
+            "Authorization",
+            "nothing proves it",
+        ),
+        (
+            vec![
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &at),
+                ("x-signature", "sha256=00"),
+            ],
+            "X-Signature",
+            "garbage",
+        ),
+        (
+            vec![
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &stale_at),
+                ("x-signature", &stale),
+            ],
+            "X-Timestamp",
+            "an old capture",
+        ),
+        (
+            vec![("x-advertiser", "jd"), ("authorization", &tb_token)],
+            "Authorization",
+            "another advertiser's token",
+        ),
+        (
+            vec![
+                ("x-advertiser", "tb"),
+                ("x-timestamp", &at),
+                ("x-signature", &good),
+            ],
+            "X-Signature",
+            "jd's signature as tb",
+        ),
+    ];
+    for (headers, field, why) in cases {
+        let reply = client
+            .send(http::Method::POST, &url, &headers, body.clone())
+            .await;
+        let error = reply.json_if(401);
+        assert_eq!(error["field"], field, "{why}: {error}");
+    }
+    // The body altered after signing.
+    let altered = body.replace("\"quantity\":2", "\"quantity\":20");
+    let reply = client
+        .send(
+            http::Method::POST,
+            &url,
+            &[
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &at),
+                ("x-signature", &good),
+            ],
+            altered,
+        )
+        .await;
+    assert_eq!(reply.json_if(401)["field"], "X-Signature");
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=JD-9",
+    )
+    .await;
+    assert_eq!(view.status, 404, "nothing was recorded");
+
+    // tb reports an order with jd's click: recorded, never attributed to it.
+    let reply = client
+        .send(
+            http::Method::POST,
+            &url,
+            &[("x-advertiser", "tb"), ("authorization", &tb_token)],
+            body.clone(),
+        )
+        .await;
+    let outcome = reply.json_if(200);
+    assert_eq!(outcome["attributed"], false);
+    assert_eq!(outcome["unattributed"], "other_advertiser");
+    assert_eq!(outcome["lines"][0]["commission_micros"], 0);
+    // An order without a click, and one with a made-up click id, say why.
+    let none = body
+        .replace(&format!(r#""click_id":"{click_id}","#), "")
+        .replace("JD-9", "JD-10");
+    let outcome = report_signed(&exchange, &client, &none).await.json_if(200);
+    assert_eq!(outcome["unattributed"], "no_click");
+    let made_up = body
+        .replace(&click_id, "AAAAAAAAAAAAAAAAAAAAAA")
+        .replace("JD-9", "JD-11");
+    let outcome = report_signed(&exchange, &client, &made_up)
+        .await
+        .json_if(200);
+    assert_eq!(outcome["unattributed"], "unknown_click");
+    // A field out of bounds is named.
+    let bad = body.replace("\"price\":150.0", "\"price\":-1");
+    let error = report_signed(&exchange, &client, &bad).await.json_if(400);
+    assert_eq!(error["field"], "lines[0].price");
+    exchange.shutdown().await;
+}
