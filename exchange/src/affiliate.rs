@@ -10,8 +10,10 @@ pub mod auth;
 pub mod click_log;
 pub mod clicks_in;
 pub mod database;
+pub mod links;
 pub mod orders_in;
 mod report;
+pub mod sql;
 
 use crate::config::{AdvertiserCredentials, ExchangeConfig};
 use crate::receive::reply::{json, Body};
@@ -56,13 +58,25 @@ impl Affiliate {
         }
     }
 
-    /// The same, with the database at `affiliate.database` opened (created if missing).
-    pub fn open(config: &ExchangeConfig) -> Result<Self, StoreError> {
+    /// The same, with its database: PostgreSQL at `affiliate.database_url`, else the SQLite
+    /// file at `affiliate.database` (created if missing); schema brought up to date. Runs
+    /// on a blocking thread (the PostgreSQL client blocks).
+    pub async fn open(config: &ExchangeConfig) -> Result<Self, StoreError> {
         let mut affiliate = Self::new(config);
-        let path = &config.affiliate.database;
-        if !path.as_os_str().is_empty() {
-            affiliate.database = Some(Arc::new(AffiliateDb::open(path)?));
-        }
+        let url = config.affiliate.database_url.clone();
+        let path = config.affiliate.database.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            if !url.is_empty() {
+                AffiliateDb::connect(&url).map(Some)
+            } else if !path.as_os_str().is_empty() {
+                AffiliateDb::open(&path).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("affiliate database: {e}")))??;
+        affiliate.database = opened.map(Arc::new);
         Ok(affiliate)
     }
 }

@@ -323,6 +323,9 @@ impl ExchangeConfig {
                 *file = folder.join(&*file);
             }
         }
+        if let Ok(url) = std::env::var("EXCHANGE_DATABASE_URL") {
+            config.affiliate.database_url = url;
+        }
         if let Ok(token) = std::env::var("EXCHANGE_ADMIN_TOKEN") {
             config.admin.token = token;
         }

@@ -347,7 +347,11 @@ fn serve(
             tracing::info!(kind, built, "IP geolocation database loaded");
         }
         let affiliate = exchange::affiliate::Affiliate::open(&config)
+            .await
             .map_err(|e| anyhow::anyhow!("affiliate.database: {e}"))?;
+        if let Some(database) = &affiliate.database {
+            tracing::info!(kind = database.kind(), "affiliate database ready");
+        }
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)

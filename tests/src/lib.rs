@@ -3,6 +3,7 @@
 //! temporary folder; [`Client`] talks HTTP/1.1 keep-alive to it; [`shared`] finds the
 //! public conformance corpus in `../shared`.
 
+pub mod postgres_server;
 pub mod redis_cluster;
 pub mod redis_server;
 
@@ -249,8 +250,9 @@ impl Builder {
         };
         let enricher =
             exchange::enrich::Enricher::open(&config.enrichment).expect("valid test geo database");
-        let affiliate =
-            exchange::affiliate::Affiliate::open(&config).expect("affiliate database opens");
+        let affiliate = exchange::affiliate::Affiliate::open(&config)
+            .await
+            .expect("affiliate database opens");
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)

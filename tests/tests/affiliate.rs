@@ -18,6 +18,10 @@ domains = ["mama.example"]
 id = "home-top"
 kind = "site_slot"
 
+[[publishers.placements]]
+id = "friday-live"
+kind = "live_room"
+
 [[publishers.sub_ids]]
 id = "wechat-group-7"
 kind = "channel"
@@ -51,10 +55,6 @@ fn cpc_campaign() -> String {
 }
 
 const ADVERTISERS: &str = r#"
-[affiliate]
-database = "affiliate.db"
-click_flush_ms = 5
-
 [[advertisers]]
 id = "jd"
 hmac_secret = "jd-test-hmac-key-0123456789abcdefghij"
@@ -64,15 +64,42 @@ id = "tb"
 bearer_token = "tb-test-bearer-token-0123456789abcdef"
 "#;
 
+/// Where the exchange keeps clicks and orders.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// Its own SQLite file.
+    Sqlite,
+    /// A database on a PostgreSQL server (its URL).
+    Postgres(String),
+}
+
 async fn start(campaigns: &[String]) -> TestExchange {
-    TestExchange::builder()
+    start_on(campaigns, &Backend::Sqlite, None).await
+}
+
+/// An exchange keeping clicks and orders in `backend`, with Redis at `redis` (URL, key
+/// prefix) when given (the embedded store otherwise).
+async fn start_on(
+    campaigns: &[String],
+    backend: &Backend,
+    redis: Option<(&str, &str)>,
+) -> TestExchange {
+    let database = match backend {
+        Backend::Sqlite => "database = \"affiliate.db\"".to_owned(),
+        Backend::Postgres(url) => format!("database_url = \"{url}\""),
+    };
+    let mut builder = TestExchange::builder()
         .campaigns(&tests::campaign_file(campaigns))
         .publishers(REGISTRY)
-        .config(ADVERTISERS)
+        .config(&format!(
+            "[affiliate]\n{database}\nclick_flush_ms = 5\n{ADVERTISERS}"
+        ))
         // Clicks are judged by the time since the serve: the real clock.
-        .clock(exchange::clock::Clock::System)
-        .start()
-        .await
+        .clock(exchange::clock::Clock::System);
+    if let Some((url, prefix)) = redis {
+        builder = builder.redis(url, prefix);
+    }
+    builder.start().await
 }
 
 fn request(id: &str) -> String {
@@ -179,8 +206,18 @@ fn order(order_id: &str, click_id: &str, status: &str, extra_line: &str) -> Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_click_lands_on_the_creatives_page_and_the_order_is_attributed_with_its_commission() {
-    let exchange = start(&[cps_campaign()]).await;
+async fn a_click_lands_on_the_creatives_page_and_the_order_is_attributed_on_sqlite() {
+    click_to_attributed_order(&Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_lands_on_the_creatives_page_and_the_order_is_attributed_on_postgres() {
+    let server = tests::postgres_server::PostgresServer::shared_or_own();
+    click_to_attributed_order(&Backend::Postgres(server.database())).await;
+}
+
+async fn click_to_attributed_order(backend: &Backend) {
+    let exchange = start_on(&[cps_campaign()], backend, None).await;
     let client = Client::new();
     let answer = auction(&exchange, &client, "a1").await;
     let url = click_url(&answer);
@@ -252,8 +289,18 @@ async fn a_click_lands_on_the_creatives_page_and_the_order_is_attributed_with_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn order_updates_are_idempotent_and_may_come_out_of_order() {
-    let exchange = start(&[cps_campaign()]).await;
+async fn order_updates_are_idempotent_and_may_come_out_of_order_on_sqlite() {
+    order_updates(&Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_updates_are_idempotent_and_may_come_out_of_order_on_postgres() {
+    let server = tests::postgres_server::PostgresServer::shared_or_own();
+    order_updates(&Backend::Postgres(server.database())).await;
+}
+
+async fn order_updates(backend: &Backend) {
+    let exchange = start_on(&[cps_campaign()], backend, None).await;
     let client = Client::new();
     let answer = auction(&exchange, &client, "a2").await;
     let landed = click(&client, &click_url(&answer)).await;
@@ -577,5 +624,201 @@ async fn orders_are_authenticated_and_a_refused_one_changes_nothing() {
     let bad = body.replace("\"price\":150.0", "\"price\":-1");
     let error = report_signed(&exchange, &client, &bad).await.json_if(400);
     assert_eq!(error["field"], "lines[0].price");
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_and_redis_click_on_one_order_on_the_other() {
+    let postgres = tests::postgres_server::PostgresServer::shared_or_own();
+    let redis = tests::redis_server::RedisServer::shared_or_own();
+    let prefix = tests::redis_server::unique_prefix();
+    let backend = Backend::Postgres(postgres.database());
+    let campaigns = [cps_campaign(), cpc_campaign()];
+    let a = start_on(&campaigns, &backend, Some((redis.url(), &prefix))).await;
+    let b = start_on(&campaigns, &backend, Some((redis.url(), &prefix))).await;
+    let client = Client::new();
+
+    // A served and clicked on node A; the same click URL replayed on node B.
+    let answer = auction(&a, &client, "n1").await;
+    let url = click_url(&answer);
+    let landed = click(&client, &url).await;
+    assert_eq!(landed.status, 302);
+    let click_id = click_id_of(
+        landed.headers["location"].to_str().expect("location"),
+        "jdclk",
+    );
+    let replayed = click(&client, &url.replace(&a.url(""), &b.url(""))).await;
+    assert_eq!(replayed.status, 302, "B verifies A's URL (shared keys)");
+    // Node A's batch is written within its flush window; the shop reports later anyway.
+    assert!(a.state.affiliate.clicks.flush(Duration::from_secs(2)).await);
+    assert!(b.state.affiliate.clicks.flush(Duration::from_secs(2)).await);
+
+    // The order reaches node B.
+    let body = order("JD-2N", &click_id, "paid", "");
+    let at = now();
+    let signature = sign(JD_KEY.as_bytes(), at, body.as_bytes());
+    let outcome = client
+        .send(
+            http::Method::POST,
+            &b.url("/orders"),
+            &[
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &at.to_string()),
+                ("x-signature", &signature),
+            ],
+            body.clone(),
+        )
+        .await
+        .json_if(200);
+    assert_eq!(outcome["attributed"], true, "{outcome}");
+    assert_eq!(outcome["publisher"], "p1");
+    // Node A sees the same order, and one valid click of the impression across both nodes.
+    let view = admin_get(&a, &client, "/admin/orders?advertiser=jd&order_id=JD-2N")
+        .await
+        .json_if(200);
+    assert_eq!(view["lines"][0]["commission_micros"], 30_000_000, "{view}");
+    let report = admin_get(&a, &client, "/admin/affiliate/report?publisher=p1")
+        .await
+        .json_if(200);
+    assert_eq!(report["rows"][0]["clicks"], 1, "{report}");
+    assert_eq!(
+        report["rows"][0]["invalid_clicks"]["duplicate"], 1,
+        "{report}"
+    );
+    // The commission is in the shared budget once, whichever node took the order.
+    assert_eq!(spent(&a, "stroller").await, 32_000_000);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+async fn admin_post(exchange: &TestExchange, client: &Client, path: &str, body: &str) -> Reply {
+    client
+        .send(
+            http::Method::POST,
+            &exchange.url(path),
+            &[
+                ("authorization", "Bearer test-token"),
+                ("content-type", "application/json"),
+            ],
+            body.to_owned(),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_link_and_its_short_code_are_clicks_credited_to_the_live_room() {
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    let made = admin_post(
+        &exchange,
+        &client,
+        "/admin/links",
+        r#"{"campaign":"stroller","publisher":"p1","placement":"friday-live","sub_id":"koc-lily","valid_hours":48}"#,
+    )
+    .await
+    .json_if(201);
+    let url = made["url"].as_str().expect("url");
+    let short = made["short_url"].as_str().expect("short url");
+    assert!(url.starts_with(&exchange.url("/c/p?")), "{made}");
+    assert!(short.starts_with(&exchange.url("/s/")), "{made}");
+    assert_eq!(
+        made["expires"].as_i64().expect("expiry") - now(),
+        48 * 3600,
+        "{made}"
+    );
+
+    // Both the long link and the short code land on the creative's page with a click id;
+    // each click is its own (no impression to be the duplicate of).
+    let mut click_ids = Vec::new();
+    for link in [url, short, short] {
+        let landed = click(&client, link).await;
+        assert_eq!(
+            landed.status,
+            302,
+            "{link}: {}",
+            String::from_utf8_lossy(&landed.body)
+        );
+        let location = landed.headers["location"].to_str().expect("location");
+        assert!(
+            location.starts_with("https://jd.example/item/1?ref=x&jdclk="),
+            "{location}"
+        );
+        click_ids.push(click_id_of(location, "jdclk"));
+    }
+    let outcome = report_signed(
+        &exchange,
+        &client,
+        &order("JD-LIVE", &click_ids[1], "paid", ""),
+    )
+    .await
+    .json_if(200);
+    assert_eq!(outcome["attributed"], true, "{outcome}");
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=JD-LIVE",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(view["placement"], "friday-live", "{view}");
+    assert_eq!(view["sub_id"], "koc-lily", "{view}");
+    assert_eq!(
+        view["lines"][0]["commission_micros"], 30_000_000,
+        "the campaign's rate"
+    );
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report?publisher=p1")
+        .await
+        .json_if(200);
+    let row = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["placement"] == "friday-live")
+        .expect("the live room's row");
+    assert_eq!(row["clicks"], 3, "{report}");
+
+    // Its QR codes.
+    let png = client.get(made["qr_png"].as_str().expect("png")).await;
+    assert_eq!(png.status, 200);
+    assert_eq!(png.headers["content-type"], "image/png");
+    assert!(png.body.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let svg = client.get(made["qr_svg"].as_str().expect("svg")).await;
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    assert!(String::from_utf8_lossy(&svg.body).contains("<svg"));
+
+    // Forged, unknown and badly asked-for links.
+    let moved = url.replace("sub=koc-lily", "sub=koc-mia");
+    assert_eq!(click(&client, &moved).await.status, 403);
+    assert_eq!(client.get(&exchange.url("/s/ZZZZZZZZ")).await.status, 410);
+    for (body, field) in [
+        (r#"{"campaign":"nope","publisher":"p1"}"#, "campaign"),
+        (r#"{"campaign":"stroller","publisher":"p9"}"#, "publisher"),
+        (
+            r#"{"campaign":"stroller","publisher":"p1","placement":"home-bottom"}"#,
+            "placement",
+        ),
+        (
+            r#"{"campaign":"stroller","publisher":"p1","valid_hours":0}"#,
+            "valid_hours",
+        ),
+        (
+            r#"{"campaign":"stroller","publisher":"p1","sub_id":"a b"}"#,
+            "sub_id",
+        ),
+    ] {
+        let error = admin_post(&exchange, &client, "/admin/links", body)
+            .await
+            .json_if(400);
+        assert_eq!(error["field"], field, "{body}: {error}");
+    }
+    let anonymous = client
+        .send(
+            http::Method::POST,
+            &exchange.url("/admin/links"),
+            &[],
+            r#"{}"#,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401);
     exchange.shutdown().await;
 }

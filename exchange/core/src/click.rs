@@ -11,6 +11,10 @@
 //! verifies as a click nor a click as a notice. Nothing follows the tag: the landing URL is
 //! not in the URL at all but the creative's own, looked up by the exchange, so a click URL
 //! cannot be made to redirect anywhere else.
+//!
+//! A promotion link (`{public_url}/c/p?link=&campaign=&creative=&pub=&plc=&sub=&cr=&exp=&kid=&sig=`,
+//! under its own version tag) is the same for a placement that is not an ad slot: no
+//! auction, no impression; its clicks are clicks like any other.
 
 use crate::notice::{split_fields, tag_matches, Rejection, Signer};
 use crate::publishers::Provenance;
@@ -150,15 +154,7 @@ pub fn verify(
                 .ok_or(Rejection::Malformed)?,
         ),
     };
-    let commission_rate = match cr {
-        None => None,
-        Some(r) => Some(
-            r.parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && (0.0..=1.0).contains(r))
-                .ok_or(Rejection::Malformed)?,
-        ),
-    };
+    let commission_rate = parse_rate(cr)?;
     let source_mismatch = match mm.as_deref() {
         None => false,
         Some("1") => true,
@@ -181,6 +177,111 @@ pub fn verify(
         served_ms,
         expires,
     })
+}
+
+/// Version tag fed to the MAC before a promotion link's signed fields.
+const LINK_DOMAIN: &[u8] = b"exchange-link-v1\n";
+
+/// The path of a promotion link's click on the public listener.
+pub const LINK_CLICK_PATH: &str = "/c/p";
+
+/// The names of a promotion link's signed fields, in the order they are written.
+const LINK_FIELDS: [&str; 9] = [
+    "link", "campaign", "creative", "pub", "plc", "sub", "cr", "exp", "kid",
+];
+
+/// What a promotion link states: a campaign promoted by a placement that is not an ad slot
+/// (a live room, a group post, a creator's note).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFacts<'a> {
+    /// The link's id (its short code).
+    pub link: &'a str,
+    /// The campaign.
+    pub campaign: &'a str,
+    /// Its creative (whose landing URL the link goes to).
+    pub creative: &'a str,
+    /// Who promotes it: publisher, placement, sub-id.
+    pub provenance: &'a Provenance<'a>,
+    /// CPS: the commission rate the link earns.
+    pub commission_rate: Option<f64>,
+}
+
+/// `{public_url}/c/p?{signed query}`: a promotion link, valid until the signer's expiry.
+pub fn link_url(signer: &Signer<'_>, public_url: &str, facts: &LinkFacts<'_>) -> String {
+    let rate = facts.commission_rate.map(|r| r.to_string());
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(8);
+    pairs.extend([
+        ("link", facts.link),
+        ("campaign", facts.campaign),
+        ("creative", facts.creative),
+    ]);
+    crate::response::push_provenance(&mut pairs, Some(facts.provenance));
+    if let Some(rate) = &rate {
+        pairs.push(("cr", rate));
+    }
+    let query = signer.seal(LINK_DOMAIN, crate::notice::encode_pairs(&pairs));
+    format!("{public_url}{LINK_CLICK_PATH}?{query}")
+}
+
+/// Checks a promotion link's query: the link's facts, as a click of no impression (its
+/// `auction` is `link:<id>`, its `imp` empty, served when it was made).
+pub fn verify_link(
+    keys: &crate::notice::KeyRing,
+    query: &str,
+    now_unix: i64,
+) -> Result<VerifiedClick, Rejection> {
+    let Some(at) = query.find("&sig=") else {
+        return Err(Rejection::Unsigned);
+    };
+    let (signed, tag) = (&query[..at], &query[at + "&sig=".len()..]);
+    if tag.contains('&') {
+        return Err(Rejection::Malformed);
+    }
+    let [link, campaign, creative, publisher, placement, sub_id, cr, exp, kid] =
+        split_fields(signed, &LINK_FIELDS)?;
+    let (Some(link), Some(campaign), Some(creative), Some(kid)) = (link, campaign, creative, kid)
+    else {
+        return Err(Rejection::Malformed);
+    };
+    let key = keys.get(&kid).ok_or(Rejection::UnknownKey)?;
+    if !tag_matches(key, LINK_DOMAIN, signed, tag) {
+        return Err(Rejection::BadSignature);
+    }
+    let expires = exp
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or(Rejection::Malformed)?;
+    if expires < now_unix {
+        return Err(Rejection::Expired);
+    }
+    Ok(VerifiedClick {
+        auction: format!("link:{link}"),
+        imp: String::new(),
+        campaign,
+        creative,
+        user: None,
+        provenance: Provenance {
+            publisher: publisher.map(Into::into),
+            placement: placement.map(Into::into),
+            sub_id: sub_id.map(Into::into),
+            source_mismatch: false,
+        },
+        cpc_micros: None,
+        commission_rate: parse_rate(cr)?,
+        served_ms: 0,
+        expires,
+    })
+}
+
+fn parse_rate(value: Option<String>) -> Result<Option<f64>, Rejection> {
+    match value {
+        None => Ok(None),
+        Some(r) => r
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && (0.0..=1.0).contains(r))
+            .map(Some)
+            .ok_or(Rejection::Malformed),
+    }
 }
 
 /// `landing` with `param=click_id` added to its query (before any fragment): where a click

@@ -1,5 +1,6 @@
-//! `GET /c/ad?{signed}`: the click URL of a served ad. Verified first
-//! ([`crate::click::verify`]: signed by an active key, of the click layout, unexpired); a
+//! `GET /c/ad?{signed}`: the click URL of a served ad, and `GET /c/p?{signed}` (or its
+//! short code): a promotion link's. Verified first ([`crate::click::verify`],
+//! [`crate::click::verify_link`]: signed by an active key, of the layout, unexpired); a
 //! refused click is answered with its reason (no redirect), counted, and records nothing.
 //! A verified one gets a fresh click id, is queued for the database (off the request path)
 //! and is answered `302` to the creative's own landing URL — looked up in the serving
@@ -48,18 +49,39 @@ fn refuse(state: &AppState, reason: Rejection) -> Response<Body> {
     )
 }
 
-/// Answers a click: 302 to the landing URL with the click id, or the refusal.
+/// Answers an ad click (`/c/ad`): 302 to the landing URL with the click id, or the refusal.
 pub fn receive(
     state: &AppState,
     query: &str,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
 ) -> Response<Body> {
+    land(state, query, headers, peer, click::verify)
+}
+
+/// Answers a promotion link's click (`/c/p`, or `/s/{code}` resolved to it).
+pub fn receive_link(
+    state: &AppState,
+    query: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response<Body> {
+    land(state, query, headers, peer, click::verify_link)
+}
+
+/// Verifies a click with `verify`, queues its record and sends the user on.
+fn land(
+    state: &AppState,
+    query: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    verify: fn(&crate::notice::KeyRing, &str, i64) -> Result<VerifiedClick, Rejection>,
+) -> Response<Body> {
     if query.len() > MAX_NOTICE_QUERY {
         return refuse(state, Rejection::Malformed);
     }
     let now_ms = state.clock.now_millis();
-    let click = match click::verify(&state.notice_keys, query, now_ms.div_euclid(1000)) {
+    let click = match verify(&state.notice_keys, query, now_ms.div_euclid(1000)) {
         Ok(click) => click,
         Err(reason) => return refuse(state, reason),
     };
@@ -77,7 +99,8 @@ pub fn receive(
         &click_id,
     );
     let caller = crate::receive::caller::navigation(headers, peer, &state.config);
-    let flag = if now_ms - click.served_ms < TOO_FAST_MS {
+    // A promotion link has no serving time (`served_ms` 0): never too fast.
+    let flag = if click.served_ms > 0 && now_ms - click.served_ms < TOO_FAST_MS {
         Some("too_fast")
     } else if caller
         .user_agent
@@ -89,6 +112,11 @@ pub fn receive(
     } else {
         None
     };
+    let mut click = click;
+    if click.imp.is_empty() {
+        // A link's clicks are not of one impression: each is its own.
+        click.imp.clone_from(&click_id);
+    }
     state.affiliate.clicks.push(record(
         click,
         click_id,

@@ -1,49 +1,61 @@
 //! The affiliate database: clicks, orders, order lines and every line's transitions, in
-//! a SQLite file (WAL, `synchronous = FULL`: a committed transaction survives `kill -9`).
-//! One connection behind a mutex that only blocking threads take (the click batcher, the
-//! order endpoint's transaction, the admin reports): never the request path.
+//! the embedded SQLite file (WAL, `synchronous = FULL`: a committed transaction survives
+//! `kill -9`) or in PostgreSQL (several nodes; commits wait for its WAL flush), with the
+//! same schema and migrations ([`super::sql`]). One connection behind a mutex that only
+//! blocking threads take (the click batcher, the order endpoint's transaction, the admin
+//! reports): never the request path.
 //!
-//! The schema is versioned (`PRAGMA user_version`, the migrations applied in order at
-//! open). Money amounts are integer micro-units; times are unix ms (`at_ms`) or the
-//! advertiser's unix seconds (`order_time`).
+//! Money amounts are integer micro-units; times are unix ms (`at_ms`) or the advertiser's
+//! unix seconds (`order_time`). Invariants the schema holds across nodes: one valid click
+//! per impression (a partial unique index), one row per order and per order line, one
+//! event per line version.
 
+use super::sql::{Database, Row, SqlError, Tx, Value};
 use crate::shared::StoreError;
 use exchange_core::orders::{self, Line, LineState, LineUpdate, OrderUpdate, Transition};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
-use std::sync::Mutex;
 
-/// Schema versions, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 1] = ["
+/// Schema versions, applied in order (`schema_version` counts those applied); the same
+/// statements for SQLite and PostgreSQL.
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE clicks (
-  click_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
+  click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
   campaign TEXT NOT NULL, creative TEXT NOT NULL, advertiser TEXT NOT NULL, user_key TEXT,
-  publisher TEXT, placement TEXT, sub_id TEXT, source_mismatch INTEGER NOT NULL,
-  cpc_micros INTEGER, commission_rate REAL, served_ms INTEGER NOT NULL,
-  ip TEXT, user_agent TEXT, valid INTEGER NOT NULL, reason TEXT);
+  publisher TEXT, placement TEXT, sub_id TEXT, source_mismatch BIGINT NOT NULL,
+  cpc_micros BIGINT, commission_rate DOUBLE PRECISION, served_ms BIGINT NOT NULL,
+  ip TEXT, user_agent TEXT, valid BIGINT NOT NULL, reason TEXT);
 CREATE INDEX clicks_imp ON clicks (auction, imp);
+CREATE UNIQUE INDEX clicks_first_valid ON clicks (auction, imp) WHERE valid = 1;
 CREATE INDEX clicks_publisher ON clicks (publisher, placement, sub_id);
 CREATE TABLE orders (
   advertiser TEXT NOT NULL, order_id TEXT NOT NULL, currency TEXT NOT NULL,
-  order_time INTEGER NOT NULL, click_id TEXT, user_key TEXT, received_ms INTEGER NOT NULL,
+  order_time BIGINT NOT NULL, click_id TEXT, user_key TEXT, received_ms BIGINT NOT NULL,
   unattributed TEXT, campaign TEXT, creative TEXT, auction TEXT, imp TEXT, publisher TEXT,
-  placement TEXT, sub_id TEXT, source_mismatch INTEGER NOT NULL DEFAULT 0, commission_rate REAL,
+  placement TEXT, sub_id TEXT, source_mismatch BIGINT NOT NULL DEFAULT 0,
+  commission_rate DOUBLE PRECISION,
   PRIMARY KEY (advertiser, order_id));
 CREATE INDEX orders_publisher ON orders (publisher, placement, sub_id);
 CREATE TABLE order_lines (
   advertiser TEXT NOT NULL, order_id TEXT NOT NULL, line_id TEXT NOT NULL, sku TEXT NOT NULL,
-  category TEXT, quantity INTEGER NOT NULL, unit_price_micros INTEGER NOT NULL,
-  state TEXT NOT NULL, refunded_micros INTEGER NOT NULL, commission_micros INTEGER NOT NULL,
-  commission_exchange_micros INTEGER NOT NULL, version INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  category TEXT, quantity BIGINT NOT NULL, unit_price_micros BIGINT NOT NULL,
+  state TEXT NOT NULL, refunded_micros BIGINT NOT NULL, commission_micros BIGINT NOT NULL,
+  commission_exchange_micros BIGINT NOT NULL, version BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
   PRIMARY KEY (advertiser, order_id, line_id));
 CREATE TABLE line_events (
-  advertiser TEXT NOT NULL, order_id TEXT NOT NULL, line_id TEXT NOT NULL, version INTEGER NOT NULL,
-  state TEXT NOT NULL, refunded_micros INTEGER NOT NULL, commission_micros INTEGER NOT NULL,
-  spend_delta_micros INTEGER NOT NULL, spend_campaign TEXT, spend_committed INTEGER NOT NULL,
-  at_ms INTEGER NOT NULL,
+  advertiser TEXT NOT NULL, order_id TEXT NOT NULL, line_id TEXT NOT NULL, version BIGINT NOT NULL,
+  state TEXT NOT NULL, refunded_micros BIGINT NOT NULL, commission_micros BIGINT NOT NULL,
+  spend_delta_micros BIGINT NOT NULL, spend_campaign TEXT, spend_committed BIGINT NOT NULL,
+  at_ms BIGINT NOT NULL,
   PRIMARY KEY (advertiser, order_id, line_id, version));
-CREATE INDEX line_events_uncommitted ON line_events (spend_committed, at_ms);
-"];
+CREATE INDEX line_events_uncommitted ON line_events (spend_committed, at_ms)
+",
+    "
+CREATE TABLE links (
+  code TEXT PRIMARY KEY, query TEXT NOT NULL, campaign TEXT NOT NULL, publisher TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL)
+",
+];
 
 /// A click as the click endpoint saw it, on its way to the database.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,62 +216,99 @@ pub enum ApplyError {
     Store(StoreError),
 }
 
-impl From<rusqlite::Error> for ApplyError {
-    fn from(error: rusqlite::Error) -> Self {
+impl From<SqlError> for ApplyError {
+    fn from(error: SqlError) -> Self {
         Self::Store(unavailable(error))
     }
 }
 
-fn unavailable(error: rusqlite::Error) -> StoreError {
+fn unavailable(error: SqlError) -> StoreError {
     StoreError::Unavailable(format!("affiliate database: {error}"))
 }
 
-/// The affiliate SQLite file.
+/// The affiliate database: SQLite or PostgreSQL, one schema.
 #[derive(Debug)]
 pub struct AffiliateDb {
-    connection: Mutex<Connection>,
+    database: Database,
 }
 
 impl AffiliateDb {
-    /// Opens (creating it, its folder and its schema if needed) the database at `path`.
+    /// Opens (creating it, its folder and its schema if needed) the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", folder.display()))
-            })?;
-        }
-        let mut connection = Connection::open(path).map_err(unavailable)?;
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| connection.pragma_update(None, "synchronous", "FULL"))
-            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
-            .map_err(unavailable)?;
-        migrate(&mut connection).map_err(unavailable)?;
-        Ok(Self {
-            connection: Mutex::new(connection),
-        })
+        Self::migrated(Database::sqlite(path).map_err(unavailable)?)
     }
 
-    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
-        crate::shared::lock(&self.connection)
+    /// Connects to PostgreSQL at `url` and brings its schema up to date.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::migrated(Database::postgres(url).map_err(unavailable)?)
+    }
+
+    fn migrated(database: Database) -> Result<Self, StoreError> {
+        database.migrate(&MIGRATIONS).map_err(unavailable)?;
+        Ok(Self { database })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        self.database.kind()
     }
 
     /// Writes a batch of clicks in one transaction; per click, whether it is valid (not
-    /// flagged on the path, and the first valid click of its impression).
+    /// flagged on the path, and the first valid click of its impression, whichever node
+    /// recorded the other: a unique index decides).
     pub fn insert_clicks(&self, clicks: &[ClickRecord]) -> Result<Vec<ClickVerdict>, StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction().map_err(unavailable)?;
-        let mut verdicts = Vec::with_capacity(clicks.len());
-        for click in clicks {
-            verdicts.push(insert_click(&tx, click).map_err(unavailable)?);
-        }
-        tx.commit().map_err(unavailable)?;
-        Ok(verdicts)
+        self.database
+            .transaction(|tx| clicks.iter().map(|click| insert_click(tx, click)).collect())
+            .map_err(unavailable)
     }
 
     /// The click with this id, if recorded.
     pub fn click(&self, click_id: &str) -> Result<Option<StoredClick>, StoreError> {
-        read_click(&self.connection(), click_id).map_err(unavailable)
+        self.database
+            .transaction(|tx| read_click(tx, click_id))
+            .map_err(unavailable)
+    }
+
+    /// Stores a promotion link under `code`; `false` when the code is taken.
+    pub fn insert_link(
+        &self,
+        code: &str,
+        query: &str,
+        campaign: &str,
+        publisher: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.database
+            .transaction(|tx| {
+                tx.execute(
+                    "INSERT INTO links (code, query, campaign, publisher, expires_ms, created_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[
+                        code.into(),
+                        query.into(),
+                        campaign.into(),
+                        publisher.into(),
+                        expires_ms.into(),
+                        now_ms.into(),
+                    ],
+                )
+            })
+            .map(|inserted| inserted == 1)
+            .map_err(unavailable)
+    }
+
+    /// The signed query and expiry (unix ms) of the link with this short code.
+    pub fn link(&self, code: &str) -> Result<Option<(String, i64)>, StoreError> {
+        self.database
+            .transaction(|tx| {
+                tx.query_one(
+                    "SELECT query, expires_ms FROM links WHERE code = $1",
+                    &[code.into()],
+                )
+            })
+            .map(|row| row.map(|r| (r.text(0), r.int(1))))
+            .map_err(unavailable)
     }
 
     /// Applies a validated report of `advertiser`'s in one transaction: attribution on its
@@ -272,26 +321,25 @@ impl AffiliateDb {
         now_ms: i64,
         context: &dyn OrderContext,
     ) -> Result<OrderOutcome, ApplyError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction()?;
-        let order = attribute_order(&tx, advertiser, update, now_ms, context)?;
-        let mut outcome = OrderOutcome {
-            order_id: update.order_id.clone(),
-            attributed: order.unattributed.is_none(),
-            unattributed: order.unattributed,
-            campaign: order.campaign.clone(),
-            publisher: order.publisher.clone(),
-            lines: Vec::with_capacity(update.lines.len()),
-            spend: Vec::new(),
-        };
-        for line in &update.lines {
-            let (answer, spend) =
-                apply_line(&tx, advertiser, update, line, &order, now_ms, context)?;
-            outcome.lines.push(answer);
-            outcome.spend.extend(spend);
-        }
-        tx.commit()?;
-        Ok(outcome)
+        self.database.transaction(|tx| {
+            let order = attribute_order(tx, advertiser, update, now_ms, context)?;
+            let mut outcome = OrderOutcome {
+                order_id: update.order_id.clone(),
+                attributed: order.unattributed.is_none(),
+                unattributed: order.unattributed,
+                campaign: order.campaign.clone(),
+                publisher: order.publisher.clone(),
+                lines: Vec::with_capacity(update.lines.len()),
+                spend: Vec::new(),
+            };
+            for line in &update.lines {
+                let (answer, spend) =
+                    apply_line(tx, advertiser, update, line, &order, now_ms, context)?;
+                outcome.lines.push(answer);
+                outcome.spend.extend(spend);
+            }
+            Ok(outcome)
+        })
     }
 
     /// Marks the spend of these line events as committed to the budget store.
@@ -299,38 +347,48 @@ impl AffiliateDb {
         &self,
         events: &[(String, String, String, i64)],
     ) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let tx = connection.transaction().map_err(unavailable)?;
-        for (advertiser, order, line, version) in events {
-            tx.execute(
-                "UPDATE line_events SET spend_committed = 1 WHERE advertiser = ?1 AND order_id = ?2 AND line_id = ?3 AND version = ?4",
-                params![advertiser, order, line, version],
-            )
-            .map_err(unavailable)?;
-        }
-        tx.commit().map_err(unavailable)
+        self.database
+            .transaction(|tx| {
+                for (advertiser, order, line, version) in events {
+                    tx.execute(
+                        "UPDATE line_events SET spend_committed = 1
+                         WHERE advertiser = $1 AND order_id = $2 AND line_id = $3 AND version = $4",
+                        &[
+                            advertiser.into(),
+                            order.into(),
+                            line.into(),
+                            (*version).into(),
+                        ],
+                    )?;
+                }
+                Ok::<(), SqlError>(())
+            })
+            .map_err(unavailable)
     }
 
     /// Spend of line events not yet committed to the budget store, newer than `since_ms`
     /// (older ones are past the store's idempotency window and are not re-sent).
     pub fn uncommitted_spend(&self, since_ms: i64) -> Result<Vec<SpendDelta>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare(
-                "SELECT advertiser, order_id, line_id, version, spend_campaign, spend_delta_micros FROM line_events
-                 WHERE spend_committed = 0 AND spend_campaign IS NOT NULL AND at_ms >= ?1 ORDER BY at_ms LIMIT 100000",
-            )
-            .map_err(unavailable)?;
-        let rows = statement
-            .query_map([since_ms], |row| {
-                Ok(SpendDelta {
-                    event: (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
-                    campaign: row.get(4)?,
-                    micros: row.get(5)?,
-                })
+        let rows = self
+            .database
+            .transaction(|tx| {
+                tx.query(
+                    "SELECT advertiser, order_id, line_id, version, spend_campaign, spend_delta_micros
+                     FROM line_events
+                     WHERE spend_committed = 0 AND spend_campaign IS NOT NULL AND at_ms >= $1
+                     ORDER BY at_ms LIMIT 100000",
+                    &[since_ms.into()],
+                )
             })
             .map_err(unavailable)?;
-        rows.collect::<Result<_, _>>().map_err(unavailable)
+        Ok(rows
+            .iter()
+            .map(|row| SpendDelta {
+                event: (row.text(0), row.text(1), row.text(2), row.int(3)),
+                campaign: row.text(4),
+                micros: row.int(5),
+            })
+            .collect())
     }
 
     /// One order with its lines and their transitions, as JSON (the admin view).
@@ -339,97 +397,91 @@ impl AffiliateDb {
         advertiser: &str,
         order_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        super::report::order_view(&self.connection(), advertiser, order_id).map_err(unavailable)
+        self.database
+            .transaction(|tx| super::report::order_view(tx, advertiser, order_id))
+            .map_err(unavailable)
     }
 
     /// Clicks, orders and commission by publisher, placement, sub-id and campaign.
     pub fn summary(&self, publisher: Option<&str>) -> Result<serde_json::Value, StoreError> {
-        super::report::summary(&self.connection(), publisher).map_err(unavailable)
+        self.database
+            .transaction(|tx| super::report::summary(tx, publisher))
+            .map_err(unavailable)
     }
 }
 
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
-    let applied: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = connection.transaction()?;
-        tx.execute_batch(migration)?;
-        tx.pragma_update(None, "user_version", version + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-fn insert_click(tx: &Transaction<'_>, click: &ClickRecord) -> rusqlite::Result<ClickVerdict> {
-    let reason = match click.flag {
-        Some(flag) => Some(flag.to_owned()),
-        None => {
-            let earlier: Option<String> = tx
-                .query_row(
-                    "SELECT click_id FROM clicks WHERE auction = ?1 AND imp = ?2 AND valid = 1 LIMIT 1",
-                    params![click.auction, click.imp],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            earlier.map(|_| "duplicate".to_owned())
-        }
+fn insert_click(tx: &mut dyn Tx, click: &ClickRecord) -> Result<ClickVerdict, SqlError> {
+    const INSERT: &str = "INSERT INTO clicks (click_id, at_ms, auction, imp, campaign, creative,
+           advertiser, user_key, publisher, placement, sub_id, source_mismatch, cpc_micros,
+           commission_rate, served_ms, ip, user_agent, valid, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT DO NOTHING";
+    let row = |valid: bool, reason: Option<&str>| -> Vec<Value> {
+        vec![
+            (&click.click_id).into(),
+            click.at_ms.into(),
+            (&click.auction).into(),
+            (&click.imp).into(),
+            (&click.campaign).into(),
+            (&click.creative).into(),
+            (&click.advertiser).into(),
+            click.user.as_ref().into(),
+            click.publisher.as_ref().into(),
+            click.placement.as_ref().into(),
+            click.sub_id.as_ref().into(),
+            click.source_mismatch.into(),
+            click.cpc_micros.into(),
+            click.commission_rate.into(),
+            click.served_ms.into(),
+            click.ip.as_ref().into(),
+            click.user_agent.as_ref().into(),
+            valid.into(),
+            reason.into(),
+        ]
     };
-    let valid = reason.is_none();
-    tx.execute(
-        "INSERT INTO clicks (click_id, at_ms, auction, imp, campaign, creative, advertiser, user_key,
-           publisher, placement, sub_id, source_mismatch, cpc_micros, commission_rate, served_ms, ip,
-           user_agent, valid, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-         ON CONFLICT (click_id) DO NOTHING",
-        params![
-            click.click_id,
-            click.at_ms,
-            click.auction,
-            click.imp,
-            click.campaign,
-            click.creative,
-            click.advertiser,
-            click.user,
-            click.publisher,
-            click.placement,
-            click.sub_id,
-            click.source_mismatch,
-            click.cpc_micros,
-            click.commission_rate,
-            click.served_ms,
-            click.ip,
-            click.user_agent,
-            valid,
-            reason,
-        ],
-    )?;
-    Ok(ClickVerdict { valid, reason })
+    if let Some(flag) = click.flag {
+        tx.execute(INSERT, &row(false, Some(flag)))?;
+        return Ok(ClickVerdict {
+            valid: false,
+            reason: Some(flag.to_owned()),
+        });
+    }
+    // The first valid click of an impression takes the unique slot; a later one (a double
+    // click, a replay, another node's) finds it taken and is recorded as a duplicate.
+    if tx.execute(INSERT, &row(true, None))? == 1 {
+        return Ok(ClickVerdict {
+            valid: true,
+            reason: None,
+        });
+    }
+    tx.execute(INSERT, &row(false, Some("duplicate")))?;
+    Ok(ClickVerdict {
+        valid: false,
+        reason: Some("duplicate".to_owned()),
+    })
 }
 
-fn read_click(connection: &Connection, click_id: &str) -> rusqlite::Result<Option<StoredClick>> {
-    connection
-        .query_row(
-            "SELECT at_ms, auction, imp, campaign, creative, advertiser, publisher, placement, sub_id,
-               source_mismatch, commission_rate, valid, reason FROM clicks WHERE click_id = ?1",
-            [click_id],
-            |row| {
-                Ok(StoredClick {
-                    at_ms: row.get(0)?,
-                    auction: row.get(1)?,
-                    imp: row.get(2)?,
-                    campaign: row.get(3)?,
-                    creative: row.get(4)?,
-                    advertiser: row.get(5)?,
-                    publisher: row.get(6)?,
-                    placement: row.get(7)?,
-                    sub_id: row.get(8)?,
-                    source_mismatch: row.get(9)?,
-                    commission_rate: row.get(10)?,
-                    valid: row.get(11)?,
-                    reason: row.get(12)?,
-                })
-            },
-        )
-        .optional()
+fn read_click(tx: &mut dyn Tx, click_id: &str) -> Result<Option<StoredClick>, SqlError> {
+    let row = tx.query_one(
+        "SELECT at_ms, auction, imp, campaign, creative, advertiser, publisher, placement, sub_id,
+           source_mismatch, commission_rate, valid, reason FROM clicks WHERE click_id = $1",
+        &[click_id.into()],
+    )?;
+    Ok(row.map(|row| StoredClick {
+        at_ms: row.int(0),
+        auction: row.text(1),
+        imp: row.text(2),
+        campaign: row.text(3),
+        creative: row.text(4),
+        advertiser: row.text(5),
+        publisher: row.opt_text(6),
+        placement: row.opt_text(7),
+        sub_id: row.opt_text(8),
+        source_mismatch: row.flag(9),
+        commission_rate: row.opt_real(10),
+        valid: row.flag(11),
+        reason: row.opt_text(12),
+    }))
 }
 
 /// An order's attribution as stored.
@@ -445,59 +497,46 @@ struct StoredOrder {
     reattributed: bool,
 }
 
-/// An order row as attribution reads it: currency, unattributed reason, campaign,
-/// publisher, commission rate.
-type OrderRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<f64>,
-);
-
 /// The order's attribution: read, or decided on its first report (and again while its
 /// click was unknown, e.g. still in another node's batch).
 fn attribute_order(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     advertiser: &str,
     update: &OrderUpdate,
     now_ms: i64,
     context: &dyn OrderContext,
 ) -> Result<StoredOrder, ApplyError> {
-    let stored: Option<OrderRow> = tx
-        .query_row(
+    // `FOR UPDATE` on PostgreSQL (two nodes reporting one order serialise here); SQLite
+    // has one writer anyway.
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let stored = tx.query_one(
+        &format!(
             "SELECT currency, unattributed, campaign, publisher, commission_rate FROM orders
-             WHERE advertiser = ?1 AND order_id = ?2",
-            params![advertiser, update.order_id],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            },
-        )
-        .optional()?;
-    if let Some((currency, unattributed, campaign, publisher, rate)) = &stored {
-        if *currency != update.currency {
+             WHERE advertiser = $1 AND order_id = $2{lock}"
+        ),
+        &[advertiser.into(), (&update.order_id).into()],
+    )?;
+    if let Some(row) = &stored {
+        let currency = row.text(0);
+        if currency != update.currency {
             return Err(ApplyError::Conflict(
                 "currency",
                 format!("the order was first reported in {currency}"),
             ));
         }
+        let unattributed = row.opt_text(1);
         let retry = unattributed.as_deref() == Some(orders::Unattributed::UnknownClick.as_str());
         if !retry {
+            let campaign = row.opt_text(2);
             let cps = campaign
                 .as_deref()
                 .and_then(|c| context.campaign(c))
                 .is_some_and(|t| t.cps);
             return Ok(StoredOrder {
                 unattributed: unattributed.as_deref().map(label),
-                campaign: campaign.clone(),
-                publisher: publisher.clone(),
-                rate: *rate,
+                campaign,
+                publisher: row.opt_text(3),
+                rate: row.opt_real(4),
                 cps,
                 reattributed: false,
             });
@@ -512,9 +551,9 @@ fn attribute_order(
         i64::from(exchange_core::campaign::DEFAULT_ATTRIBUTION_HOURS) * 3600,
         |t| t.window_secs,
     );
-    let verdict = match (&update.click_id, &click) {
-        (None, _) => Err(orders::Unattributed::NoClick),
-        (Some(_), click) => orders::attribute(
+    let verdict = match &update.click_id {
+        None => Err(orders::Unattributed::NoClick),
+        Some(_) => orders::attribute(
             click.as_ref().map(|c| orders::ClickForOrder {
                 advertiser: &c.advertiser,
                 at_ms: c.at_ms,
@@ -528,33 +567,33 @@ fn attribute_order(
     let credited = verdict.is_ok().then_some(()).and(click.as_ref());
     let rate = credited.and_then(|c| c.commission_rate.or(terms.and_then(|t| t.base_rate)));
     tx.execute(
-        "INSERT INTO orders (advertiser, order_id, currency, order_time, click_id, user_key, received_ms,
-           unattributed, campaign, creative, auction, imp, publisher, placement, sub_id, source_mismatch,
-           commission_rate)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+        "INSERT INTO orders (advertiser, order_id, currency, order_time, click_id, user_key,
+           received_ms, unattributed, campaign, creative, auction, imp, publisher, placement,
+           sub_id, source_mismatch, commission_rate)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (advertiser, order_id) DO UPDATE SET unattributed = excluded.unattributed,
            campaign = excluded.campaign, creative = excluded.creative, auction = excluded.auction,
            imp = excluded.imp, publisher = excluded.publisher, placement = excluded.placement,
            sub_id = excluded.sub_id, source_mismatch = excluded.source_mismatch,
            commission_rate = excluded.commission_rate",
-        params![
-            advertiser,
-            update.order_id,
-            update.currency,
-            update.order_time,
-            update.click_id,
-            update.user_key,
-            now_ms,
-            verdict.err().map(orders::Unattributed::as_str),
-            credited.map(|c| &c.campaign),
-            credited.map(|c| &c.creative),
-            credited.map(|c| &c.auction),
-            credited.map(|c| &c.imp),
-            credited.and_then(|c| c.publisher.as_ref()),
-            credited.and_then(|c| c.placement.as_ref()),
-            credited.and_then(|c| c.sub_id.as_ref()),
-            credited.is_some_and(|c| c.source_mismatch),
-            rate,
+        &[
+            advertiser.into(),
+            (&update.order_id).into(),
+            (&update.currency).into(),
+            update.order_time.into(),
+            update.click_id.as_ref().into(),
+            update.user_key.as_ref().into(),
+            now_ms.into(),
+            verdict.err().map(orders::Unattributed::as_str).into(),
+            credited.map(|c| &c.campaign).into(),
+            credited.map(|c| &c.creative).into(),
+            credited.map(|c| &c.auction).into(),
+            credited.map(|c| &c.imp).into(),
+            credited.and_then(|c| c.publisher.as_ref()).into(),
+            credited.and_then(|c| c.placement.as_ref()).into(),
+            credited.and_then(|c| c.sub_id.as_ref()).into(),
+            credited.is_some_and(|c| c.source_mismatch).into(),
+            rate.into(),
         ],
     )?;
     Ok(StoredOrder {
@@ -574,7 +613,7 @@ fn label(text: &str) -> &'static str {
 
 /// One line's transition: stored, with its event and the spend it changes.
 fn apply_line(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     advertiser: &str,
     update: &OrderUpdate,
     line: &LineUpdate,
@@ -582,28 +621,27 @@ fn apply_line(
     now_ms: i64,
     context: &dyn OrderContext,
 ) -> Result<(LineOutcome, Option<SpendDelta>), ApplyError> {
-    let stored: Option<(Line, i64, i64, i64)> = tx
-        .query_row(
+    let key: [Value; 3] = [
+        advertiser.into(),
+        (&update.order_id).into(),
+        (&line.line_id).into(),
+    ];
+    let stored = tx
+        .query_one(
             "SELECT state, quantity, unit_price_micros, refunded_micros, commission_micros,
                commission_exchange_micros, version FROM order_lines
-             WHERE advertiser = ?1 AND order_id = ?2 AND line_id = ?3",
-            params![advertiser, update.order_id, line.line_id],
-            |row| {
-                let state: String = row.get(0)?;
-                Ok((
-                    Line {
-                        state: LineState::parse(&state).unwrap_or(LineState::Pending),
-                        quantity: row.get(1)?,
-                        unit_price_micros: row.get(2)?,
-                        refunded_micros: row.get(3)?,
-                    },
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                ))
-            },
-        )
-        .optional()?;
+             WHERE advertiser = $1 AND order_id = $2 AND line_id = $3",
+            &key,
+        )?
+        .map(|row: Row| {
+            let line = Line {
+                state: LineState::parse(&row.text(0)).unwrap_or(LineState::Pending),
+                quantity: u32::try_from(row.int(1)).unwrap_or(0),
+                unit_price_micros: row.int(2),
+                refunded_micros: row.int(3),
+            };
+            (line, row.int(4), row.int(5), row.int(6))
+        });
     let (old_commission, old_exchange, version) = stored
         .as_ref()
         .map_or((0, 0, 0), |(_, c, e, v)| (*c, *e, *v));
@@ -611,22 +649,11 @@ fn apply_line(
     let next = match (orders::transition(stored_line.as_ref(), line), stored_line) {
         (Transition::To(next), _) => next,
         (Transition::Unchanged(_), Some(current)) if order.reattributed => current,
-        (Transition::Unchanged(why), _) => {
-            let (current, ..) = stored.unwrap_or((
-                Line {
-                    state: LineState::Pending,
-                    quantity: line.quantity,
-                    unit_price_micros: line.unit_price_micros,
-                    refunded_micros: 0,
-                },
-                0,
-                0,
-                0,
-            ));
+        (Transition::Unchanged(why), current) => {
             return Ok((
                 LineOutcome {
                     line_id: line.line_id.clone(),
-                    state: current.state.as_str(),
+                    state: current.map_or(LineState::Pending, |c| c.state).as_str(),
                     changed: false,
                     unchanged: Some(why),
                     commission_micros: old_commission,
@@ -649,28 +676,30 @@ fn apply_line(
                 "no exchange rate for it".to_owned(),
             ))?;
     let version = version + 1;
+    let [advertiser_v, order_v, line_v] = key;
     tx.execute(
-        "INSERT INTO order_lines (advertiser, order_id, line_id, sku, category, quantity, unit_price_micros,
-           state, refunded_micros, commission_micros, commission_exchange_micros, version, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+        "INSERT INTO order_lines (advertiser, order_id, line_id, sku, category, quantity,
+           unit_price_micros, state, refunded_micros, commission_micros,
+           commission_exchange_micros, version, updated_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (advertiser, order_id, line_id) DO UPDATE SET state = excluded.state,
            refunded_micros = excluded.refunded_micros, commission_micros = excluded.commission_micros,
-           commission_exchange_micros = excluded.commission_exchange_micros, version = excluded.version,
-           updated_ms = excluded.updated_ms",
-        params![
-            advertiser,
-            update.order_id,
-            line.line_id,
-            line.sku,
-            line.category,
-            next.quantity,
-            next.unit_price_micros,
-            next.state.as_str(),
-            next.refunded_micros,
-            commission,
-            exchange,
-            version,
-            now_ms,
+           commission_exchange_micros = excluded.commission_exchange_micros,
+           version = excluded.version, updated_ms = excluded.updated_ms",
+        &[
+            advertiser_v.clone(),
+            order_v.clone(),
+            line_v.clone(),
+            (&line.sku).into(),
+            line.category.as_ref().into(),
+            i64::from(next.quantity).into(),
+            next.unit_price_micros.into(),
+            next.state.as_str().into(),
+            next.refunded_micros.into(),
+            commission.into(),
+            exchange.into(),
+            version.into(),
+            now_ms.into(),
         ],
     )?;
     let delta = exchange - old_exchange;
@@ -678,18 +707,18 @@ fn apply_line(
     tx.execute(
         "INSERT INTO line_events (advertiser, order_id, line_id, version, state, refunded_micros,
            commission_micros, spend_delta_micros, spend_campaign, spend_committed, at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
-        params![
-            advertiser,
-            update.order_id,
-            line.line_id,
-            version,
-            next.state.as_str(),
-            next.refunded_micros,
-            commission,
-            delta,
-            spend_campaign,
-            now_ms,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
+        &[
+            advertiser_v,
+            order_v,
+            line_v,
+            version.into(),
+            next.state.as_str().into(),
+            next.refunded_micros.into(),
+            commission.into(),
+            delta.into(),
+            spend_campaign.into(),
+            now_ms.into(),
         ],
     )?;
     let spend = spend_campaign.map(|campaign| SpendDelta {

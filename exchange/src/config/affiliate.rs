@@ -12,6 +12,10 @@ pub struct AffiliateConfig {
     /// (default `affiliate.db`). Empty: clicks still redirect and charge, but are recorded
     /// nowhere, and orders are refused (503): nothing is acknowledged that is not durable.
     pub database: PathBuf,
+    /// PostgreSQL instead of the SQLite file, for several nodes:
+    /// `postgres://user:password@host:port/database` (no TLS: loopback or a private
+    /// network). `EXCHANGE_DATABASE_URL` overrides it. Empty: the SQLite file.
+    pub database_url: String,
     /// Clicks waiting to be written, at most. A click past it still redirects, but its
     /// record is dropped and counted (`exchange_clicks_total{outcome="dropped"}`).
     pub click_queue: usize,
@@ -31,6 +35,7 @@ impl Default for AffiliateConfig {
     fn default() -> Self {
         Self {
             database: PathBuf::from("affiliate.db"),
+            database_url: String::new(),
             click_queue: 65_536,
             click_batch: 1024,
             click_flush_ms: 50,
@@ -70,6 +75,15 @@ impl AffiliateConfig {
                 "1..=3600 s",
             ),
         ];
+        let url_ok = self.database_url.is_empty()
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://");
+        if !url_ok {
+            return Err((
+                "affiliate.database_url".to_owned(),
+                "must be a postgres:// URL (or empty)".to_owned(),
+            ));
+        }
         for (ok, field, message) in checks {
             if !ok {
                 return Err((field.to_owned(), format!("must be {message}")));

@@ -97,7 +97,30 @@ async fn dispatch(
             let query = request.uri().query().unwrap_or("");
             crate::affiliate::clicks_in::receive(&state, query, request.headers(), peer)
         }
+        (&Method::GET, exchange_core::click::LINK_CLICK_PATH) => {
+            let query = request.uri().query().unwrap_or("");
+            crate::affiliate::clicks_in::receive_link(&state, query, request.headers(), peer)
+        }
+        (&Method::GET, path) if crate::affiliate::links::short_path(path).is_some() => {
+            let (code, kind) = crate::affiliate::links::short_path(path).unwrap_or_default();
+            let code = code.to_owned();
+            let headers = request.headers().clone();
+            crate::affiliate::links::short(state, code, kind, headers, peer).await
+        }
         (&Method::POST, "/orders") => crate::affiliate::orders_in::receive(state, request).await,
+        (&Method::POST, "/admin/links") => {
+            if let Some(refusal) = admin::refuse(&state, &request) {
+                return refusal;
+            }
+            let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
+            match body::read(request, 64 * 1024, timeout).await {
+                Ok(body) => crate::affiliate::links::create(state, body).await,
+                Err(error) => json(
+                    error.status,
+                    &serde_json::json!({ "error": error.message, "field": "body" }),
+                ),
+            }
+        }
         (&Method::GET, "/admin/orders" | "/admin/affiliate/report") => {
             if let Some(refusal) = admin::refuse(&state, &request) {
                 return refusal;

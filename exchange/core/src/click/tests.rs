@@ -152,3 +152,49 @@ fn the_click_id_joins_the_landing_query_before_any_fragment() {
         "https://s.example/?clk=a%20b"
     );
 }
+
+#[test]
+fn a_promotion_link_verifies_as_a_click_of_its_link_and_nothing_else_does() {
+    let keys = keys();
+    let signer = Signer {
+        keys: &keys,
+        expires: NOW + 3600,
+    };
+    let provenance = Provenance {
+        publisher: Some(Cow::Borrowed("pub-mama")),
+        placement: Some(Cow::Borrowed("friday-live")),
+        sub_id: Some(Cow::Borrowed("koc-lily")),
+        source_mismatch: false,
+    };
+    let url = link_url(
+        &signer,
+        "https://x.example",
+        &LinkFacts {
+            link: "Ab3dE6gH",
+            campaign: "c1",
+            creative: "b1",
+            provenance: &provenance,
+            commission_rate: Some(0.2),
+        },
+    );
+    let query = url
+        .strip_prefix("https://x.example/c/p?")
+        .expect("the link path");
+    let click = verify_link(&keys, query, NOW).expect("verifies");
+    assert_eq!(click.auction, "link:Ab3dE6gH");
+    assert_eq!(click.provenance, provenance);
+    assert_eq!(click.commission_rate, Some(0.2));
+    assert_eq!(
+        verify_link(&keys, query, NOW + 3601),
+        Err(Rejection::Expired)
+    );
+    let moved = query.replace("sub=koc-lily", "sub=koc-mia");
+    assert_eq!(
+        verify_link(&keys, &moved, NOW),
+        Err(Rejection::BadSignature)
+    );
+    // A link is not an ad click, and an ad click is not a link.
+    assert!(verify(&keys, query, NOW).is_err());
+    let ad = issued(&keys, None, Some(0.1));
+    assert!(verify_link(&keys, &ad, NOW).is_err());
+}
