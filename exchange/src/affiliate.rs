@@ -154,6 +154,96 @@ pub async fn summary(state: Arc<AppState>, query: &str) -> Response<Body> {
     }
 }
 
+/// `GET /admin/fraud/orders[?advertiser=]`: the orders the rules hold, with their reasons.
+pub async fn held_orders(state: Arc<AppState>, query: &str) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database();
+    };
+    let advertiser = query_param(query, "advertiser");
+    match tokio::task::spawn_blocking(move || database.held_orders(advertiser.as_deref())).await {
+        Ok(Ok(list)) => json(StatusCode::OK, &list),
+        _ => unavailable(),
+    }
+}
+
+/// The body of `POST /admin/fraud/orders`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    advertiser: String,
+    order_id: String,
+    /// `clear` or `confirm`.
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /admin/fraud/orders`: an operator clears a held order (it earns from now on; its
+/// commission goes to the budget) or confirms it as fraud (it never earns).
+pub async fn decide_hold(state: Arc<AppState>, body: bytes::Bytes) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database();
+    };
+    let bad = |field: &str, message: &str| {
+        json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": message, "field": field }),
+        )
+    };
+    let request: HoldRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return bad("body", &error.to_string()),
+    };
+    let clear = match request.decision.as_str() {
+        "clear" => true,
+        "confirm" => false,
+        _ => return bad("decision", "use clear or confirm"),
+    };
+    if request.note.len() > 1024 {
+        return bad("note", "at most 1024 bytes");
+    }
+    let context = orders_in::SnapshotContext {
+        serving: state.serving(),
+        state: Arc::clone(&state),
+    };
+    let now_ms = state.clock.now_millis();
+    let db = Arc::clone(&database);
+    let decided = tokio::task::spawn_blocking(move || {
+        let decision = database::HoldDecision {
+            clear,
+            note: &request.note,
+        };
+        db.decide_hold(
+            &request.advertiser,
+            &request.order_id,
+            decision,
+            now_ms,
+            &context,
+        )
+    })
+    .await;
+    match decided {
+        Ok(Ok(outcome)) => {
+            let at = usize::from(!clear);
+            state.affiliate.orders.decisions[at].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            orders_in::commit_spend(&state, &database, outcome.spend.clone()).await;
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "order_id": outcome.order_id,
+                    "hold": if clear { "cleared" } else { "confirmed" },
+                    "lines": outcome.lines,
+                }),
+            )
+        }
+        Ok(Err(database::ApplyError::Conflict(field, message))) => json(
+            StatusCode::CONFLICT,
+            &serde_json::json!({ "error": message, "field": field }),
+        ),
+        _ => unavailable(),
+    }
+}
+
 fn no_database() -> Response<Body> {
     json(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -11,7 +11,8 @@ mod signals;
 mod store;
 
 pub use affiliate::{
-    AdvertiserConfig, AdvertiserCredentials, AffiliateConfig, MIN_ADVERTISER_SECRET_BYTES,
+    AdvertiserConfig, AdvertiserCredentials, AffiliateConfig, FraudConfig,
+    MIN_ADVERTISER_SECRET_BYTES,
 };
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};

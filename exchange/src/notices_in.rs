@@ -15,6 +15,7 @@
 //! (once: a replay finds nothing to forward).
 
 use crate::admission::caps;
+use crate::affiliate::database::ImpressionRecord;
 use crate::bidders::notices_out::NoticeJob;
 use crate::metrics::NoticeEvent;
 use crate::notice::{self, Rejection, VerifiedNotice};
@@ -67,7 +68,7 @@ pub async fn receive(state: &AppState, billing: bool, query: &str) -> Response<B
         Err(reason) => return refuse(state, reason),
     };
     if notice.campaign.is_some() {
-        let writes = match campaign_writes(state, &notice) {
+        let (writes, impression) = match campaign_writes(state, &notice) {
             Ok(writes) => writes,
             Err(reason) => return refuse(state, reason),
         };
@@ -81,6 +82,9 @@ pub async fn receive(state: &AppState, billing: bool, query: &str) -> Response<B
                 &serde_json::json!({ "error": "store busy: the notice was not recorded durably; retry it", "field": "store" }),
             );
         }
+        // The impression joins the click records (batched, off this path): what clicks are
+        // checked against and what view-through attribution reads.
+        state.affiliate.clicks.push_impression(impression);
     }
     if !billing {
         state.metrics.notice(NoticeEvent::Win);
@@ -100,9 +104,12 @@ pub async fn receive(state: &AppState, billing: bool, query: &str) -> Response<B
     response
 }
 
-/// The spend and impression writes of a verified internal campaign notice; nothing for
-/// a campaign the serving snapshot does not know.
-fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Write>, Rejection> {
+/// The spend and impression writes of a verified internal campaign notice, and its
+/// impression record; nothing for a campaign the serving snapshot does not know.
+fn campaign_writes(
+    state: &AppState,
+    notice: &VerifiedNotice,
+) -> Result<(Vec<Write>, ImpressionRecord), Rejection> {
     let campaign_id = notice.campaign.as_deref().unwrap_or_default();
     let rate = state
         .config
@@ -146,5 +153,19 @@ fn campaign_writes(state: &AppState, notice: &VerifiedNotice) -> Result<Vec<Writ
             writes.push(Write::Impression { user, event, bumps });
         }
     }
-    Ok(writes)
+    let provenance = &notice.provenance;
+    let impression = ImpressionRecord {
+        auction: notice.auction.clone(),
+        imp: notice.imp.clone(),
+        campaign: campaign.id.clone(),
+        creative: notice.creative.clone().unwrap_or_default(),
+        advertiser: campaign.advertiser.clone(),
+        user: notice.user.clone(),
+        publisher: provenance.publisher.as_deref().map(str::to_owned),
+        placement: provenance.placement.as_deref().map(str::to_owned),
+        sub_id: provenance.sub_id.as_deref().map(str::to_owned),
+        source_mismatch: provenance.source_mismatch,
+        at_ms: now_ms,
+    };
+    Ok((writes, impression))
 }

@@ -66,6 +66,7 @@ function sampleConfig(port) {
     ['"geo/sample.mmdb"', JSON.stringify(path.join(configs, 'geo/sample.mmdb'))],
     ['"publishers.toml"', JSON.stringify(path.join(configs, 'publishers.toml'))],
     ['path = "../data/exchange.db"', 'path = ""'],
+    ['database = "../data/affiliate.db"', 'database = "affiliate.db"'],
   ];
   for (const [from, to] of swaps) {
     if (!text.includes(from)) throw new Error(`configs/exchange.toml no longer has ${from}`);

@@ -77,12 +77,26 @@ async fn start(campaigns: &[String]) -> TestExchange {
     start_on(campaigns, &Backend::Sqlite, None).await
 }
 
+/// An exchange on SQLite with these `[affiliate.fraud]` settings.
+async fn start_with_rules(campaigns: &[String], fraud: &str) -> TestExchange {
+    start_configured(campaigns, &Backend::Sqlite, None, fraud).await
+}
+
 /// An exchange keeping clicks and orders in `backend`, with Redis at `redis` (URL, key
 /// prefix) when given (the embedded store otherwise).
 async fn start_on(
     campaigns: &[String],
     backend: &Backend,
     redis: Option<(&str, &str)>,
+) -> TestExchange {
+    start_configured(campaigns, backend, redis, "").await
+}
+
+async fn start_configured(
+    campaigns: &[String],
+    backend: &Backend,
+    redis: Option<(&str, &str)>,
+    fraud: &str,
 ) -> TestExchange {
     let database = match backend {
         Backend::Sqlite => "database = \"affiliate.db\"".to_owned(),
@@ -92,7 +106,7 @@ async fn start_on(
         .campaigns(&tests::campaign_file(campaigns))
         .publishers(REGISTRY)
         .config(&format!(
-            "[affiliate]\n{database}\nclick_flush_ms = 5\n{ADVERTISERS}"
+            "[affiliate]\n{database}\nclick_flush_ms = 5\n[affiliate.fraud]\n{fraud}\n{ADVERTISERS}"
         ))
         // Clicks are judged by the time since the serve: the real clock.
         .clock(exchange::clock::Clock::System);
@@ -103,9 +117,13 @@ async fn start_on(
 }
 
 fn request(id: &str) -> String {
+    request_from(id, "wechat-group-7")
+}
+
+fn request_from(id: &str, sub_id: &str) -> String {
     format!(
         r#"{{"id":"{id}","imp":[{{"id":"1","tagid":"home-top","banner":{{"w":300,"h":250}},
-            "ext":{{"sub_id":"wechat-group-7"}}}}],
+            "ext":{{"sub_id":"{sub_id}"}}}}],
           "site":{{"domain":"mama.example","page":"https://mama.example/a","publisher":{{"id":"p1"}}}},
           "user":{{"id":"reader-{id}"}}}}"#
     )
@@ -119,11 +137,19 @@ fn click_url(answer: &serde_json::Value) -> String {
     adm[start..end].replace("&amp;", "&")
 }
 
+/// An auction whose ad then renders (its win notice fires, as a page's would).
 async fn auction(exchange: &TestExchange, client: &Client, id: &str) -> serde_json::Value {
-    client
-        .post(&exchange.url("/openrtb2/auction"), request(id))
-        .await
-        .json_if(200)
+    shown(exchange, client, &request(id)).await
+}
+
+/// The answer to `request`, after its win notice fired.
+async fn shown(exchange: &TestExchange, client: &Client, request: &str) -> serde_json::Value {
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction"), request.to_owned())
+        .await;
+    let (_, win, _) = reply.first_bid_notices();
+    assert_eq!(client.get(&win).await.status, 204, "the ad renders");
+    reply.json_if(200)
 }
 
 /// Clicks `url` like a person would: a moment after the ad was served.
@@ -201,7 +227,8 @@ fn order(order_id: &str, click_id: &str, status: &str, extra_line: &str) -> Stri
         r#"{{"order_id":"{order_id}","currency":"USD","order_time":{},"click_id":"{click_id}","status":"{status}",
             "lines":[{{"line_id":"1","sku":"STROLLER-X","quantity":2,"price":150.0,"category":"baby"{extra_line}}},
                      {{"line_id":"2","sku":"RAIN-COVER","quantity":1,"price":20.0}}]}}"#,
-        now() - 5
+        // Two seconds after the click (any sooner is held as too fast).
+        now() + 2
     )
 }
 
@@ -820,5 +847,242 @@ async fn a_promotion_link_and_its_short_code_are_clicks_credited_to_the_live_roo
         )
         .await;
     assert_eq!(anonymous.status, 401);
+    exchange.shutdown().await;
+}
+
+/// The counter `name{labels}` in the exchange's `/metrics`.
+async fn metric(exchange: &TestExchange, client: &Client, sample: &str) -> u64 {
+    let text =
+        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_without_their_impression_and_click_floods_earn_nothing() {
+    let exchange = start_with_rules(&[cpc_campaign()], "clicks_per_ip_per_minute = 2").await;
+    let client = Client::new();
+    // A click URL lifted from a bid whose ad never rendered.
+    let unseen = client
+        .post(&exchange.url("/openrtb2/auction"), request("f0"))
+        .await
+        .json_if(200);
+    assert_eq!(click(&client, &click_url(&unseen)).await.status, 302);
+    // Rendered ads clicked from one address: the third within a minute is a flood.
+    for id in ["f1", "f2", "f3"] {
+        let answer = auction(&exchange, &client, id).await;
+        assert_eq!(click(&client, &click_url(&answer)).await.status, 302);
+    }
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report")
+        .await
+        .json_if(200);
+    let row = &report["rows"][0];
+    assert_eq!(row["clicks"], 2, "{report}");
+    assert_eq!(row["invalid_clicks"]["before_impression"], 1, "{report}");
+    assert_eq!(row["invalid_clicks"]["flood_ip"], 1, "{report}");
+    assert_eq!(
+        metric(
+            &exchange,
+            &client,
+            r#"exchange_clicks_total{outcome="invalid",reason="flood_ip"}"#
+        )
+        .await,
+        1
+    );
+    exchange.shutdown().await;
+}
+
+/// A signed report of `order_id` with the click `click_id`, placed at `order_time`, by
+/// `buyer` (JSON object).
+fn order_by(order_id: &str, click_id: &str, order_time: i64, buyer: &str) -> String {
+    format!(
+        r#"{{"order_id":"{order_id}","currency":"USD","order_time":{order_time},"click_id":"{click_id}",
+            "buyer":{buyer},"lines":[{{"line_id":"1","sku":"STROLLER-X","quantity":1,"price":100.0}}]}}"#
+    )
+}
+
+/// A fresh valid click on the CPS campaign: its click id.
+async fn fresh_click(exchange: &TestExchange, client: &Client, id: &str) -> String {
+    let answer = auction(exchange, client, id).await;
+    let landed = click(client, &click_url(&answer)).await;
+    click_id_of(
+        landed.headers["location"].to_str().expect("location"),
+        "jdclk",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspicious_orders_are_held_until_an_operator_clears_or_confirms_them() {
+    let exchange = start_with_rules(&[cps_campaign()], "orders_per_buyer_per_hour = 2").await;
+    let client = Client::new();
+
+    // Within a second of its click.
+    let fast = fresh_click(&exchange, &client, "h1").await;
+    let outcome = report_signed(
+        &exchange,
+        &client,
+        &order_by("FAST", &fast, now() - 1, "{}"),
+    )
+    .await
+    .json_if(200);
+    assert_eq!(
+        outcome["held"],
+        serde_json::json!(["fast_conversion"]),
+        "{outcome}"
+    );
+    assert_eq!(
+        outcome["lines"][0]["commission_micros"], 0,
+        "held: earns nothing"
+    );
+
+    // A third order from one buyer within the hour.
+    for (i, expected) in [(2, None), (3, None), (4, Some("burst"))] {
+        let click_id = fresh_click(&exchange, &client, &format!("h{i}")).await;
+        let body = order_by(
+            &format!("B{i}"),
+            &click_id,
+            now() + 2,
+            r#"{"account":"acc-9"}"#,
+        );
+        let outcome = report_signed(&exchange, &client, &body).await.json_if(200);
+        match expected {
+            None => assert!(outcome.get("held").is_none(), "{outcome}"),
+            Some(reason) => assert_eq!(outcome["held"], serde_json::json!([reason]), "{outcome}"),
+        }
+    }
+    assert_eq!(
+        spent(&exchange, "stroller").await,
+        20_000_000,
+        "two earning orders"
+    );
+
+    // The operator's queue, with reasons.
+    let held = admin_get(&exchange, &client, "/admin/fraud/orders?advertiser=jd")
+        .await
+        .json_if(200);
+    let ids: Vec<&str> = held["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| o["order_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["FAST", "B4"], "{held}");
+    assert_eq!(held["orders"][1]["reasons"], serde_json::json!(["burst"]));
+    assert_eq!(held["orders"][1]["buyer"]["account"], "acc-9");
+
+    // Cleared: it earns from now on, and its commission reaches the budget.
+    let cleared = admin_post(
+        &exchange,
+        &client,
+        "/admin/fraud/orders",
+        r#"{"advertiser":"jd","order_id":"B4","decision":"clear","note":"a real family"}"#,
+    )
+    .await
+    .json_if(200);
+    assert_eq!(
+        cleared["lines"][0]["commission_micros"], 10_000_000,
+        "{cleared}"
+    );
+    assert_eq!(spent(&exchange, "stroller").await, 30_000_000);
+    // Confirmed as fraud: it never earns, even when reported again.
+    admin_post(
+        &exchange,
+        &client,
+        "/admin/fraud/orders",
+        r#"{"advertiser":"jd","order_id":"FAST","decision":"confirm"}"#,
+    )
+    .await
+    .json_if(200);
+    let again = report_signed(
+        &exchange,
+        &client,
+        &order_by("FAST", &fast, now() - 1, "{}")
+            .replace(r#""line_id":"1""#, r#""status":"confirmed","line_id":"1""#),
+    )
+    .await
+    .json_if(200);
+    assert_eq!(again["lines"][0]["commission_micros"], 0, "{again}");
+    // A decision on an order that is not held is refused.
+    let twice = admin_post(
+        &exchange,
+        &client,
+        "/admin/fraud/orders",
+        r#"{"advertiser":"jd","order_id":"B4","decision":"confirm"}"#,
+    )
+    .await;
+    assert_eq!(twice.status, 409);
+    assert_eq!(spent(&exchange, "stroller").await, 30_000_000);
+    for (sample, expected) in [
+        (r#"exchange_order_holds_total{reason="fast_conversion"}"#, 1),
+        (r#"exchange_order_holds_total{reason="burst"}"#, 1),
+        (
+            r#"exchange_order_hold_decisions_total{decision="cleared"}"#,
+            1,
+        ),
+        (
+            r#"exchange_order_hold_decisions_total{decision="confirmed"}"#,
+            1,
+        ),
+    ] {
+        assert_eq!(
+            metric(&exchange, &client, sample).await,
+            expected,
+            "{sample}"
+        );
+    }
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_purchases_and_sub_ids_converting_far_above_their_peers_are_held() {
+    let exchange = TestExchange::builder()
+        .campaigns(&tests::campaign_file(&[cps_campaign()]))
+        .publishers(&REGISTRY.replace(
+            "domains = [\"mama.example\"]",
+            "domains = [\"mama.example\"]\nbuyer_accounts = [\"mama-own-account\"]",
+        ))
+        .config(&format!(
+            "[affiliate]\ndatabase = \"affiliate.db\"\nclick_flush_ms = 5\n\
+             [affiliate.fraud]\noutlier_min_clicks = 2\noutlier_factor = 2.0\n{ADVERTISERS}"
+        ))
+        .clock(exchange::clock::Clock::System)
+        .start()
+        .await;
+    let client = Client::new();
+    // The publisher buys through its own link.
+    let own = fresh_click(&exchange, &client, "s1").await;
+    let body = order_by("OWN", &own, now() + 2, r#"{"account":"mama-own-account"}"#);
+    let outcome = report_signed(&exchange, &client, &body).await.json_if(200);
+    assert_eq!(
+        outcome["held"],
+        serde_json::json!(["self_purchase"]),
+        "{outcome}"
+    );
+
+    // Another sub-id brings four clicks and no order; this one converts its second click.
+    for i in 0..4 {
+        let answer = shown(
+            &exchange,
+            &client,
+            &request_from(&format!("q{i}"), "koc-quiet"),
+        )
+        .await;
+        assert_eq!(click(&client, &click_url(&answer)).await.status, 302);
+    }
+    let click_id = fresh_click(&exchange, &client, "s2").await;
+    let outcome = report_signed(
+        &exchange,
+        &client,
+        &order_by("HOT", &click_id, now() + 2, "{}"),
+    )
+    .await
+    .json_if(200);
+    // wechat-group-7: 2 orders of 2 clicks against the network's 2 of 6.
+    assert_eq!(
+        outcome["held"],
+        serde_json::json!(["sub_id_outlier"]),
+        "{outcome}"
+    );
     exchange.shutdown().await;
 }

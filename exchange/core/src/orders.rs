@@ -44,8 +44,27 @@ pub struct OrderReport {
     /// `cancelled`, `refunded`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Who bought, as the shop knows them (for the order rules: bursts, self-purchase).
+    #[serde(default)]
+    pub buyer: Buyer,
     /// The lines (at least one).
     pub lines: Vec<LineReport>,
+}
+
+/// The buyer of an order, as the shop identifies them (each ≤ 64 printable bytes; hashed
+/// or not, as long as the shop reports the same value each time).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buyer {
+    /// The shop account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The device.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The IP address the order came from.
+    #[serde(default)]
+    pub ip: Option<String>,
 }
 
 /// One order line as reported.
@@ -131,6 +150,8 @@ pub struct OrderUpdate {
     pub click_id: Option<String>,
     /// User key.
     pub user_key: Option<String>,
+    /// The buyer.
+    pub buyer: Buyer,
     /// The lines.
     pub lines: Vec<LineUpdate>,
 }
@@ -177,7 +198,13 @@ impl OrderReport {
                 "must be unix seconds between 2000 and now (+5 min)",
             ));
         }
-        for (name, value) in [("click_id", &self.click_id), ("user_key", &self.user_key)] {
+        for (name, value) in [
+            ("click_id", &self.click_id),
+            ("user_key", &self.user_key),
+            ("buyer.account", &self.buyer.account),
+            ("buyer.device", &self.buyer.device),
+            ("buyer.ip", &self.buyer.ip),
+        ] {
             if value.as_deref().is_some_and(|v| !is_report_id(v)) {
                 return Err(fail(name, "need 1-64 printable bytes"));
             }
@@ -257,6 +284,7 @@ impl OrderReport {
             order_time: self.order_time,
             click_id: self.click_id.clone(),
             user_key: self.user_key.clone(),
+            buyer: self.buyer.clone(),
             lines,
         })
     }
@@ -430,6 +458,39 @@ impl Unattributed {
             Self::OtherAdvertiser => "other_advertiser",
             Self::Expired => "expired",
             Self::BeforeClick => "before_click",
+        }
+    }
+}
+
+/// Why an attributed order is held (not commissioned until an operator clears it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldReason {
+    /// Placed implausibly soon after its click.
+    FastConversion,
+    /// One of many orders from one buyer (account, device or IP) within an hour.
+    Burst,
+    /// Bought by an account of the publisher's own.
+    SelfPurchase,
+    /// The sub-id converts far above the network.
+    SubIdOutlier,
+}
+
+impl HoldReason {
+    /// Every value.
+    pub const ALL: [Self; 4] = [
+        Self::FastConversion,
+        Self::Burst,
+        Self::SelfPurchase,
+        Self::SubIdOutlier,
+    ];
+
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FastConversion => "fast_conversion",
+            Self::Burst => "burst",
+            Self::SelfPurchase => "self_purchase",
+            Self::SubIdOutlier => "sub_id_outlier",
         }
     }
 }

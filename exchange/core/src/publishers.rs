@@ -85,6 +85,8 @@ struct PublisherSpec {
     placements: Vec<PlacementSpec>,
     #[serde(default)]
     sub_ids: Vec<SubIdSpec>,
+    #[serde(default)]
+    buyer_accounts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +138,9 @@ pub struct Publisher {
     pub placements: HashMap<String, Placement>,
     /// Sub-ids by id.
     pub sub_ids: HashMap<String, SubId>,
+    /// Shop accounts known to be the publisher's own (as advertisers report buyers): an
+    /// order they place through the publisher's own links is a self-purchase, held.
+    pub buyer_accounts: Vec<String>,
 }
 
 /// The registry (empty: none configured, and nothing is marked).
@@ -230,6 +235,16 @@ impl Registry {
                 if publisher.sub_ids.insert(sub_id.id, entry).is_some() {
                     errors.push(error(at, "duplicate sub-id"));
                 }
+            }
+            for (j, account) in spec.buyer_accounts.into_iter().enumerate() {
+                if account.is_empty() || account.len() > 64 || account.chars().any(char::is_control)
+                {
+                    errors.push(error(
+                        format!("{field}.buyer_accounts[{j}]"),
+                        "1–64 printable bytes",
+                    ));
+                }
+                publisher.buyer_accounts.push(account);
             }
             if registry.publishers.insert(spec.id, publisher).is_some() {
                 errors.push(error(field, "duplicate publisher id"));

@@ -1,5 +1,6 @@
-//! Clicks leave the request path through a bounded queue; one task writes them to the
-//! affiliate database in batches (up to `affiliate.click_batch` clicks, or whatever
+//! Clicks (and the impressions of verified notices, which the click rules check against)
+//! leave the request path through a bounded queue; one task writes them to the affiliate
+//! database in batches (up to `affiliate.click_batch` clicks, or whatever
 //! arrived within `affiliate.click_flush_ms` of the first: one transaction each), where
 //! each click is judged (first valid click of its impression, or why not), and then
 //! charges each valid CPC click to its campaign's budget through the store writer
@@ -10,7 +11,7 @@
 //! one flush window's worth). A full queue drops the record (counted) but still sends the
 //! user on: a click is the user's navigation, not ours to block.
 
-use super::database::{AffiliateDb, ClickRecord, ClickVerdict};
+use super::database::{AffiliateDb, ClickRecord, ClickVerdict, ImpressionRecord};
 use crate::shared::{EventId, Release, Write};
 use crate::state::AppState;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 enum Message {
     /// A click to record.
     Click(Box<ClickRecord>),
+    /// An impression to record.
+    Impression(Box<ImpressionRecord>),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -34,8 +37,10 @@ pub struct ClickStats {
     pub valid: AtomicU64,
     /// Clicks written invalid, by reason ([`INVALID_REASONS`] order; last: other).
     pub invalid: [AtomicU64; INVALID_REASONS.len() + 1],
-    /// Records dropped: the queue was full.
+    /// Click records dropped: the queue was full.
     pub dropped: AtomicU64,
+    /// Impression records dropped: the queue was full.
+    pub impressions_dropped: AtomicU64,
     /// Batches that failed to write (retried).
     pub failed_batches: AtomicU64,
     /// CPC charges sent to the store writer.
@@ -45,7 +50,15 @@ pub struct ClickStats {
 }
 
 /// Why a click earns nothing (metric labels).
-pub const INVALID_REASONS: [&str; 4] = ["duplicate", "too_fast", "bot_agent", "unknown_campaign"];
+pub const INVALID_REASONS: [&str; 7] = [
+    "duplicate",
+    "too_fast",
+    "bot_agent",
+    "before_impression",
+    "flood_ip",
+    "flood_user",
+    "flood_sub_id",
+];
 
 impl ClickStats {
     fn invalid(&self, reason: &str) {
@@ -102,7 +115,22 @@ impl ClickLog {
         }
     }
 
-    /// Clicks queued or in a batch not yet written.
+    /// Queues an impression record (a verified, durable notice of an internal campaign);
+    /// `false` when the queue is full (dropped and counted).
+    pub fn push_impression(&self, impression: ImpressionRecord) -> bool {
+        match self.tx.try_send(Message::Impression(Box::new(impression))) {
+            Ok(()) => {
+                self.pending.fetch_add(1, Relaxed);
+                true
+            }
+            Err(_) => {
+                self.stats.impressions_dropped.fetch_add(1, Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Records (clicks and impressions) queued or in a batch not yet written.
     pub fn pending(&self) -> usize {
         self.pending.load(Relaxed)
     }
@@ -141,17 +169,23 @@ impl ClickLog {
                 }
             }
             let mut clicks = Vec::with_capacity(messages.len());
+            let mut impressions = Vec::new();
             let mut flushes = Vec::new();
             for message in messages.drain(..) {
                 match message {
                     Message::Click(click) => clicks.push(*click),
+                    Message::Impression(impression) => impressions.push(*impression),
                     Message::Flush(done) => flushes.push(done),
                 }
             }
-            if !clicks.is_empty() {
-                let count = clicks.len();
-                let verdicts = self.write(database.as_ref(), clicks.clone()).await;
-                self.charge(&state, &clicks, &verdicts);
+            if !clicks.is_empty() || !impressions.is_empty() {
+                let count = clicks.len() + impressions.len();
+                let rules = state.config.affiliate.fraud;
+                let batch = Arc::new((impressions, clicks));
+                let verdicts = self
+                    .write(database.as_ref(), Arc::clone(&batch), rules)
+                    .await;
+                self.charge(&state, &batch.1, &verdicts);
                 self.pending.fetch_sub(count, Relaxed);
             }
             for done in flushes {
@@ -165,10 +199,12 @@ impl ClickLog {
     async fn write(
         &self,
         database: Option<&Arc<AffiliateDb>>,
-        clicks: Vec<ClickRecord>,
+        batch: Arc<(Vec<ImpressionRecord>, Vec<ClickRecord>)>,
+        rules: crate::config::FraudConfig,
     ) -> Vec<ClickVerdict> {
         let Some(database) = database else {
-            return clicks
+            return batch
+                .1
                 .iter()
                 .map(|c| ClickVerdict {
                     valid: c.flag.is_none(),
@@ -176,16 +212,18 @@ impl ClickLog {
                 })
                 .collect();
         };
-        let clicks = Arc::new(clicks);
         let mut backoff = FIRST_BACKOFF;
         loop {
             let db = Arc::clone(database);
-            let batch = Arc::clone(&clicks);
-            match tokio::task::spawn_blocking(move || db.insert_clicks(&batch)).await {
+            let events = Arc::clone(&batch);
+            let written =
+                tokio::task::spawn_blocking(move || db.insert_events(&events.0, &events.1, &rules))
+                    .await;
+            match written {
                 Ok(Ok(verdicts)) => return verdicts,
                 Ok(Err(error)) => {
                     self.stats.failed_batches.fetch_add(1, Relaxed);
-                    tracing::warn!(%error, clicks = clicks.len(), "click batch not written; retrying");
+                    tracing::warn!(%error, clicks = batch.1.len(), "click batch not written; retrying");
                 }
                 Err(error) => {
                     self.stats.failed_batches.fetch_add(1, Relaxed);

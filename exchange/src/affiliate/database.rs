@@ -10,14 +10,17 @@
 //! per impression (a partial unique index), one row per order and per order line, one
 //! event per line version.
 
-use super::sql::{Database, Row, SqlError, Tx, Value};
+use super::sql::{Database, SqlError};
+use crate::config::FraudConfig;
 use crate::shared::StoreError;
-use exchange_core::orders::{self, Line, LineState, LineUpdate, OrderUpdate, Transition};
+use events::{insert_click, insert_impression, read_click};
+use exchange_core::orders::OrderUpdate;
+use orders::{apply_line, attribute_order};
 use std::path::Path;
 
 /// Schema versions, applied in order (`schema_version` counts those applied); the same
 /// statements for SQLite and PostgreSQL.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE clicks (
   click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
@@ -54,6 +57,27 @@ CREATE INDEX line_events_uncommitted ON line_events (spend_committed, at_ms)
 CREATE TABLE links (
   code TEXT PRIMARY KEY, query TEXT NOT NULL, campaign TEXT NOT NULL, publisher TEXT NOT NULL,
   expires_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL)
+",
+    "
+CREATE TABLE impressions (
+  auction TEXT NOT NULL, imp TEXT NOT NULL, campaign TEXT NOT NULL, creative TEXT NOT NULL,
+  advertiser TEXT NOT NULL, user_key TEXT, publisher TEXT, placement TEXT, sub_id TEXT,
+  source_mismatch BIGINT NOT NULL, at_ms BIGINT NOT NULL,
+  PRIMARY KEY (auction, imp));
+CREATE INDEX impressions_user ON impressions (user_key, at_ms);
+CREATE INDEX clicks_ip ON clicks (ip, at_ms);
+CREATE INDEX clicks_user ON clicks (user_key, at_ms);
+CREATE INDEX clicks_sub_id ON clicks (publisher, sub_id, at_ms);
+ALTER TABLE orders ADD COLUMN hold TEXT;
+ALTER TABLE orders ADD COLUMN hold_reasons TEXT;
+ALTER TABLE orders ADD COLUMN hold_note TEXT;
+ALTER TABLE orders ADD COLUMN buyer_account TEXT;
+ALTER TABLE orders ADD COLUMN buyer_device TEXT;
+ALTER TABLE orders ADD COLUMN buyer_ip TEXT;
+CREATE INDEX orders_hold ON orders (hold);
+CREATE INDEX orders_buyer_account ON orders (buyer_account, order_time);
+CREATE INDEX orders_buyer_device ON orders (buyer_device, order_time);
+CREATE INDEX orders_buyer_ip ON orders (buyer_ip, order_time)
 ",
 ];
 
@@ -96,6 +120,34 @@ pub struct ClickRecord {
     pub user_agent: Option<String>,
     /// A rule the click already failed on the path (bot agent, too fast), if any.
     pub flag: Option<&'static str>,
+}
+
+/// An impression (an internal campaign's win or billing notice, verified and durable) on
+/// its way to the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImpressionRecord {
+    /// Auction id.
+    pub auction: String,
+    /// Imp id.
+    pub imp: String,
+    /// Campaign.
+    pub campaign: String,
+    /// Creative.
+    pub creative: String,
+    /// The campaign's advertiser.
+    pub advertiser: String,
+    /// Hashed user key, if any.
+    pub user: Option<String>,
+    /// Publisher.
+    pub publisher: Option<String>,
+    /// Placement.
+    pub placement: Option<String>,
+    /// Sub-id.
+    pub sub_id: Option<String>,
+    /// Source mismatch.
+    pub source_mismatch: bool,
+    /// When the notice arrived, unix ms.
+    pub at_ms: i64,
 }
 
 /// What the database decided about one click.
@@ -155,6 +207,10 @@ pub trait OrderContext {
     fn campaign(&self, id: &str) -> Option<CampaignTerms>;
     /// `micros` of `currency` in micros of the exchange currency (`None`: unknown).
     fn to_exchange(&self, currency: &str, micros: i64) -> Option<i64>;
+    /// Whether `account` is one of `publisher`'s own buyer accounts (the registry's).
+    fn is_publishers_own(&self, publisher: &str, account: &str) -> bool;
+    /// The fraud rules' thresholds.
+    fn rules(&self) -> FraudConfig;
 }
 
 /// A budget spend an order line's change makes (exchange currency; negative: refund).
@@ -200,11 +256,26 @@ pub struct OrderOutcome {
     /// Publisher credited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publisher: Option<String>,
+    /// Held (not commissioned until an operator clears it), with the rules that held it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<&'static str>,
+    /// The rules held it at this report (its first attributed one).
+    #[serde(skip)]
+    pub held_now: bool,
     /// Per line.
     pub lines: Vec<LineOutcome>,
     /// Budget spend to commit (not part of the answer).
     #[serde(skip)]
     pub spend: Vec<SpendDelta>,
+}
+
+/// An operator's decision on a held order, with their note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldDecision<'a> {
+    /// Clear it (it earns from now on), or confirm it as fraud (it never does).
+    pub clear: bool,
+    /// Why (kept with the order).
+    pub note: &'a str,
 }
 
 /// Why a report was not applied.
@@ -253,12 +324,26 @@ impl AffiliateDb {
         self.database.kind()
     }
 
-    /// Writes a batch of clicks in one transaction; per click, whether it is valid (not
-    /// flagged on the path, and the first valid click of its impression, whichever node
+    /// Writes a batch of impressions and clicks in one transaction (impressions first, so a
+    /// click finds its impression of the same batch); per click, whether it is valid by the
+    /// click rules (`rules`; the first valid click of its impression, whichever node
     /// recorded the other: a unique index decides).
-    pub fn insert_clicks(&self, clicks: &[ClickRecord]) -> Result<Vec<ClickVerdict>, StoreError> {
+    pub fn insert_events(
+        &self,
+        impressions: &[ImpressionRecord],
+        clicks: &[ClickRecord],
+        rules: &FraudConfig,
+    ) -> Result<Vec<ClickVerdict>, StoreError> {
         self.database
-            .transaction(|tx| clicks.iter().map(|click| insert_click(tx, click)).collect())
+            .transaction(|tx| {
+                for impression in impressions {
+                    insert_impression(tx, impression)?;
+                }
+                clicks
+                    .iter()
+                    .map(|click| insert_click(tx, click, rules))
+                    .collect()
+            })
             .map_err(unavailable)
     }
 
@@ -329,6 +414,8 @@ impl AffiliateDb {
                 unattributed: order.unattributed,
                 campaign: order.campaign.clone(),
                 publisher: order.publisher.clone(),
+                held: order.held.clone(),
+                held_now: order.decided && !order.held.is_empty(),
                 lines: Vec::with_capacity(update.lines.len()),
                 spend: Vec::new(),
             };
@@ -339,6 +426,29 @@ impl AffiliateDb {
                 outcome.spend.extend(spend);
             }
             Ok(outcome)
+        })
+    }
+
+    /// Held orders (of `advertiser`, or all), oldest first: who, why, what.
+    pub fn held_orders(&self, advertiser: Option<&str>) -> Result<serde_json::Value, StoreError> {
+        self.database
+            .transaction(|tx| orders::held_orders(tx, advertiser))
+            .map_err(unavailable)
+    }
+
+    /// An operator's decision on a held order: `clear` (commissioned from now on: every
+    /// line's commission computed again, its budget delta returned) or `confirm` (fraud: it
+    /// never earns). Refused (409) for an order that is not held.
+    pub fn decide_hold(
+        &self,
+        advertiser: &str,
+        order_id: &str,
+        decision: HoldDecision<'_>,
+        now_ms: i64,
+        context: &dyn OrderContext,
+    ) -> Result<OrderOutcome, ApplyError> {
+        self.database.transaction(|tx| {
+            orders::decide_hold(tx, advertiser, order_id, decision, now_ms, context)
         })
     }
 
@@ -410,335 +520,6 @@ impl AffiliateDb {
     }
 }
 
-fn insert_click(tx: &mut dyn Tx, click: &ClickRecord) -> Result<ClickVerdict, SqlError> {
-    const INSERT: &str = "INSERT INTO clicks (click_id, at_ms, auction, imp, campaign, creative,
-           advertiser, user_key, publisher, placement, sub_id, source_mismatch, cpc_micros,
-           commission_rate, served_ms, ip, user_agent, valid, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT DO NOTHING";
-    let row = |valid: bool, reason: Option<&str>| -> Vec<Value> {
-        vec![
-            (&click.click_id).into(),
-            click.at_ms.into(),
-            (&click.auction).into(),
-            (&click.imp).into(),
-            (&click.campaign).into(),
-            (&click.creative).into(),
-            (&click.advertiser).into(),
-            click.user.as_ref().into(),
-            click.publisher.as_ref().into(),
-            click.placement.as_ref().into(),
-            click.sub_id.as_ref().into(),
-            click.source_mismatch.into(),
-            click.cpc_micros.into(),
-            click.commission_rate.into(),
-            click.served_ms.into(),
-            click.ip.as_ref().into(),
-            click.user_agent.as_ref().into(),
-            valid.into(),
-            reason.into(),
-        ]
-    };
-    if let Some(flag) = click.flag {
-        tx.execute(INSERT, &row(false, Some(flag)))?;
-        return Ok(ClickVerdict {
-            valid: false,
-            reason: Some(flag.to_owned()),
-        });
-    }
-    // The first valid click of an impression takes the unique slot; a later one (a double
-    // click, a replay, another node's) finds it taken and is recorded as a duplicate.
-    if tx.execute(INSERT, &row(true, None))? == 1 {
-        return Ok(ClickVerdict {
-            valid: true,
-            reason: None,
-        });
-    }
-    tx.execute(INSERT, &row(false, Some("duplicate")))?;
-    Ok(ClickVerdict {
-        valid: false,
-        reason: Some("duplicate".to_owned()),
-    })
-}
-
-fn read_click(tx: &mut dyn Tx, click_id: &str) -> Result<Option<StoredClick>, SqlError> {
-    let row = tx.query_one(
-        "SELECT at_ms, auction, imp, campaign, creative, advertiser, publisher, placement, sub_id,
-           source_mismatch, commission_rate, valid, reason FROM clicks WHERE click_id = $1",
-        &[click_id.into()],
-    )?;
-    Ok(row.map(|row| StoredClick {
-        at_ms: row.int(0),
-        auction: row.text(1),
-        imp: row.text(2),
-        campaign: row.text(3),
-        creative: row.text(4),
-        advertiser: row.text(5),
-        publisher: row.opt_text(6),
-        placement: row.opt_text(7),
-        sub_id: row.opt_text(8),
-        source_mismatch: row.flag(9),
-        commission_rate: row.opt_real(10),
-        valid: row.flag(11),
-        reason: row.opt_text(12),
-    }))
-}
-
-/// An order's attribution as stored.
-#[derive(Debug, Clone, Default)]
-struct StoredOrder {
-    unattributed: Option<&'static str>,
-    campaign: Option<String>,
-    publisher: Option<String>,
-    rate: Option<f64>,
-    cps: bool,
-    /// Attributed by this report after an earlier one found no click: every stored line's
-    /// commission is computed again.
-    reattributed: bool,
-}
-
-/// The order's attribution: read, or decided on its first report (and again while its
-/// click was unknown, e.g. still in another node's batch).
-fn attribute_order(
-    tx: &mut dyn Tx,
-    advertiser: &str,
-    update: &OrderUpdate,
-    now_ms: i64,
-    context: &dyn OrderContext,
-) -> Result<StoredOrder, ApplyError> {
-    // `FOR UPDATE` on PostgreSQL (two nodes reporting one order serialise here); SQLite
-    // has one writer anyway.
-    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
-    let stored = tx.query_one(
-        &format!(
-            "SELECT currency, unattributed, campaign, publisher, commission_rate FROM orders
-             WHERE advertiser = $1 AND order_id = $2{lock}"
-        ),
-        &[advertiser.into(), (&update.order_id).into()],
-    )?;
-    if let Some(row) = &stored {
-        let currency = row.text(0);
-        if currency != update.currency {
-            return Err(ApplyError::Conflict(
-                "currency",
-                format!("the order was first reported in {currency}"),
-            ));
-        }
-        let unattributed = row.opt_text(1);
-        let retry = unattributed.as_deref() == Some(orders::Unattributed::UnknownClick.as_str());
-        if !retry {
-            let campaign = row.opt_text(2);
-            let cps = campaign
-                .as_deref()
-                .and_then(|c| context.campaign(c))
-                .is_some_and(|t| t.cps);
-            return Ok(StoredOrder {
-                unattributed: unattributed.as_deref().map(label),
-                campaign,
-                publisher: row.opt_text(3),
-                rate: row.opt_real(4),
-                cps,
-                reattributed: false,
-            });
-        }
-    }
-    let click = match update.click_id.as_deref() {
-        Some(id) => read_click(tx, id)?,
-        None => None,
-    };
-    let terms = click.as_ref().and_then(|c| context.campaign(&c.campaign));
-    let window = terms.map_or(
-        i64::from(exchange_core::campaign::DEFAULT_ATTRIBUTION_HOURS) * 3600,
-        |t| t.window_secs,
-    );
-    let verdict = match &update.click_id {
-        None => Err(orders::Unattributed::NoClick),
-        Some(_) => orders::attribute(
-            click.as_ref().map(|c| orders::ClickForOrder {
-                advertiser: &c.advertiser,
-                at_ms: c.at_ms,
-                valid: c.valid,
-            }),
-            advertiser,
-            update.order_time,
-            window,
-        ),
-    };
-    let credited = verdict.is_ok().then_some(()).and(click.as_ref());
-    let rate = credited.and_then(|c| c.commission_rate.or(terms.and_then(|t| t.base_rate)));
-    tx.execute(
-        "INSERT INTO orders (advertiser, order_id, currency, order_time, click_id, user_key,
-           received_ms, unattributed, campaign, creative, auction, imp, publisher, placement,
-           sub_id, source_mismatch, commission_rate)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (advertiser, order_id) DO UPDATE SET unattributed = excluded.unattributed,
-           campaign = excluded.campaign, creative = excluded.creative, auction = excluded.auction,
-           imp = excluded.imp, publisher = excluded.publisher, placement = excluded.placement,
-           sub_id = excluded.sub_id, source_mismatch = excluded.source_mismatch,
-           commission_rate = excluded.commission_rate",
-        &[
-            advertiser.into(),
-            (&update.order_id).into(),
-            (&update.currency).into(),
-            update.order_time.into(),
-            update.click_id.as_ref().into(),
-            update.user_key.as_ref().into(),
-            now_ms.into(),
-            verdict.err().map(orders::Unattributed::as_str).into(),
-            credited.map(|c| &c.campaign).into(),
-            credited.map(|c| &c.creative).into(),
-            credited.map(|c| &c.auction).into(),
-            credited.map(|c| &c.imp).into(),
-            credited.and_then(|c| c.publisher.as_ref()).into(),
-            credited.and_then(|c| c.placement.as_ref()).into(),
-            credited.and_then(|c| c.sub_id.as_ref()).into(),
-            credited.is_some_and(|c| c.source_mismatch).into(),
-            rate.into(),
-        ],
-    )?;
-    Ok(StoredOrder {
-        unattributed: verdict.err().map(orders::Unattributed::as_str),
-        campaign: credited.map(|c| c.campaign.clone()),
-        publisher: credited.and_then(|c| c.publisher.clone()),
-        rate,
-        cps: terms.is_some_and(|t| t.cps),
-        reattributed: stored.is_some() && verdict.is_ok(),
-    })
-}
-
-/// The static label of a stored reason.
-fn label(text: &str) -> &'static str {
-    orders::Unattributed::parse(text).map_or("unknown", orders::Unattributed::as_str)
-}
-
-/// One line's transition: stored, with its event and the spend it changes.
-fn apply_line(
-    tx: &mut dyn Tx,
-    advertiser: &str,
-    update: &OrderUpdate,
-    line: &LineUpdate,
-    order: &StoredOrder,
-    now_ms: i64,
-    context: &dyn OrderContext,
-) -> Result<(LineOutcome, Option<SpendDelta>), ApplyError> {
-    let key: [Value; 3] = [
-        advertiser.into(),
-        (&update.order_id).into(),
-        (&line.line_id).into(),
-    ];
-    let stored = tx
-        .query_one(
-            "SELECT state, quantity, unit_price_micros, refunded_micros, commission_micros,
-               commission_exchange_micros, version FROM order_lines
-             WHERE advertiser = $1 AND order_id = $2 AND line_id = $3",
-            &key,
-        )?
-        .map(|row: Row| {
-            let line = Line {
-                state: LineState::parse(&row.text(0)).unwrap_or(LineState::Pending),
-                quantity: u32::try_from(row.int(1)).unwrap_or(0),
-                unit_price_micros: row.int(2),
-                refunded_micros: row.int(3),
-            };
-            (line, row.int(4), row.int(5), row.int(6))
-        });
-    let (old_commission, old_exchange, version) = stored
-        .as_ref()
-        .map_or((0, 0, 0), |(_, c, e, v)| (*c, *e, *v));
-    let stored_line = stored.as_ref().map(|(l, ..)| *l);
-    let next = match (orders::transition(stored_line.as_ref(), line), stored_line) {
-        (Transition::To(next), _) => next,
-        (Transition::Unchanged(_), Some(current)) if order.reattributed => current,
-        (Transition::Unchanged(why), current) => {
-            return Ok((
-                LineOutcome {
-                    line_id: line.line_id.clone(),
-                    state: current.map_or(LineState::Pending, |c| c.state).as_str(),
-                    changed: false,
-                    unchanged: Some(why),
-                    commission_micros: old_commission,
-                },
-                None,
-            ));
-        }
-    };
-    let commission = order
-        .rate
-        .filter(|_| order.unattributed.is_none())
-        .map_or(0, |rate| {
-            orders::commission_micros(next.value_micros(), rate)
-        });
-    let exchange =
-        context
-            .to_exchange(&update.currency, commission)
-            .ok_or(ApplyError::Conflict(
-                "currency",
-                "no exchange rate for it".to_owned(),
-            ))?;
-    let version = version + 1;
-    let [advertiser_v, order_v, line_v] = key;
-    tx.execute(
-        "INSERT INTO order_lines (advertiser, order_id, line_id, sku, category, quantity,
-           unit_price_micros, state, refunded_micros, commission_micros,
-           commission_exchange_micros, version, updated_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (advertiser, order_id, line_id) DO UPDATE SET state = excluded.state,
-           refunded_micros = excluded.refunded_micros, commission_micros = excluded.commission_micros,
-           commission_exchange_micros = excluded.commission_exchange_micros,
-           version = excluded.version, updated_ms = excluded.updated_ms",
-        &[
-            advertiser_v.clone(),
-            order_v.clone(),
-            line_v.clone(),
-            (&line.sku).into(),
-            line.category.as_ref().into(),
-            i64::from(next.quantity).into(),
-            next.unit_price_micros.into(),
-            next.state.as_str().into(),
-            next.refunded_micros.into(),
-            commission.into(),
-            exchange.into(),
-            version.into(),
-            now_ms.into(),
-        ],
-    )?;
-    let delta = exchange - old_exchange;
-    let spend_campaign = order.campaign.as_ref().filter(|_| order.cps && delta != 0);
-    tx.execute(
-        "INSERT INTO line_events (advertiser, order_id, line_id, version, state, refunded_micros,
-           commission_micros, spend_delta_micros, spend_campaign, spend_committed, at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
-        &[
-            advertiser_v,
-            order_v,
-            line_v,
-            version.into(),
-            next.state.as_str().into(),
-            next.refunded_micros.into(),
-            commission.into(),
-            delta.into(),
-            spend_campaign.into(),
-            now_ms.into(),
-        ],
-    )?;
-    let spend = spend_campaign.map(|campaign| SpendDelta {
-        campaign: campaign.clone(),
-        micros: delta,
-        event: (
-            advertiser.to_owned(),
-            update.order_id.clone(),
-            line.line_id.clone(),
-            version,
-        ),
-    });
-    Ok((
-        LineOutcome {
-            line_id: line.line_id.clone(),
-            state: next.state.as_str(),
-            changed: true,
-            unchanged: None,
-            commission_micros: commission,
-        },
-        spend,
-    ))
-}
+mod events;
+mod holds;
+mod orders;

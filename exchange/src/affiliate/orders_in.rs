@@ -15,7 +15,7 @@ use crate::receive::reply::{json, Body};
 use crate::serving::Serving;
 use crate::shared::{EventId, Release, Write};
 use crate::state::AppState;
-use exchange_core::orders::{OrderReport, Unattributed};
+use exchange_core::orders::{HoldReason, OrderReport, Unattributed};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -37,6 +37,10 @@ pub struct OrderStats {
     pub refused: [AtomicU64; REFUSALS.len()],
     /// Line transitions written.
     pub transitions: AtomicU64,
+    /// Orders held, by rule ([`HoldReason::ALL`] order; an order breaking two counts in both).
+    pub holds: [AtomicU64; HoldReason::ALL.len()],
+    /// Operators' decisions on held orders: cleared, confirmed.
+    pub decisions: [AtomicU64; 2],
 }
 
 /// Why a report is refused (metric labels).
@@ -66,9 +70,9 @@ fn refused(
 }
 
 /// What an order reads from the serving snapshot and the configured rates.
-struct SnapshotContext {
-    state: Arc<AppState>,
-    serving: Arc<Serving>,
+pub(super) struct SnapshotContext {
+    pub(super) state: Arc<AppState>,
+    pub(super) serving: Arc<Serving>,
 }
 
 impl OrderContext for SnapshotContext {
@@ -90,6 +94,18 @@ impl OrderContext for SnapshotContext {
     fn to_exchange(&self, currency: &str, micros: i64) -> Option<i64> {
         let rate = self.state.config.rate_of(currency)?;
         Some((micros as f64 / rate).round() as i64)
+    }
+
+    fn is_publishers_own(&self, publisher: &str, account: &str) -> bool {
+        self.serving
+            .snapshot
+            .publishers
+            .get(publisher)
+            .is_some_and(|p| p.buyer_accounts.iter().any(|a| a == account))
+    }
+
+    fn rules(&self) -> crate::config::FraudConfig {
+        self.state.config.affiliate.fraud
     }
 }
 
@@ -230,6 +246,13 @@ fn count(state: &AppState, outcome: &OrderOutcome) {
             stats.unattributed[at].fetch_add(1, Relaxed)
         }
     };
+    if outcome.held_now {
+        for reason in &outcome.held {
+            if let Some(at) = HoldReason::ALL.iter().position(|h| h.as_str() == *reason) {
+                stats.holds[at].fetch_add(1, Relaxed);
+            }
+        }
+    }
     let changed = outcome.lines.iter().filter(|l| l.changed).count();
     stats.transitions.fetch_add(changed as u64, Relaxed);
 }

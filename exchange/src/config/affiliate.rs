@@ -29,6 +29,48 @@ pub struct AffiliateConfig {
     /// An HMAC-signed order's `X-Timestamp` may differ from the exchange's clock by this
     /// many seconds at most (a captured request cannot be replayed later).
     pub signature_skew_secs: u64,
+    /// Fraud rules' thresholds.
+    pub fraud: FraudConfig,
+}
+
+/// Thresholds of the click and order rules (`[affiliate.fraud]`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FraudConfig {
+    /// An ad click with no impression notice received for it yet earns nothing
+    /// (`before_impression`).
+    pub click_needs_impression: bool,
+    /// Valid clicks one IP may make in a minute; more are `flood_ip`.
+    pub clicks_per_ip_per_minute: u32,
+    /// Valid clicks one user key may make in a minute; more are `flood_user`.
+    pub clicks_per_user_per_minute: u32,
+    /// Valid clicks one sub-id may bring in a minute; more are `flood_sub_id`.
+    pub clicks_per_sub_id_per_minute: u32,
+    /// An order placed within this many ms of its click is held (`fast_conversion`).
+    pub min_click_to_order_ms: u32,
+    /// Orders one buyer (account, device or IP) may place in an hour; more are held
+    /// (`burst`).
+    pub orders_per_buyer_per_hour: u32,
+    /// A sub-id whose orders per valid click (over 30 days, at least `outlier_min_clicks`
+    /// clicks) exceed this many times the network's is held (`sub_id_outlier`).
+    pub outlier_factor: f64,
+    /// Fewest valid clicks of a sub-id before its conversion rate is judged.
+    pub outlier_min_clicks: u32,
+}
+
+impl Default for FraudConfig {
+    fn default() -> Self {
+        Self {
+            click_needs_impression: true,
+            clicks_per_ip_per_minute: 30,
+            clicks_per_user_per_minute: 20,
+            clicks_per_sub_id_per_minute: 600,
+            min_click_to_order_ms: 1000,
+            orders_per_buyer_per_hour: 5,
+            outlier_factor: 5.0,
+            outlier_min_clicks: 20,
+        }
+    }
 }
 
 impl Default for AffiliateConfig {
@@ -41,6 +83,7 @@ impl Default for AffiliateConfig {
             click_flush_ms: 50,
             max_order_bytes: 1 << 20,
             signature_skew_secs: 300,
+            fraud: FraudConfig::default(),
         }
     }
 }
@@ -82,6 +125,23 @@ impl AffiliateConfig {
             return Err((
                 "affiliate.database_url".to_owned(),
                 "must be a postgres:// URL (or empty)".to_owned(),
+            ));
+        }
+        let fraud = &self.fraud;
+        if fraud.clicks_per_ip_per_minute == 0
+            || fraud.clicks_per_user_per_minute == 0
+            || fraud.clicks_per_sub_id_per_minute == 0
+            || fraud.orders_per_buyer_per_hour == 0
+        {
+            return Err((
+                "affiliate.fraud".to_owned(),
+                "per-minute and per-hour limits must be at least 1".to_owned(),
+            ));
+        }
+        if !(fraud.outlier_factor.is_finite() && fraud.outlier_factor >= 1.0) {
+            return Err((
+                "affiliate.fraud.outlier_factor".to_owned(),
+                "must be a number >= 1".to_owned(),
             ));
         }
         for (ok, field, message) in checks {

@@ -121,15 +121,28 @@ async fn dispatch(
                 ),
             }
         }
-        (&Method::GET, "/admin/orders" | "/admin/affiliate/report") => {
+        (&Method::GET, "/admin/orders" | "/admin/affiliate/report" | "/admin/fraud/orders") => {
             if let Some(refusal) = admin::refuse(&state, &request) {
                 return refusal;
             }
             let query = request.uri().query().unwrap_or("").to_owned();
-            if path == "/admin/orders" {
-                crate::affiliate::order_view(state, &query).await
-            } else {
-                crate::affiliate::summary(state, &query).await
+            match path {
+                "/admin/orders" => crate::affiliate::order_view(state, &query).await,
+                "/admin/fraud/orders" => crate::affiliate::held_orders(state, &query).await,
+                _ => crate::affiliate::summary(state, &query).await,
+            }
+        }
+        (&Method::POST, "/admin/fraud/orders") => {
+            if let Some(refusal) = admin::refuse(&state, &request) {
+                return refusal;
+            }
+            let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
+            match body::read(request, 64 * 1024, timeout).await {
+                Ok(body) => crate::affiliate::decide_hold(state, body).await,
+                Err(error) => json(
+                    error.status,
+                    &serde_json::json!({ "error": error.message, "field": "body" }),
+                ),
             }
         }
         (&Method::POST, "/cookie_sync") => {
@@ -162,8 +175,10 @@ async fn dispatch(
             | "/cookie_sync"
             | "/admin/reload"
             | "/admin/users/history"
-            | "/orders",
+            | "/orders"
+            | "/admin/links",
         ) => method_not_allowed("POST"),
+        (_, "/admin/fraud/orders") => method_not_allowed("GET, POST"),
         (
             _,
             "/healthz"
@@ -172,6 +187,7 @@ async fn dispatch(
             | "/notice/win"
             | "/notice/bill"
             | "/c/ad"
+            | "/c/p"
             | "/admin/orders"
             | "/admin/affiliate/report",
         ) => method_not_allowed("GET"),

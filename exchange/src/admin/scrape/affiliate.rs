@@ -70,6 +70,36 @@ pub fn describe(state: &AppState, out: &mut Exposition<'_, '_>) {
         "Order reports: applied (attributed, or unattributed by reason) or refused by reason.",
         &order_samples,
     );
+    let hold_labels = crate::orders::HoldReason::ALL.map(|r| [("reason", r.as_str())]);
+    let holds: Vec<(&[(&str, &str)], u64)> = hold_labels
+        .iter()
+        .zip(&orders.holds)
+        .map(|(l, v)| (l.as_slice(), v.load(Relaxed)))
+        .collect();
+    out.counter(
+        "exchange_order_holds",
+        "Orders the fraud rules held (not commissioned until cleared), by rule.",
+        &holds,
+    );
+    out.counter(
+        "exchange_order_hold_decisions",
+        "Operators' decisions on held orders.",
+        &[
+            (
+                &[("decision", "cleared")],
+                orders.decisions[0].load(Relaxed),
+            ),
+            (
+                &[("decision", "confirmed")],
+                orders.decisions[1].load(Relaxed),
+            ),
+        ],
+    );
+    out.counter(
+        "exchange_impressions_dropped",
+        "Impression records not written (the click and impression queue was full).",
+        &[(&[], clicks.impressions_dropped.load(Relaxed))],
+    );
     out.counter(
         "exchange_order_line_transitions",
         "Order line state or refund changes written.",
