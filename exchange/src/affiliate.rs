@@ -7,9 +7,11 @@
 //! attribution, commission) are `exchange-core`'s `click` and `orders`.
 
 pub mod auth;
+pub mod batch;
 pub mod click_log;
 pub mod clicks_in;
 pub mod database;
+pub mod import;
 pub mod links;
 pub mod orders_in;
 mod report;
@@ -37,6 +39,10 @@ pub struct Affiliate {
     pub refused: clicks_in::RefusedClicks,
     /// Orders by outcome.
     pub orders: orders_in::OrderStats,
+    /// Server time of a click (`/c/ad`, `/c/p`): routed to answered.
+    pub click_latency: crate::metrics::histogram::LatencyHistogram,
+    /// Server time of an order report, durable commit included.
+    pub order_latency: crate::metrics::histogram::LatencyHistogram,
 }
 
 impl Affiliate {
@@ -55,6 +61,8 @@ impl Affiliate {
             advertisers: config.advertiser_credentials().unwrap_or_default(),
             refused: clicks_in::RefusedClicks::default(),
             orders: orders_in::OrderStats::default(),
+            click_latency: Default::default(),
+            order_latency: Default::default(),
         }
     }
 
@@ -64,10 +72,11 @@ impl Affiliate {
     pub async fn open(config: &ExchangeConfig) -> Result<Self, StoreError> {
         let mut affiliate = Self::new(config);
         let url = config.affiliate.database_url.clone();
+        let connections = config.affiliate.database_connections;
         let path = config.affiliate.database.clone();
         let opened = tokio::task::spawn_blocking(move || {
             if !url.is_empty() {
-                AffiliateDb::connect(&url).map(Some)
+                AffiliateDb::connect(&url, connections).map(Some)
             } else if !path.as_os_str().is_empty() {
                 AffiliateDb::open(&path).map(Some)
             } else {

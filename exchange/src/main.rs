@@ -42,6 +42,28 @@ enum Command {
     TrainLtv(TrainLtvArgs),
     /// Write synthetic e-commerce orders (drawn from BG/NBD + Gamma-Gamma) for train-ltv.
     GenerateOrders(GenerateOrdersArgs),
+    /// Send an advertiser's order file (CSV or JSON lines) to a running exchange's
+    /// `POST /orders/batch`, in chunks, and report each order's outcome.
+    ImportOrders(ImportOrdersArgs),
+}
+
+/// `exchange import-orders`.
+#[derive(Debug, clap::Args)]
+struct ImportOrdersArgs {
+    /// The order file: CSV (by its `.csv` extension) or JSON lines.
+    file: PathBuf,
+    /// The exchange (`http://host:port`).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The advertiser (its `[[advertisers]]` id).
+    #[arg(long)]
+    advertiser: String,
+    /// Its bearer token (or set EXCHANGE_ADVERTISER_TOKEN).
+    #[arg(long, env = "EXCHANGE_ADVERTISER_TOKEN", conflicts_with = "key")]
+    token: Option<String>,
+    /// Its HMAC key, to sign each chunk (or set EXCHANGE_ADVERTISER_KEY).
+    #[arg(long, env = "EXCHANGE_ADVERTISER_KEY")]
+    key: Option<String>,
 }
 
 /// `exchange generate-orders`.
@@ -93,6 +115,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig) => check_config(&cli.config, cli.redis.as_deref()),
         Some(Command::TrainLtv(args)) => train_ltv(&args),
         Some(Command::GenerateOrders(args)) => generate_orders(&args),
+        Some(Command::ImportOrders(args)) => import_orders(&args),
         None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
@@ -280,6 +303,39 @@ fn train_ltv(args: &TrainLtvArgs) -> anyhow::Result<ExitCode> {
     }
     println!("model written to {}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn import_orders(args: &ImportOrdersArgs) -> anyhow::Result<ExitCode> {
+    use exchange::affiliate::import::{import, Credential};
+    let credential = match (&args.key, &args.token) {
+        (Some(key), _) => Credential::Key(key.clone()),
+        (None, Some(token)) => Credential::Token(token.clone()),
+        (None, None) => anyhow::bail!("give --token or --key (or their environment variables)"),
+    };
+    let text =
+        std::fs::read_to_string(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let csv = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let summary = runtime.block_on(import(&args.url, &args.advertiser, &credential, &text, csv))?;
+    for (line, status, field, message) in &summary.refused {
+        eprintln!("line {line}: {status} {field}: {message}");
+    }
+    println!(
+        "{} orders applied, {} refused",
+        summary.applied,
+        summary.refused.len()
+    );
+    Ok(if summary.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn generate_orders(args: &GenerateOrdersArgs) -> anyhow::Result<ExitCode> {

@@ -494,3 +494,115 @@ fn orders_acknowledged_survive_kill_9_mid_stream() {
     kill(&mut child, "-KILL");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET path` on a fresh connection: the status, or `None` when the server is gone.
+fn try_get(addr: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let head = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An auction's click URL (path and query) after its ad rendered (win notice fired).
+fn served_click(addr: &str, id: &str) -> String {
+    let request = format!(
+        r#"{{"id":"{id}","at":1,"tmax":500,"imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],
+        "site":{{"id":"s1","domain":"news.example"}},"user":{{"id":"u-{id}"}}}}"#
+    );
+    let (status, body) = call(addr, "POST", "/openrtb2/auction", &request);
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let bid = &json["seatbid"][0]["bid"][0];
+    let nurl = bid["nurl"].as_str().expect("nurl");
+    let win = nurl
+        .replace("http://exchange.invalid", "")
+        .replace("${AUCTION_PRICE}", "20");
+    assert_eq!(fire(addr, &win), 204);
+    let adm = bid["adm"].as_str().expect("adm");
+    let href = adm.split("href=\"").nth(1).expect("a link");
+    href.split('"')
+        .next()
+        .expect("closed")
+        .replace("&amp;", "&")
+        .replace("http://exchange.invalid", "")
+}
+
+#[test]
+fn a_crash_loses_at_most_the_clicks_of_the_last_flush_window() {
+    let dir = setup(
+        "clicks",
+        false,
+        "[affiliate]\ndatabase = \"state/affiliate.db\"\nclick_flush_ms = 50\n",
+    );
+    let (mut child, addr) = start(&dir, None);
+    let clicks: Vec<String> = (0..20)
+        .map(|i| served_click(&addr, &format!("c{i}")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clickers: Vec<_> = (0..4)
+        .map(|t| {
+            let (addr, clicks, answered) = (
+                addr.clone(),
+                clicks.clone(),
+                std::sync::Arc::clone(&answered),
+            );
+            std::thread::spawn(move || {
+                for i in t.. {
+                    match try_get(&addr, &clicks[i % clicks.len()]) {
+                        Some(302) => answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                        // The process is gone.
+                        None => return,
+                        Some(status) => panic!("click answered {status}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 2000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "clicks flow");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(&mut child, "-KILL");
+    for clicker in clickers {
+        clicker.join().expect("clicker");
+    }
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst);
+    let rate = answered as f64 / started.elapsed().as_secs_f64();
+
+    let (mut child, addr) = start(&dir, None);
+    let (status, body) = call(&addr, "GET", "/admin/affiliate/report", "");
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let recorded: u64 = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            row["clicks"].as_u64().unwrap_or(0)
+                + row["invalid_clicks"].as_object().map_or(0, |m| {
+                    m.values().filter_map(serde_json::Value::as_u64).sum()
+                })
+        })
+        .sum();
+    let lost = answered as u64 - recorded.min(answered as u64);
+    // Clicks answered within one flush window (and the batch being written) before the crash.
+    let bound = (rate * 0.050 * 4.0).ceil() as u64 + 64;
+    println!("clicks answered {answered} at {rate:.0}/s, recorded {recorded}, lost {lost} (bound {bound})");
+    assert!(
+        recorded <= answered as u64 + 4,
+        "no click recorded twice: {recorded} of {answered}"
+    );
+    assert!(
+        lost <= bound,
+        "lost {lost} clicks, more than a flush window's {bound}"
+    );
+    kill(&mut child, "-KILL");
+    let _ = std::fs::remove_dir_all(&dir);
+}

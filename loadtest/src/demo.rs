@@ -60,15 +60,15 @@ pub async fn demo(
         "demo: exchange on {} with two mock DSPs (quick: p50 4 ms, p99 25 ms; slow: p50 30 ms, p99 300 ms, often past tmax)",
         exchange.addr
     );
-    let options = RunOptions {
-        target: exchange.auction_url().parse()?,
+    let options = RunOptions::post(
+        exchange.auction_url().parse()?,
         rate,
         duration,
-        warmup: Duration::from_secs(1),
-        connections: 64,
-        timeout: Duration::from_secs(5),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
+        Duration::from_secs(1),
+        64,
+        Duration::from_secs(5),
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let report = run(&options, scenario, bodies, stop.clone()).await;
     tokio::task::spawn_blocking(move || exchange.stop()).await?;
     for (name, mock) in [("quick-dsp", &quick), ("slow-dsp", &slow)] {

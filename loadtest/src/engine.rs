@@ -41,6 +41,37 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// `POST` (each body sent to `target`) or `GET` (each "body" is a path and query
+    /// appended to `target`'s authority: clicks).
+    pub method: http::Method,
+    /// Headers every request carries (e.g. an advertiser's credentials).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl RunOptions {
+    /// `POST`s to `target` with no extra headers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn post(
+        target: Uri,
+        rate: f64,
+        duration: Duration,
+        warmup: Duration,
+        connections: usize,
+        timeout: Duration,
+        progress: bool,
+    ) -> Self {
+        Self {
+            target,
+            rate,
+            duration,
+            warmup,
+            connections,
+            timeout,
+            progress,
+            method: http::Method::POST,
+            headers: Vec::new(),
+        }
+    }
 }
 
 /// A way to stop a run early (Ctrl-C): the report covers what was sent until then.
@@ -131,6 +162,8 @@ pub async fn run(
         let recorder = Arc::clone(&recorder);
         let body = bodies[(index % bodies.len() as u64) as usize].clone();
         let target = options.target.clone();
+        let method = options.method.clone();
+        let headers = options.headers.clone();
         let timeout = options.timeout;
         let measured = scheduled >= measure_from;
         tasks.spawn(async move {
@@ -138,7 +171,8 @@ pub async fn run(
                 return;
             };
             let waited = scheduled.elapsed();
-            let outcome = tokio::time::timeout(timeout, send(&client, target, body)).await;
+            let request = build(method, &target, &headers, body);
+            let outcome = tokio::time::timeout(timeout, send(&client, request)).await;
             let latency = scheduled.elapsed();
             if !measured {
                 return;
@@ -227,16 +261,41 @@ enum Failure {
     Io,
 }
 
+/// The request for one prepared body: a JSON `POST` to `target`, or a `GET` of the path
+/// and query in `body` on `target`'s authority.
+fn build(
+    method: http::Method,
+    target: &Uri,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> Option<Request<Full<Bytes>>> {
+    let mut builder = if method == http::Method::GET {
+        let path = std::str::from_utf8(&body).ok()?;
+        let authority = target.authority()?;
+        Request::get(format!("http://{authority}{path}"))
+    } else {
+        Request::builder()
+            .method(method)
+            .uri(target.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+    };
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let body = if builder.method_ref() == Some(&http::Method::GET) {
+        Bytes::new()
+    } else {
+        body
+    };
+    builder.body(Full::new(body)).ok()
+}
+
 /// Sends one request; the status and, for a 200, the first bid's price.
 async fn send(
     client: &Client<HttpConnector, Full<Bytes>>,
-    target: Uri,
-    body: Bytes,
+    request: Option<Request<Full<Bytes>>>,
 ) -> Result<(StatusCode, Option<f64>), Failure> {
-    let request = Request::post(target)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
-        .map_err(|_| Failure::Io)?;
+    let request = request.ok_or(Failure::Io)?;
     let response = client.request(request).await.map_err(|error| {
         if error.is_connect() {
             Failure::Connect

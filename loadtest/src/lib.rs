@@ -12,8 +12,11 @@
 //! - [`mock_bidder`]: a configurable DSP built on the bidder SDK (latency distribution,
 //!   bid rate, prices, errors, garbage, silence, canned answers); used by the end-to-end
 //!   tests and by `loadtest mock-bidder`.
+//! - [`affiliate`]: the click and order scenarios (`loadtest clicks`, `loadtest orders`)
+//!   against a running exchange, with its server-side figures.
 //! - [`units`]: durations as people write them (`10s`, `2m`).
 
+pub mod affiliate;
 pub mod baseline;
 pub mod compare;
 pub mod demo;

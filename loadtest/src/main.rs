@@ -39,6 +39,12 @@ enum Command {
     Compare(CompareArgs),
     /// The exchange on the sample configs with two mock DSPs under a short load.
     Demo(DemoArgs),
+    /// Clicks on served ads (`GET /c/ad`) at a constant rate against a running exchange:
+    /// client latency, and the exchange's own click time from its `/metrics`.
+    Clicks(ClickArgs),
+    /// Order reports (`POST /orders`, bearer-authenticated) at a constant rate against a
+    /// running exchange: client latency, and the exchange's own report time.
+    Orders(OrderArgs),
     /// Run a mock DSP (built on the bidder SDK) until Ctrl-C.
     MockBidder(MockArgs),
     /// Give the scenario's users (`u-1` … `u-N`) synthetic purchase histories through the
@@ -61,6 +67,72 @@ struct SeedArgs {
     /// Seed of the order draws.
     #[arg(long, default_value_t = 20261129)]
     seed: u64,
+}
+
+/// `clicks` settings.
+#[derive(Debug, clap::Args)]
+struct ClickArgs {
+    /// The exchange (`http://host:port`), e.g. the sample configs'.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// The bid request whose ads are clicked (its `id` is made unique per auction).
+    #[arg(long, default_value = "configs/examples/banner-request.json")]
+    request: PathBuf,
+    /// Distinct served ads (auctions run, rendered, before the timed run); their click
+    /// URLs are sent round robin (repeats are recorded as duplicates).
+    #[arg(long, default_value_t = 500)]
+    ads: usize,
+    /// Clicks per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Measured duration.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// `orders` settings.
+#[derive(Debug, clap::Args)]
+struct OrderArgs {
+    /// The exchange (`http://host:port`), e.g. the sample configs'.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// The advertiser reporting (its `[[advertisers]]` entry has `bearer_token`).
+    #[arg(long, default_value = "adv-zhutie")]
+    advertiser: String,
+    /// Its bearer token.
+    #[arg(long, default_value = "sample-order-token-adv-zhutie-change-me")]
+    token: String,
+    /// The bid request whose ads are clicked to give the orders real click ids.
+    #[arg(long, default_value = "configs/examples/banner-request.json")]
+    request: PathBuf,
+    /// Clicks made before the run; the orders credit them round robin (0: orders without
+    /// a click, unattributed).
+    #[arg(long, default_value_t = 50)]
+    clicks: usize,
+    /// The landing-URL parameter of the click id.
+    #[arg(long, default_value = "click_id")]
+    click_param: String,
+    /// Currency of the orders.
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+    /// Orders per second.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Measured duration.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// Settings shared by the commands that send load.
@@ -258,6 +330,8 @@ fn main() -> ExitCode {
         Command::Sweep(args) => report_failure("sweep", sweep_rates(args)),
         Command::Compare(args) => report_failure("compare", compare(args)),
         Command::Demo(args) => report_failure("demo", demo(args)),
+        Command::Clicks(args) => report_failure("clicks", clicks(args)),
+        Command::Orders(args) => report_failure("orders", orders(args)),
         Command::Baseline(args) => report_failure("baseline", baseline(args)),
         Command::SeedHistory(args) => report_failure("seed-history", seed_history(args)),
         Command::MockBidder(args) => match mock_bidder(args) {
@@ -341,15 +415,15 @@ fn run_load(args: RunArgs) -> anyhow::Result<()> {
         args.duration,
         args.warmup
     );
-    let options = RunOptions {
+    let options = RunOptions::post(
         target,
-        rate: args.rate,
-        duration: args.duration,
-        warmup: args.warmup,
-        connections: args.connections,
-        timeout: args.timeout,
-        progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
+        args.rate,
+        args.duration,
+        args.warmup,
+        args.connections,
+        args.timeout,
+        !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let report = runtime()?.block_on(async {
         run(
             &options,
@@ -371,6 +445,92 @@ fn run_load(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("HTML report: {}", path.display());
     }
     Ok(())
+}
+
+/// Warm-up of the affiliate scenarios.
+const AFFILIATE_WARMUP: Duration = Duration::from_secs(1);
+
+fn clicks(args: ClickArgs) -> anyhow::Result<()> {
+    use loadtest::affiliate;
+    let base = args.target.trim_end_matches('/').to_owned();
+    let request = std::fs::read_to_string(&args.request)
+        .with_context(|| format!("{}", args.request.display()))?;
+    runtime()?.block_on(async {
+        eprintln!("clicks: serving {} ads on {base} first", args.ads);
+        let clicks = affiliate::prepare_clicks(&base, &request, args.ads, None).await?;
+        let before = affiliate::histogram(&base, "exchange_click_seconds").await?;
+        let mut options = RunOptions::post(
+            base.parse()?,
+            args.rate,
+            args.duration,
+            AFFILIATE_WARMUP,
+            args.connections,
+            Duration::from_secs(5),
+            false,
+        );
+        options.method = http::Method::GET;
+        let report = run(&options, "clicks", Arc::new(clicks), stop_on_ctrl_c()).await;
+        print!("{report}");
+        let after = affiliate::histogram(&base, "exchange_click_seconds").await?;
+        print_server_time("click", &before, &after);
+        write_json(args.json.as_ref(), &report)
+    })
+}
+
+fn orders(args: OrderArgs) -> anyhow::Result<()> {
+    use loadtest::affiliate;
+    let base = args.target.trim_end_matches('/').to_owned();
+    let request = std::fs::read_to_string(&args.request)
+        .with_context(|| format!("{}", args.request.display()))?;
+    runtime()?.block_on(async {
+        let ids = if args.clicks == 0 {
+            Vec::new()
+        } else {
+            eprintln!("orders: making {} clicks on {base} first", args.clicks);
+            let clicks =
+                affiliate::prepare_clicks(&base, &request, args.clicks, Some(&args.advertiser))
+                    .await?;
+            affiliate::click_ids(&base, &clicks, &args.click_param).await?
+        };
+        let total = ((args.duration + AFFILIATE_WARMUP).as_secs_f64() * args.rate).ceil() as usize;
+        let bodies = affiliate::order_bodies(total.max(1), &ids, &args.currency);
+        let before = affiliate::histogram(&base, "exchange_order_report_seconds").await?;
+        let mut options = RunOptions::post(
+            format!("{base}/orders").parse()?,
+            args.rate,
+            args.duration,
+            AFFILIATE_WARMUP,
+            args.connections,
+            Duration::from_secs(5),
+            false,
+        );
+        options.headers = vec![
+            (
+                http::HeaderName::from_static("x-advertiser"),
+                args.advertiser.parse()?,
+            ),
+            (
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", args.token).parse()?,
+            ),
+        ];
+        let report = run(&options, "orders", Arc::new(bodies), stop_on_ctrl_c()).await;
+        print!("{report}");
+        let after = affiliate::histogram(&base, "exchange_order_report_seconds").await?;
+        print_server_time("order report", &before, &after);
+        write_json(args.json.as_ref(), &report)
+    })
+}
+
+/// The exchange's own time for what the run sent, from its histogram.
+fn print_server_time(what: &str, before: &[(f64, u64)], after: &[(f64, u64)]) {
+    let quantile = |q| loadtest::affiliate::quantile_between(before, after, q);
+    match (quantile(0.5), quantile(0.99)) {
+        (Some(p50), Some(p99)) => println!(
+            "server time per {what} (the exchange's /metrics, bucket-interpolated): p50 {p50:.0} µs, p99 {p99:.0} µs"
+        ),
+        _ => println!("server time per {what}: nothing recorded"),
+    }
 }
 
 /// A target URL; a bare `http://host:port` means the auction endpoint.
@@ -427,15 +587,15 @@ fn load_options(load: &LoadArgs, target: http::Uri, rate: f64) -> anyhow::Result
         "--connections must be 1..=10000"
     );
     anyhow::ensure!(!load.duration.is_zero(), "--duration must be > 0");
-    Ok(RunOptions {
+    Ok(RunOptions::post(
         target,
         rate,
-        duration: load.duration,
-        warmup: load.warmup,
-        connections: load.connections,
-        timeout: Duration::from_secs(5),
-        progress: false,
-    })
+        load.duration,
+        load.warmup,
+        load.connections,
+        Duration::from_secs(5),
+        false,
+    ))
 }
 
 fn sweep_rates(args: SweepArgs) -> anyhow::Result<()> {

@@ -96,7 +96,7 @@ impl Recorder {
             self.prices.0 += price;
             self.prices.1 += 1;
         }
-        let error = !(status == http::StatusCode::OK || status == http::StatusCode::NO_CONTENT);
+        let error = !is_answer(status.as_u16());
         if let Some(s) = self.second(second) {
             s.answered += 1;
             s.errors += u64::from(error);
@@ -168,7 +168,7 @@ impl Recorder {
         let status_errors: u64 = self
             .statuses
             .iter()
-            .filter(|(code, _)| !matches!(**code, 200 | 204))
+            .filter(|(code, _)| !is_answer(**code))
             .map(|(_, n)| n)
             .sum();
         let filled = self.statuses.get(&200).copied().unwrap_or(0);
@@ -180,7 +180,7 @@ impl Recorder {
             http_status: self
                 .statuses
                 .iter()
-                .filter(|(code, _)| !matches!(**code, 200 | 204))
+                .filter(|(code, _)| !is_answer(**code))
                 .map(|(code, n)| (code.to_string(), *n))
                 .collect(),
         };
@@ -296,7 +296,7 @@ pub struct Errors {
     pub io: u64,
     /// No answer within the timeout.
     pub timeout: u64,
-    /// Answers other than 200/204, by status.
+    /// Answers other than 200/204 (and 302, a click's), by status.
     pub http_status: BTreeMap<String, u64>,
 }
 
@@ -347,7 +347,7 @@ pub struct Report {
     pub requests: u64,
     /// HTTP answers among them.
     pub answered: u64,
-    /// Connect errors + broken connections + timeouts + statuses other than 200/204.
+    /// Connect errors + broken connections + timeouts + statuses other than 200/204/302.
     pub errors: u64,
     /// Errors by kind.
     pub error_kinds: Errors,
@@ -457,6 +457,11 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// A status the exchange answers on success: 200 and 204 (auctions, orders), 302 (clicks).
+fn is_answer(status: u16) -> bool {
+    matches!(status, 200 | 204 | 302)
 }
 
 #[cfg(test)]

@@ -53,15 +53,15 @@ async fn stalling_server(delay: Duration, stall_after: Duration, stall: Duration
 }
 
 fn options(target: &str, rate: f64, duration: Duration) -> RunOptions {
-    RunOptions {
-        target: target.parse().expect("uri"),
+    RunOptions::post(
+        target.parse().expect("uri"),
         rate,
         duration,
-        warmup: Duration::ZERO,
-        connections: 64,
-        timeout: Duration::from_secs(5),
-        progress: false,
-    }
+        Duration::ZERO,
+        64,
+        Duration::from_secs(5),
+        false,
+    )
 }
 
 fn bodies() -> Arc<Vec<Bytes>> {

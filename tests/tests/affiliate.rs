@@ -1086,3 +1086,153 @@ async fn self_purchases_and_sub_ids_converting_far_above_their_peers_are_held() 
     );
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_files_in_csv_and_json_lines_are_imported_order_by_order() {
+    use exchange::affiliate::import::{import, Credential};
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    let first = fresh_click(&exchange, &client, "i1").await;
+    let second = fresh_click(&exchange, &client, "i2").await;
+    let at = now() + 2;
+    let csv = format!(
+        "order_id,currency,order_time,click_id,line_id,sku,quantity,price,category,status,refunded_quantity\n\
+         CSV-1,USD,{at},{first},1,STROLLER-X,2,150,baby,,\n\
+         CSV-1,USD,{at},{first},2,RAIN-COVER,1,20,,refunded,1\n\
+         CSV-2,USD,{at},{second},1,STROLLER-X,one,150,,,\n\
+         CSV-3,USD,{at},,1,STROLLER-X,1,150,,,\n"
+    );
+    let key = Credential::Key(JD_KEY.to_owned());
+    let summary = import(&exchange.url(""), "jd", &key, &csv, true)
+        .await
+        .expect("import");
+    assert_eq!(summary.applied, 2, "{summary:?}");
+    assert_eq!(summary.refused.len(), 1, "{summary:?}");
+    let (line, status, field, _) = &summary.refused[0];
+    assert_eq!((*line, *status, field.as_str()), (4, 400, "quantity"));
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=CSV-1",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(view["attributed"], true, "{view}");
+    assert_eq!(view["lines"][0]["commission_micros"], 30_000_000);
+    assert_eq!(view["lines"][1]["state"], "refunded");
+    let unattributed = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=CSV-3",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(unattributed["unattributed"], "no_click");
+
+    // JSON lines: the same order again (nothing changes) and a confirmation.
+    let one_line = |json: String| -> String {
+        serde_json::from_str::<serde_json::Value>(&json)
+            .expect("json")
+            .to_string()
+    };
+    let jsonl = format!(
+        "{}\n{}\n",
+        one_line(order_by("CSV-2", &second, at, "{}")),
+        one_line(
+            order_by("CSV-1", &first, at, "{}")
+                .replace(r#""line_id":"1""#, r#""status":"confirmed","line_id":"1""#)
+        )
+    );
+    let summary = import(&exchange.url(""), "jd", &key, &jsonl, false)
+        .await
+        .expect("import");
+    assert_eq!(
+        (summary.applied, summary.refused.len()),
+        (2, 0),
+        "{summary:?}"
+    );
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=CSV-1",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(view["lines"][0]["state"], "confirmed");
+    // A file signed with the wrong key is refused whole.
+    let wrong = Credential::Key("not-the-key-of-jd-0123456789abcdefgh".to_owned());
+    let error = import(&exchange.url(""), "jd", &wrong, &jsonl, false)
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("401"), "{error}");
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_through_credits_the_impression_a_buyer_saw_where_the_campaign_allows_it() {
+    let viewable = cps_campaign().replace(
+        r#""window_hours":24}"#,
+        r#""window_hours":24,"view_through_hours":24}"#,
+    );
+    assert!(viewable.contains("view_through_hours"));
+    let exchange = start(&[viewable]).await;
+    let client = Client::new();
+    // The reader of this page saw the ad (rendered) and never clicked.
+    auction(&exchange, &client, "v1").await;
+    exchange
+        .state
+        .affiliate
+        .clicks
+        .flush(Duration::from_secs(2))
+        .await;
+    let body = format!(
+        r#"{{"order_id":"VIEW-1","currency":"USD","order_time":{},"user_key":"reader-v1",
+            "lines":[{{"line_id":"1","sku":"STROLLER-X","quantity":1,"price":100.0}}]}}"#,
+        now() + 2
+    );
+    let outcome = report_signed(&exchange, &client, &body).await.json_if(200);
+    assert_eq!(outcome["attributed"], true, "{outcome}");
+    assert_eq!(
+        outcome["lines"][0]["commission_micros"], 10_000_000,
+        "the campaign's rate"
+    );
+    let view = admin_get(
+        &exchange,
+        &client,
+        "/admin/orders?advertiser=jd&order_id=VIEW-1",
+    )
+    .await
+    .json_if(200);
+    assert_eq!(view["attributed_by"], "view", "{view}");
+    assert_eq!(view["placement"], "home-top");
+    // A buyer who saw nothing: no click, no view.
+    let stranger = body
+        .replace("VIEW-1", "VIEW-2")
+        .replace("reader-v1", "reader-zz");
+    let outcome = report_signed(&exchange, &client, &stranger)
+        .await
+        .json_if(200);
+    assert_eq!(outcome["unattributed"], "no_click", "{outcome}");
+    exchange.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_view_through_a_seen_ad_credits_nothing() {
+    let exchange = start(&[cps_campaign()]).await;
+    let client = Client::new();
+    auction(&exchange, &client, "v2").await;
+    exchange
+        .state
+        .affiliate
+        .clicks
+        .flush(Duration::from_secs(2))
+        .await;
+    let body = format!(
+        r#"{{"order_id":"VIEW-3","currency":"USD","order_time":{},"user_key":"reader-v2",
+            "lines":[{{"line_id":"1","sku":"STROLLER-X","quantity":1,"price":100.0}}]}}"#,
+        now() + 2
+    );
+    let outcome = report_signed(&exchange, &client, &body).await.json_if(200);
+    assert_eq!(outcome["unattributed"], "no_click", "{outcome}");
+    exchange.shutdown().await;
+}

@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub banner_sizes: Vec<Size>,
     /// Some active campaign has a frequency cap (else the request path reads no counters).
     pub any_frequency_cap: bool,
+    /// Some active campaign allows view-through attribution (its impressions then carry
+    /// the user key, where the request allows using user data).
+    pub any_view_through: bool,
     /// Dense id of each campaign id (notices name campaigns by id).
     pub ids: std::collections::HashMap<String, u32>,
     /// Keyword documents, ad categories, brand-safety phrases and the lexicon.

@@ -65,15 +65,20 @@ CREATE TABLE impressions (
   source_mismatch BIGINT NOT NULL, at_ms BIGINT NOT NULL,
   PRIMARY KEY (auction, imp));
 CREATE INDEX impressions_user ON impressions (user_key, at_ms);
-CREATE INDEX clicks_ip ON clicks (ip, at_ms);
-CREATE INDEX clicks_user ON clicks (user_key, at_ms);
-CREATE INDEX clicks_sub_id ON clicks (publisher, sub_id, at_ms);
+CREATE INDEX clicks_ip ON clicks (ip, valid, at_ms);
+CREATE INDEX clicks_user ON clicks (user_key, valid, at_ms);
+CREATE INDEX clicks_sub_id ON clicks (publisher, sub_id, valid, at_ms);
+ALTER TABLE orders ADD COLUMN attributed_by TEXT;
 ALTER TABLE orders ADD COLUMN hold TEXT;
 ALTER TABLE orders ADD COLUMN hold_reasons TEXT;
 ALTER TABLE orders ADD COLUMN hold_note TEXT;
 ALTER TABLE orders ADD COLUMN buyer_account TEXT;
 ALTER TABLE orders ADD COLUMN buyer_device TEXT;
 ALTER TABLE orders ADD COLUMN buyer_ip TEXT;
+CREATE TABLE sub_id_days (
+  publisher TEXT NOT NULL, sub_id TEXT NOT NULL, day BIGINT NOT NULL, shard BIGINT NOT NULL,
+  clicks BIGINT NOT NULL, orders BIGINT NOT NULL,
+  PRIMARY KEY (publisher, sub_id, day, shard));
 CREATE INDEX orders_hold ON orders (hold);
 CREATE INDEX orders_buyer_account ON orders (buyer_account, order_time);
 CREATE INDEX orders_buyer_device ON orders (buyer_device, order_time);
@@ -199,6 +204,8 @@ pub struct CampaignTerms {
     pub base_rate: Option<f64>,
     /// It pays commission (CPS): its commission counts against its budget.
     pub cps: bool,
+    /// View-through window, seconds, where the campaign allows it.
+    pub view_through_secs: Option<i64>,
 }
 
 /// Looks up what an order needs outside the database.
@@ -211,6 +218,9 @@ pub trait OrderContext {
     fn is_publishers_own(&self, publisher: &str, account: &str) -> bool;
     /// The fraud rules' thresholds.
     fn rules(&self) -> FraudConfig;
+    /// The user keys (hex) an advertiser's buyer id stands for: the id as `user.id`,
+    /// `user.buyeruid` or `device.ifa`, hashed as the auction hashes them.
+    fn user_keys(&self, id: &str) -> Vec<String>;
 }
 
 /// A budget spend an order line's change makes (exchange currency; negative: refund).
@@ -309,9 +319,10 @@ impl AffiliateDb {
         Self::migrated(Database::sqlite(path).map_err(unavailable)?)
     }
 
-    /// Connects to PostgreSQL at `url` and brings its schema up to date.
-    pub fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::migrated(Database::postgres(url).map_err(unavailable)?)
+    /// Connects to PostgreSQL at `url` (up to `connections` at once) and brings its schema
+    /// up to date.
+    pub fn connect(url: &str, connections: usize) -> Result<Self, StoreError> {
+        Self::migrated(Database::postgres(url, connections).map_err(unavailable)?)
     }
 
     fn migrated(database: Database) -> Result<Self, StoreError> {

@@ -88,6 +88,7 @@ impl OrderContext for SnapshotContext {
             window_secs: campaign.attribution.window_secs,
             base_rate,
             cps: base_rate.is_some(),
+            view_through_secs: campaign.attribution.view_through_secs,
         })
     }
 
@@ -107,49 +108,135 @@ impl OrderContext for SnapshotContext {
     fn rules(&self) -> crate::config::FraudConfig {
         self.state.config.affiliate.fraud
     }
+
+    fn user_keys(&self, id: &str) -> Vec<String> {
+        ["user.id", "user.buyeruid", "device.ifa"]
+            .into_iter()
+            .filter_map(|source| {
+                crate::admission::caps::user_key_of(source, id, &self.state.user_secret)
+            })
+            .map(|key| key.hex())
+            .collect()
+    }
 }
 
-/// Answers `POST /orders`.
-pub async fn receive(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
-    let Some(database) = state.affiliate.database.clone() else {
-        return refused(
-            &state,
-            "no_database",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "affiliate.database",
-            "this exchange keeps no order database; nothing was recorded",
-        );
-    };
+/// Why a report was not applied: metric label, status, field, message.
+type Refusal = (&'static str, StatusCode, String, String);
+
+fn refusal(kind: &'static str, status: StatusCode, field: &str, message: &str) -> Refusal {
+    (kind, status, field.to_owned(), message.to_owned())
+}
+
+/// The body of an authenticated order call (one report or a file), and who sent it.
+async fn authenticated(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+    max_bytes: usize,
+) -> Result<(String, bytes::Bytes, http::HeaderMap), Refusal> {
     let headers = request.headers().clone();
     let config = &state.config;
-    let body = match crate::receive::body::read(
+    let body = crate::receive::body::read(
         request,
-        config.affiliate.max_order_bytes,
+        max_bytes,
         Duration::from_millis(config.limits.body_read_timeout_ms),
     )
     .await
-    {
-        Ok(body) => body,
-        Err(error) => return refused(&state, "too_large", error.status, "body", error.message),
-    };
-    let now_ms = state.clock.now_millis();
-    let advertiser = match super::auth::authenticate(
+    .map_err(|error| refusal("too_large", error.status, "body", error.message))?;
+    let advertiser = super::auth::authenticate(
         &state.affiliate.advertisers,
         &headers,
         &body,
-        now_ms.div_euclid(1000),
+        state.clock.now_millis().div_euclid(1000),
         config.affiliate.signature_skew_secs as i64,
-    ) {
-        Ok(advertiser) => advertiser.id.clone(),
-        Err(error) => {
-            return refused(
-                &state,
-                "unauthenticated",
-                StatusCode::UNAUTHORIZED,
-                error.field,
-                error.message,
-            )
+    )
+    .map_err(|e| {
+        refusal(
+            "unauthenticated",
+            StatusCode::UNAUTHORIZED,
+            e.field,
+            e.message,
+        )
+    })?;
+    Ok((advertiser.id.clone(), body, headers))
+}
+
+/// Validates and applies one report of `advertiser`'s (committed when it returns `Ok`),
+/// then sends its budget spend.
+async fn apply(
+    state: &Arc<AppState>,
+    database: &Arc<AffiliateDb>,
+    advertiser: &str,
+    report: OrderReport,
+) -> Result<OrderOutcome, Refusal> {
+    let now_ms = state.clock.now_millis();
+    let update = report
+        .validate(now_ms.div_euclid(1000))
+        .map_err(|e| refusal("invalid", StatusCode::BAD_REQUEST, &e.field, &e.message))?;
+    if state.config.rate_of(&update.currency).is_none() {
+        return Err(refusal(
+            "invalid",
+            StatusCode::BAD_REQUEST,
+            "currency",
+            "no exchange rate for this currency",
+        ));
+    }
+    wait_for_click(state, database, update.click_id.as_deref()).await;
+    let context = SnapshotContext {
+        serving: state.serving(),
+        state: Arc::clone(state),
+    };
+    let db = Arc::clone(database);
+    let advertiser = advertiser.to_owned();
+    let applied =
+        tokio::task::spawn_blocking(move || db.apply_order(&advertiser, &update, now_ms, &context))
+            .await;
+    let outcome = match applied {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(ApplyError::Conflict(field, message))) => {
+            return Err(refusal("conflict", StatusCode::CONFLICT, field, &message))
         }
+        failed => {
+            if let Ok(Err(ApplyError::Store(error))) = failed {
+                tracing::warn!(%error, "order not recorded");
+            }
+            return Err(refusal(
+                "unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store",
+                "the order was not recorded; retry it",
+            ));
+        }
+    };
+    count(state, &outcome);
+    commit_spend(state, database, outcome.spend.clone()).await;
+    Ok(outcome)
+}
+
+/// Counts a refusal and answers it.
+fn answer_refusal(state: &AppState, (kind, status, field, message): Refusal) -> Response<Body> {
+    refused(state, kind, status, &field, &message)
+}
+
+/// The answer when this node keeps no order database.
+fn no_database(state: &AppState) -> Response<Body> {
+    refused(
+        state,
+        "no_database",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "affiliate.database",
+        "this exchange keeps no order database; nothing was recorded",
+    )
+}
+
+/// Answers `POST /orders`: one report.
+pub async fn receive(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database(&state);
+    };
+    let max = state.config.affiliate.max_order_bytes;
+    let (advertiser, body, _) = match authenticated(&state, request, max).await {
+        Ok(call) => call,
+        Err(refusal) => return answer_refusal(&state, refusal),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
     let report: OrderReport = match serde_path_to_error::deserialize(&mut deserializer) {
@@ -160,59 +247,87 @@ pub async fn receive(state: Arc<AppState>, request: Request<Incoming>) -> Respon
             return refused(&state, "invalid", StatusCode::BAD_REQUEST, &field, &message);
         }
     };
-    let update = match report.validate(now_ms.div_euclid(1000)) {
-        Ok(update) => update,
-        Err(error) => {
-            return refused(
-                &state,
-                "invalid",
-                StatusCode::BAD_REQUEST,
-                &error.field,
-                &error.message,
-            )
-        }
+    match apply(&state, &database, &advertiser, report).await {
+        Ok(outcome) => json(
+            StatusCode::OK,
+            &serde_json::to_value(&outcome).unwrap_or_default(),
+        ),
+        Err(refusal) => answer_refusal(&state, refusal),
+    }
+}
+
+/// Answers `POST /orders/batch`: an order file (JSON lines, or CSV with `Content-Type:
+/// text/csv`); every order applied on its own, each one's outcome in file order.
+pub async fn receive_batch(state: Arc<AppState>, request: Request<Incoming>) -> Response<Body> {
+    let Some(database) = state.affiliate.database.clone() else {
+        return no_database(&state);
     };
-    if config.rate_of(&update.currency).is_none() {
+    let max = state.config.affiliate.max_batch_bytes;
+    let (advertiser, body, headers) = match authenticated(&state, request, max).await {
+        Ok(call) => call,
+        Err(refusal) => return answer_refusal(&state, refusal),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
         return refused(
             &state,
             "invalid",
             StatusCode::BAD_REQUEST,
-            "currency",
-            "no exchange rate for this currency",
+            "body",
+            "not UTF-8",
+        );
+    };
+    let is_csv = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/csv"));
+    let orders = if is_csv {
+        super::batch::csv_rows(text)
+    } else {
+        super::batch::json_lines(text)
+    };
+    if orders.len() > super::batch::MAX_BATCH_ORDERS {
+        return refused(
+            &state,
+            "too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            "more than 10,000 orders in one file",
         );
     }
-    wait_for_click(&state, &database, update.click_id.as_deref()).await;
-    let context = SnapshotContext {
-        serving: state.serving(),
-        state: Arc::clone(&state),
-    };
-    let db = Arc::clone(&database);
-    let applied =
-        tokio::task::spawn_blocking(move || db.apply_order(&advertiser, &update, now_ms, &context))
-            .await;
-    let outcome = match applied {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(ApplyError::Conflict(field, message))) => {
-            return refused(&state, "conflict", StatusCode::CONFLICT, field, &message)
-        }
-        failed => {
-            if let Ok(Err(ApplyError::Store(error))) = failed {
-                tracing::warn!(%error, "order not recorded");
+    let mut results = Vec::with_capacity(orders.len());
+    let (mut applied, mut refused_count) = (0usize, 0usize);
+    for order in orders {
+        let result = match order.report {
+            Err((field, message)) => Err(refusal(
+                "invalid",
+                StatusCode::BAD_REQUEST,
+                &field,
+                &message,
+            )),
+            Ok(report) => apply(&state, &database, &advertiser, report).await,
+        };
+        results.push(match result {
+            Ok(outcome) => {
+                applied += 1;
+                let mut value = serde_json::to_value(&outcome).unwrap_or_default();
+                value["line"] = serde_json::json!(order.line);
+                value["status"] = serde_json::json!(200);
+                value
             }
-            return refused(
-                &state,
-                "unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store",
-                "the order was not recorded; retry it",
-            );
-        }
-    };
-    count(&state, &outcome);
-    commit_spend(&state, &database, outcome.spend.clone()).await;
+            Err((kind, status, field, message)) => {
+                refused_count += 1;
+                if let Some(at) = REFUSALS.iter().position(|r| *r == kind) {
+                    state.affiliate.orders.refused[at].fetch_add(1, Relaxed);
+                }
+                serde_json::json!({
+                    "line": order.line, "status": status.as_u16(), "field": field, "error": message,
+                })
+            }
+        });
+    }
     json(
         StatusCode::OK,
-        &serde_json::to_value(&outcome).unwrap_or_default(),
+        &serde_json::json!({ "applied": applied, "refused": refused_count, "results": results }),
     )
 }
 

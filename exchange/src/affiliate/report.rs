@@ -14,7 +14,8 @@ pub(super) fn order_view(
     let key = [Value::from(advertiser), Value::from(order_id)];
     let Some(row) = tx.query_one(
         "SELECT currency, order_time, click_id, received_ms, unattributed, campaign, creative,
-           auction, imp, publisher, placement, sub_id, source_mismatch, commission_rate
+           auction, imp, publisher, placement, sub_id, source_mismatch, commission_rate,
+           attributed_by, hold, hold_reasons, hold_note
          FROM orders WHERE advertiser = $1 AND order_id = $2",
         &key,
     )?
@@ -39,6 +40,10 @@ pub(super) fn order_view(
         "sub_id": row.opt_text(11),
         "source_mismatch": row.flag(12),
         "commission_rate": row.opt_real(13),
+        "attributed_by": row.opt_text(14),
+        "hold": row.opt_text(15),
+        "hold_reasons": row.opt_text(16),
+        "hold_note": row.opt_text(17),
     });
     let lines = tx.query(
         "SELECT line_id, sku, category, quantity, unit_price_micros, state, refunded_micros,

@@ -287,12 +287,56 @@ impl Tx for PostgresTx<'_> {
     }
 }
 
-/// Which database, and its one connection (taken only by blocking threads).
+/// Connections to PostgreSQL, taken one per transaction by blocking threads (a broken
+/// one is replaced when next taken): several transactions commit at once, and the
+/// server's group commit shares their WAL flushes.
+pub struct PostgresPool {
+    url: String,
+    idle: Mutex<Vec<postgres::Client>>,
+    returned: std::sync::Condvar,
+    /// Connections open or being opened.
+    open: std::sync::atomic::AtomicUsize,
+    size: usize,
+}
+
+impl PostgresPool {
+    fn take(&self) -> Result<postgres::Client, SqlError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut idle = crate::shared::lock(&self.idle);
+        loop {
+            while let Some(client) = idle.pop() {
+                if !client.is_closed() {
+                    return Ok(client);
+                }
+                self.open.fetch_sub(1, SeqCst);
+            }
+            if self.open.load(SeqCst) < self.size {
+                self.open.fetch_add(1, SeqCst);
+                drop(idle);
+                return postgres::Client::connect(&self.url, postgres::NoTls).map_err(|e| {
+                    self.open.fetch_sub(1, SeqCst);
+                    SqlError::from(e)
+                });
+            }
+            idle = self
+                .returned
+                .wait(idle)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn give_back(&self, client: postgres::Client) {
+        crate::shared::lock(&self.idle).push(client);
+        self.returned.notify_one();
+    }
+}
+
+/// Which database (taken only by blocking threads).
 pub enum Database {
-    /// The embedded SQLite file.
+    /// The embedded SQLite file: one connection (SQLite has one writer).
     Sqlite(Mutex<rusqlite::Connection>),
-    /// A PostgreSQL server shared by several nodes.
-    Postgres(Mutex<postgres::Client>),
+    /// A PostgreSQL server shared by several nodes: a pool of connections.
+    Postgres(PostgresPool),
 }
 
 impl std::fmt::Debug for Database {
@@ -318,9 +362,15 @@ impl Database {
     /// Connects to PostgreSQL at `url` (`postgres://user:password@host:port/database`; no
     /// TLS: a private network or loopback). Commits wait for the server's WAL flush
     /// (`synchronous_commit` as the server has it, on by default).
-    pub fn postgres(url: &str) -> Result<Self, SqlError> {
+    pub fn postgres(url: &str, connections: usize) -> Result<Self, SqlError> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
-        Ok(Self::Postgres(Mutex::new(client)))
+        Ok(Self::Postgres(PostgresPool {
+            url: url.to_owned(),
+            idle: Mutex::new(vec![client]),
+            returned: std::sync::Condvar::new(),
+            open: std::sync::atomic::AtomicUsize::new(1),
+            size: connections.max(1),
+        }))
     }
 
     /// `sqlite` or `postgres`.
@@ -345,12 +395,16 @@ impl Database {
                 tx.0.commit().map_err(SqlError::from)?;
                 Ok(out)
             }
-            Self::Postgres(client) => {
-                let mut client = crate::shared::lock(client);
-                let mut tx = PostgresTx(client.transaction().map_err(SqlError::from)?);
-                let out = work(&mut tx)?;
-                tx.0.commit().map_err(SqlError::from)?;
-                Ok(out)
+            Self::Postgres(pool) => {
+                let mut client = pool.take()?;
+                let result = (|| {
+                    let mut tx = PostgresTx(client.transaction().map_err(SqlError::from)?);
+                    let out = work(&mut tx)?;
+                    tx.0.commit().map_err(SqlError::from)?;
+                    Ok(out)
+                })();
+                pool.give_back(client);
+                result
             }
         }
     }

@@ -16,6 +16,8 @@ pub struct AffiliateConfig {
     /// `postgres://user:password@host:port/database` (no TLS: loopback or a private
     /// network). `EXCHANGE_DATABASE_URL` overrides it. Empty: the SQLite file.
     pub database_url: String,
+    /// PostgreSQL connections this node opens at most (transactions at once).
+    pub database_connections: usize,
     /// Clicks waiting to be written, at most. A click past it still redirects, but its
     /// record is dropped and counted (`exchange_clicks_total{outcome="dropped"}`).
     pub click_queue: usize,
@@ -24,8 +26,10 @@ pub struct AffiliateConfig {
     /// Longest a click waits for its batch to be written, ms: what a crash can lose is
     /// at most the clicks of this window (and of the queue).
     pub click_flush_ms: u64,
-    /// Largest order body (one order or a batch file), bytes.
+    /// Largest order report body, bytes.
     pub max_order_bytes: usize,
+    /// Largest order file (`POST /orders/batch`), bytes.
+    pub max_batch_bytes: usize,
     /// An HMAC-signed order's `X-Timestamp` may differ from the exchange's clock by this
     /// many seconds at most (a captured request cannot be replayed later).
     pub signature_skew_secs: u64,
@@ -78,10 +82,12 @@ impl Default for AffiliateConfig {
         Self {
             database: PathBuf::from("affiliate.db"),
             database_url: String::new(),
+            database_connections: 8,
             click_queue: 65_536,
             click_batch: 1024,
             click_flush_ms: 50,
             max_order_bytes: 1 << 20,
+            max_batch_bytes: 16 << 20,
             signature_skew_secs: 300,
             fraud: FraudConfig::default(),
         }
@@ -98,6 +104,11 @@ impl AffiliateConfig {
                 "1..=4194304 clicks",
             ),
             (
+                (1..=256).contains(&self.database_connections),
+                "affiliate.database_connections",
+                "1..=256 connections",
+            ),
+            (
                 (1..=65_536).contains(&self.click_batch),
                 "affiliate.click_batch",
                 "1..=65536 clicks",
@@ -111,6 +122,11 @@ impl AffiliateConfig {
                 (1024..=64 << 20).contains(&self.max_order_bytes),
                 "affiliate.max_order_bytes",
                 "1 KiB..=64 MiB",
+            ),
+            (
+                (1024..=256 << 20).contains(&self.max_batch_bytes),
+                "affiliate.max_batch_bytes",
+                "1 KiB..=256 MiB",
             ),
             (
                 (1..=3600).contains(&self.signature_skew_secs),

@@ -41,12 +41,12 @@ pub async fn read(
 ) -> User {
     let snapshot = &serving.snapshot;
     // LTV tiers need the user's history: read with the counters, when user data may be used.
-    let history_wanted = snapshot.any_ltv_tiers
-        && serving.model.is_some()
-        && UserInputs::allowed(request, &state.auction);
-    // The user key matters only where a cap can count it or a tier can price it.
+    let allowed = || UserInputs::allowed(request, &state.auction);
+    let history_wanted = snapshot.any_ltv_tiers && serving.model.is_some() && allowed();
+    // The user key matters only where a cap can count it or a tier can price it (read),
+    // or an impression may be credited with a buyer's order (view-through: no read).
     let wanted = snapshot.any_frequency_cap || history_wanted;
-    let key = wanted
+    let key = (wanted || (snapshot.any_view_through && allowed()))
         .then(|| caps::user_key(request, &state.user_secret))
         .flatten();
     let read = read_user(state, wanted, key, response_deadline).await;

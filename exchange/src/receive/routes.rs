@@ -95,11 +95,23 @@ async fn dispatch(
         }
         (&Method::GET, exchange_core::click::AD_CLICK_PATH) => {
             let query = request.uri().query().unwrap_or("");
-            crate::affiliate::clicks_in::receive(&state, query, request.headers(), peer)
+            let response =
+                crate::affiliate::clicks_in::receive(&state, query, request.headers(), peer);
+            state
+                .affiliate
+                .click_latency
+                .record_us(micros_since(arrival));
+            response
         }
         (&Method::GET, exchange_core::click::LINK_CLICK_PATH) => {
             let query = request.uri().query().unwrap_or("");
-            crate::affiliate::clicks_in::receive_link(&state, query, request.headers(), peer)
+            let response =
+                crate::affiliate::clicks_in::receive_link(&state, query, request.headers(), peer);
+            state
+                .affiliate
+                .click_latency
+                .record_us(micros_since(arrival));
+            response
         }
         (&Method::GET, path) if crate::affiliate::links::short_path(path).is_some() => {
             let (code, kind) = crate::affiliate::links::short_path(path).unwrap_or_default();
@@ -107,7 +119,18 @@ async fn dispatch(
             let headers = request.headers().clone();
             crate::affiliate::links::short(state, code, kind, headers, peer).await
         }
-        (&Method::POST, "/orders") => crate::affiliate::orders_in::receive(state, request).await,
+        (&Method::POST, "/orders/batch") => {
+            crate::affiliate::orders_in::receive_batch(state, request).await
+        }
+        (&Method::POST, "/orders") => {
+            let stats = Arc::clone(&state);
+            let response = crate::affiliate::orders_in::receive(state, request).await;
+            stats
+                .affiliate
+                .order_latency
+                .record_us(micros_since(arrival));
+            response
+        }
         (&Method::POST, "/admin/links") => {
             if let Some(refusal) = admin::refuse(&state, &request) {
                 return refusal;
@@ -176,6 +199,7 @@ async fn dispatch(
             | "/admin/reload"
             | "/admin/users/history"
             | "/orders"
+            | "/orders/batch"
             | "/admin/links",
         ) => method_not_allowed("POST"),
         (_, "/admin/fraud/orders") => method_not_allowed("GET, POST"),
@@ -193,6 +217,11 @@ async fn dispatch(
         ) => method_not_allowed("GET"),
         _ => no_such_endpoint(),
     }
+}
+
+/// Microseconds since `arrival`.
+fn micros_since(arrival: Instant) -> u64 {
+    u64::try_from(arrival.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn no_such_endpoint() -> Response<Body> {

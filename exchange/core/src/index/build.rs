@@ -85,6 +85,9 @@ pub fn build_with(
         any_frequency_cap: campaigns
             .iter()
             .any(|c| c.active && c.frequency_cap.is_some()),
+        any_view_through: campaigns
+            .iter()
+            .any(|c| c.active && c.attribution.view_through_secs.is_some()),
         max_tier_boost: campaigns
             .iter()
             .flat_map(|c| c.ltv_tiers.iter().map(|t| t.boost(&c.pricing)))

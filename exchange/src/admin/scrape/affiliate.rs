@@ -100,6 +100,16 @@ pub fn describe(state: &AppState, out: &mut Exposition<'_, '_>) {
         "Impression records not written (the click and impression queue was full).",
         &[(&[], clicks.impressions_dropped.load(Relaxed))],
     );
+    out.histogram(
+        "exchange_click_seconds",
+        "Server time of a click, routed to answered (its record is written later, off the path).",
+        &[(&[], &affiliate.click_latency)],
+    );
+    out.histogram(
+        "exchange_order_report_seconds",
+        "Server time of an order report, its durable commit included.",
+        &[(&[], &affiliate.order_latency)],
+    );
     out.counter(
         "exchange_order_line_transitions",
         "Order line state or refund changes written.",

@@ -53,15 +53,19 @@ fn broken_rule(
         }
     }
     let since = click.at_ms - FLOOD_WINDOW_MS;
+    // Each count reads at most `limit` index entries: (key, valid, at_ms) leads to the
+    // valid clicks of the window only, and the count stops at the limit.
     let floods: [(&str, Option<&String>, u32, &'static str); 2] = [
         (
-            "SELECT COUNT(*) FROM clicks WHERE ip = $1 AND at_ms > $2 AND valid = 1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM clicks
+               WHERE ip = $1 AND valid = 1 AND at_ms > $2 LIMIT $3) AS w",
             click.ip.as_ref(),
             rules.clicks_per_ip_per_minute,
             "flood_ip",
         ),
         (
-            "SELECT COUNT(*) FROM clicks WHERE user_key = $1 AND at_ms > $2 AND valid = 1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM clicks
+               WHERE user_key = $1 AND valid = 1 AND at_ms > $2 LIMIT $3) AS w",
             click.user.as_ref(),
             rules.clicks_per_user_per_minute,
             "flood_user",
@@ -70,20 +74,27 @@ fn broken_rule(
     for (sql, key, limit, reason) in floods {
         let Some(key) = key else { continue };
         let count = tx
-            .query_one(sql, &[key.into(), since.into()])?
+            .query_one(sql, &[key.into(), since.into(), i64::from(limit).into()])?
             .map_or(0, |row| row.int(0));
         if count >= i64::from(limit) {
             return Ok(Some(reason));
         }
     }
     if let (Some(publisher), Some(sub_id)) = (&click.publisher, &click.sub_id) {
+        let limit = rules.clicks_per_sub_id_per_minute;
         let count = tx
             .query_one(
-                "SELECT COUNT(*) FROM clicks WHERE publisher = $1 AND sub_id = $2 AND at_ms > $3 AND valid = 1",
-                &[publisher.into(), sub_id.into(), since.into()],
+                "SELECT COUNT(*) FROM (SELECT 1 FROM clicks WHERE publisher = $1 AND sub_id = $2
+                   AND valid = 1 AND at_ms > $3 LIMIT $4) AS w",
+                &[
+                    publisher.into(),
+                    sub_id.into(),
+                    since.into(),
+                    i64::from(limit).into(),
+                ],
             )?
             .map_or(0, |row| row.int(0));
-        if count >= i64::from(rules.clicks_per_sub_id_per_minute) {
+        if count >= i64::from(limit) {
             return Ok(Some("flood_sub_id"));
         }
     }
@@ -139,6 +150,14 @@ pub(super) fn insert_click(
     // The first valid click of an impression takes the unique slot; a later one (a double
     // click, a replay, another node's) finds it taken and is recorded as a duplicate.
     if tx.execute(INSERT, &row(true, None))? == 1 {
+        super::holds::count_in_days(
+            tx,
+            click.publisher.as_deref(),
+            click.sub_id.as_deref(),
+            click.at_ms,
+            1,
+            0,
+        )?;
         return Ok(ClickVerdict {
             valid: true,
             reason: None,

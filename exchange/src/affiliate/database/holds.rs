@@ -7,8 +7,8 @@ use exchange_core::orders::{HoldReason, OrderUpdate};
 
 /// The window of the burst rule, seconds.
 const BURST_WINDOW_SECS: i64 = 3600;
-/// The window of the sub-id outlier rule, ms (30 days).
-const OUTLIER_WINDOW_MS: i64 = 30 * 86_400_000;
+/// The window of the sub-id outlier rule, days.
+const OUTLIER_WINDOW_DAYS: i64 = 30;
 
 /// Every rule the order (attributed to `click`) breaks.
 pub(super) fn hold_reasons(
@@ -88,37 +88,71 @@ fn outlier(
     let (Some(publisher), Some(sub_id)) = (&click.publisher, &click.sub_id) else {
         return Ok(false);
     };
-    let since = click.at_ms - OUTLIER_WINDOW_MS;
-    let count = |tx: &mut dyn Tx, sql: &str, params: &[crate::affiliate::sql::Value]| {
-        tx.query_one(sql, params)
-            .map(|row| row.map_or(0, |r| r.int(0)))
-    };
-    let clicks = count(
-        tx,
-        "SELECT COUNT(*) FROM clicks WHERE publisher = $1 AND sub_id = $2 AND valid = 1 AND at_ms > $3",
-        &[publisher.into(), sub_id.into(), since.into()],
-    )?;
+    let since = day_of(click.at_ms) - OUTLIER_WINDOW_DAYS;
+    let (clicks, orders) = window_counts(tx, publisher, sub_id, since)?;
     if clicks < i64::from(min_clicks) {
         return Ok(false);
     }
-    // This order counts too (it is not stored yet).
-    let orders = 1 + count(
-        tx,
-        "SELECT COUNT(*) FROM orders WHERE publisher = $1 AND sub_id = $2 AND unattributed IS NULL
-         AND received_ms > $3",
+    let (all_clicks, all_orders) = window_counts(tx, "", "", since)?;
+    // This order counts too (it is not counted yet).
+    let rate = (orders + 1) as f64 / clicks as f64;
+    let network = (all_orders + 1) as f64 / all_clicks.max(1) as f64;
+    Ok(rate > factor * network)
+}
+
+/// Valid clicks and attributed orders of `publisher`'s `sub_id` (both empty: the whole
+/// network) from day `since` on: at most 30 rows of the daily counts.
+fn window_counts(
+    tx: &mut dyn Tx,
+    publisher: &str,
+    sub_id: &str,
+    since: i64,
+) -> Result<(i64, i64), SqlError> {
+    let row = tx.query_one(
+        "SELECT CAST(SUM(clicks) AS BIGINT), CAST(SUM(orders) AS BIGINT) FROM sub_id_days
+         WHERE publisher = $1 AND sub_id = $2 AND day >= $3",
         &[publisher.into(), sub_id.into(), since.into()],
     )?;
-    let all_clicks = count(
-        tx,
-        "SELECT COUNT(*) FROM clicks WHERE valid = 1 AND at_ms > $1",
-        &[since.into()],
-    )?;
-    let all_orders = 1 + count(
-        tx,
-        "SELECT COUNT(*) FROM orders WHERE unattributed IS NULL AND received_ms > $1",
-        &[since.into()],
-    )?;
-    let rate = orders as f64 / clicks as f64;
-    let network = all_orders as f64 / all_clicks.max(1) as f64;
-    Ok(rate > factor * network)
+    Ok(row.map_or((0, 0), |r| (r.int(0), r.int(1))))
+}
+
+/// The unix day of `ms`.
+fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}
+
+/// Rows each daily count is spread over: concurrent transactions (several connections,
+/// several nodes) then rarely wait on one another's row lock.
+const SHARDS: u64 = 16;
+
+/// Adds a valid click (`clicks`) or an attributed order (`orders`) at `at_ms` to the daily
+/// counts of its sub-id (when it has one) and of the whole network, which the outlier
+/// rule reads instead of scanning 30 days of rows (one of [`SHARDS`] rows each, at random).
+pub(super) fn count_in_days(
+    tx: &mut dyn Tx,
+    publisher: Option<&str>,
+    sub_id: Option<&str>,
+    at_ms: i64,
+    clicks: i64,
+    orders: i64,
+) -> Result<(), SqlError> {
+    let sub = publisher.zip(sub_id);
+    let shard = (rand::random::<u64>() % SHARDS) as i64;
+    for (publisher, sub_id) in [("", "")].into_iter().chain(sub) {
+        tx.execute(
+            "INSERT INTO sub_id_days (publisher, sub_id, day, shard, clicks, orders)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (publisher, sub_id, day, shard) DO UPDATE
+             SET clicks = sub_id_days.clicks + excluded.clicks, orders = sub_id_days.orders + excluded.orders",
+            &[
+                publisher.into(),
+                sub_id.into(),
+                day_of(at_ms).into(),
+                shard.into(),
+                clicks.into(),
+                orders.into(),
+            ],
+        )?;
+    }
+    Ok(())
 }

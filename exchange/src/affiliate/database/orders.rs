@@ -3,7 +3,9 @@
 
 use super::events::read_click;
 use super::holds::hold_reasons;
-use super::{ApplyError, HoldDecision, LineOutcome, OrderContext, OrderOutcome, SpendDelta};
+use super::{
+    ApplyError, HoldDecision, LineOutcome, OrderContext, OrderOutcome, SpendDelta, StoredClick,
+};
 use crate::affiliate::sql::{Row, Tx, Value};
 use exchange_core::orders::{
     self, HoldReason, Line, LineState, LineUpdate, OrderUpdate, Reported, Transition,
@@ -93,9 +95,10 @@ pub(super) fn attribute_order(
             });
         }
     }
-    let click = match update.click_id.as_deref() {
-        Some(id) => read_click(tx, id)?,
-        None => None,
+    let (click, by_view) = match (update.click_id.as_deref(), update.user_key.as_deref()) {
+        (Some(id), _) => (read_click(tx, id)?, false),
+        (None, Some(buyer)) => (viewed(tx, advertiser, update, buyer, context)?, true),
+        (None, None) => (None, false),
     };
     let terms = click.as_ref().and_then(|c| context.campaign(&c.campaign));
     let window = terms.map_or(
@@ -103,6 +106,7 @@ pub(super) fn attribute_order(
         |t| t.window_secs,
     );
     let verdict = match &update.click_id {
+        None if by_view && click.is_some() => Ok(()),
         None => Err(orders::Unattributed::NoClick),
         Some(_) => orders::attribute(
             click.as_ref().map(|c| orders::ClickForOrder {
@@ -118,25 +122,33 @@ pub(super) fn attribute_order(
     let credited = verdict.is_ok().then_some(()).and(click.as_ref());
     let rate = credited.and_then(|c| c.commission_rate.or(terms.and_then(|t| t.base_rate)));
     let held: Vec<&'static str> = match credited {
-        Some(click) => hold_reasons(tx, advertiser, update, click, context)?
-            .into_iter()
-            .map(HoldReason::as_str)
-            .collect(),
+        Some(click) => {
+            let reasons = hold_reasons(tx, advertiser, update, click, context)?;
+            super::holds::count_in_days(
+                tx,
+                click.publisher.as_deref(),
+                click.sub_id.as_deref(),
+                now_ms,
+                0,
+                1,
+            )?;
+            reasons.into_iter().map(HoldReason::as_str).collect()
+        }
         None => Vec::new(),
     };
     tx.execute(
         "INSERT INTO orders (advertiser, order_id, currency, order_time, click_id, user_key,
            received_ms, unattributed, campaign, creative, auction, imp, publisher, placement,
            sub_id, source_mismatch, commission_rate, hold, hold_reasons, buyer_account,
-           buyer_device, buyer_ip)
+           buyer_device, buyer_ip, attributed_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-           $19, $20, $21, $22)
+           $19, $20, $21, $22, $23)
          ON CONFLICT (advertiser, order_id) DO UPDATE SET unattributed = excluded.unattributed,
            campaign = excluded.campaign, creative = excluded.creative, auction = excluded.auction,
            imp = excluded.imp, publisher = excluded.publisher, placement = excluded.placement,
            sub_id = excluded.sub_id, source_mismatch = excluded.source_mismatch,
            commission_rate = excluded.commission_rate, hold = excluded.hold,
-           hold_reasons = excluded.hold_reasons",
+           hold_reasons = excluded.hold_reasons, attributed_by = excluded.attributed_by",
         &[
             advertiser.into(),
             (&update.order_id).into(),
@@ -160,6 +172,9 @@ pub(super) fn attribute_order(
             update.buyer.account.as_ref().into(),
             update.buyer.device.as_ref().into(),
             update.buyer.ip.as_ref().into(),
+            credited
+                .map(|_| if by_view { "view" } else { "click" })
+                .into(),
         ],
     )?;
     Ok(StoredOrder {
@@ -172,6 +187,53 @@ pub(super) fn attribute_order(
         held,
         decided: true,
     })
+}
+
+/// The latest impression of one of `advertiser`'s campaigns that allow view-through, seen
+/// by `buyer` (hashed as the auction hashes user ids) within that campaign's view-through
+/// window before the order: as a click of that impression (no stamped rate: the campaign's
+/// own applies).
+fn viewed(
+    tx: &mut dyn Tx,
+    advertiser: &str,
+    update: &OrderUpdate,
+    buyer: &str,
+    context: &dyn OrderContext,
+) -> Result<Option<StoredClick>, crate::affiliate::sql::SqlError> {
+    let keys = context.user_keys(buyer);
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let until = update.order_time * 1000 + orders::CLICK_SKEW_SECS * 1000;
+    let since = update.order_time * 1000
+        - i64::from(exchange_core::campaign::MAX_VIEW_THROUGH_HOURS) * 3_600_000;
+    let key = |i: usize| Value::from(keys.get(i).unwrap_or(&keys[0]));
+    let rows = tx.query(
+        "SELECT auction, imp, campaign, creative, publisher, placement, sub_id, source_mismatch, at_ms
+         FROM impressions WHERE user_key IN ($1, $2, $3) AND advertiser = $4 AND at_ms > $5
+         AND at_ms <= $6 ORDER BY at_ms DESC LIMIT 50",
+        &[key(0), key(1), key(2), advertiser.into(), since.into(), until.into()],
+    )?;
+    Ok(rows.into_iter().find_map(|row| {
+        let campaign = row.text(2);
+        let window = context.campaign(&campaign)?.view_through_secs?;
+        let at_ms = row.int(8);
+        (update.order_time * 1000 - at_ms <= window * 1000).then(|| StoredClick {
+            at_ms,
+            auction: row.text(0),
+            imp: row.text(1),
+            campaign,
+            creative: row.text(3),
+            advertiser: advertiser.to_owned(),
+            publisher: row.opt_text(4),
+            placement: row.opt_text(5),
+            sub_id: row.opt_text(6),
+            source_mismatch: row.flag(7),
+            commission_rate: None,
+            valid: true,
+            reason: None,
+        })
+    }))
 }
 
 /// The static label of a stored reason.
