@@ -1236,3 +1236,48 @@ async fn without_view_through_a_seen_ad_credits_nothing() {
     assert_eq!(outcome["unattributed"], "no_click", "{outcome}");
     exchange.shutdown().await;
 }
+
+/// A request of `sub_id` read by `user`.
+fn request_by(id: &str, sub_id: &str, user: &str) -> String {
+    request_from(id, sub_id).replace(&format!("reader-{id}"), user)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_or_one_sub_id_clicking_past_its_minute_earns_nothing() {
+    let rules = "clicks_per_ip_per_minute = 100\nclicks_per_user_per_minute = 2\nclicks_per_sub_id_per_minute = 3";
+    // View-through makes the impressions (and clicks) carry the user key the rule counts.
+    let keyed = cps_campaign().replace(
+        r#""window_hours":24}"#,
+        r#""window_hours":24,"view_through_hours":1}"#,
+    );
+    let exchange = start_with_rules(&[keyed], rules).await;
+    let client = Client::new();
+    // One reader clicks three ads in a minute: the third is a flood.
+    for id in ["u1", "u2", "u3"] {
+        let answer = shown(
+            &exchange,
+            &client,
+            &request_by(id, "wechat-group-7", "same-reader"),
+        )
+        .await;
+        assert_eq!(click(&client, &click_url(&answer)).await.status, 302);
+    }
+    // Other readers of the same sub-id: its third valid click in the minute is the last.
+    for id in ["s1", "s2"] {
+        let answer = shown(
+            &exchange,
+            &client,
+            &request_by(id, "wechat-group-7", &format!("r-{id}")),
+        )
+        .await;
+        assert_eq!(click(&client, &click_url(&answer)).await.status, 302);
+    }
+    let report = admin_get(&exchange, &client, "/admin/affiliate/report")
+        .await
+        .json_if(200);
+    let row = &report["rows"][0];
+    assert_eq!(row["clicks"], 3, "{report}");
+    assert_eq!(row["invalid_clicks"]["flood_user"], 1, "{report}");
+    assert_eq!(row["invalid_clicks"]["flood_sub_id"], 1, "{report}");
+    exchange.shutdown().await;
+}
