@@ -1281,3 +1281,32 @@ async fn one_user_or_one_sub_id_clicking_past_its_minute_earns_nothing() {
     assert_eq!(row["invalid_clicks"]["flood_sub_id"], 1, "{report}");
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_ads_link_goes_through_its_click_url_to_the_creatives_page() {
+    let exchange = TestExchange::builder()
+        .config("[affiliate]\ndatabase = \"affiliate.db\"\n")
+        .clock(exchange::clock::Clock::System)
+        .start()
+        .await;
+    let client = Client::new();
+    let request =
+        std::fs::read_to_string(tests::repo_root().join("configs/examples/native-request.json"))
+            .expect("the sample native request");
+    let answer = client
+        .post(&exchange.url("/openrtb2/auction"), request)
+        .await
+        .json_if(200);
+    let bid = &answer["seatbid"][0]["bid"][0];
+    let adm: serde_json::Value =
+        serde_json::from_str(bid["adm"].as_str().expect("adm")).expect("native markup");
+    let native = adm.get("native").unwrap_or(&adm);
+    let link = native["link"]["url"].as_str().expect("link");
+    assert!(link.starts_with(&exchange.url("/c/ad?")), "{link}");
+    let landed = click(&client, link).await;
+    assert_eq!(landed.status, 302);
+    let location = landed.headers["location"].to_str().expect("location");
+    assert!(location.starts_with("https://"), "{location}");
+    assert!(location.contains("click_id="), "{location}");
+    exchange.shutdown().await;
+}
