@@ -120,13 +120,7 @@ pub fn verify(
     query: &str,
     now_unix: i64,
 ) -> Result<VerifiedClick, Rejection> {
-    let Some(at) = query.find("&sig=") else {
-        return Err(Rejection::Unsigned);
-    };
-    let (signed, tag) = (&query[..at], &query[at + "&sig=".len()..]);
-    if tag.contains('&') {
-        return Err(Rejection::Malformed);
-    }
+    let (signed, tag) = split_signature(query)?;
     let values = split_fields(signed, &FIELDS)?;
     let [auction, imp, campaign, creative, user, publisher, placement, sub_id, mm, cpc, cr, served, exp, kid] =
         values;
@@ -230,13 +224,7 @@ pub fn verify_link(
     query: &str,
     now_unix: i64,
 ) -> Result<VerifiedClick, Rejection> {
-    let Some(at) = query.find("&sig=") else {
-        return Err(Rejection::Unsigned);
-    };
-    let (signed, tag) = (&query[..at], &query[at + "&sig=".len()..]);
-    if tag.contains('&') {
-        return Err(Rejection::Malformed);
-    }
+    let (signed, tag) = split_signature(query)?;
     let [link, campaign, creative, publisher, placement, sub_id, cr, exp, kid] =
         split_fields(signed, &LINK_FIELDS)?;
     let (Some(link), Some(campaign), Some(creative), Some(kid)) = (link, campaign, creative, kid)
@@ -282,6 +270,16 @@ fn parse_rate(value: Option<String>) -> Result<Option<f64>, Rejection> {
             .map(Some)
             .ok_or(Rejection::Malformed),
     }
+}
+
+/// The signed part of a click or link query and its tag; nothing may follow the tag.
+fn split_signature(query: &str) -> Result<(&str, &str), Rejection> {
+    let at = query.find("&sig=").ok_or(Rejection::Unsigned)?;
+    let (signed, tag) = (&query[..at], &query[at + "&sig=".len()..]);
+    if tag.contains('&') {
+        return Err(Rejection::Malformed);
+    }
+    Ok((signed, tag))
 }
 
 /// `landing` with `param=click_id` added to its query (before any fragment): where a click
