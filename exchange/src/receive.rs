@@ -91,7 +91,7 @@ pub async fn run_with_admin(
         let journal = writer.shared.journal();
         writer.writer.run(writer.shared.clone(), journal).await;
     });
-    crate::affiliate::start(&state);
+    crate::affiliate::click_writer::start(&state);
     if let Some(journal) = state.shared.journal() {
         let replayer = Arc::clone(&state);
         let stop = stop_rx.clone();

@@ -70,7 +70,7 @@ pub fn url(signer: &Signer<'_>, public_url: &str, facts: &ClickFacts<'_>) -> Str
         pairs.push(("user", user));
     }
     if let Some(provenance) = facts.provenance {
-        crate::response::push_provenance(&mut pairs, Some(provenance));
+        crate::publishers::push_signed(&mut pairs, Some(provenance));
     }
     if let Some(cpc) = &cpc {
         pairs.push(("cpc", cpc));
@@ -209,7 +209,7 @@ pub fn link_url(signer: &Signer<'_>, public_url: &str, facts: &LinkFacts<'_>) ->
         ("campaign", facts.campaign),
         ("creative", facts.creative),
     ]);
-    crate::response::push_provenance(&mut pairs, Some(facts.provenance));
+    crate::publishers::push_signed(&mut pairs, Some(facts.provenance));
     if let Some(rate) = &rate {
         pairs.push(("cr", rate));
     }

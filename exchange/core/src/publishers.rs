@@ -358,5 +358,28 @@ pub fn provenance<'r>(
         .collect()
 }
 
+/// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, and `mm=1` for a source
+/// the publisher registry does not have.
+pub(crate) fn push_signed<'a>(
+    pairs: &mut Vec<(&'static str, &'a str)>,
+    provenance: Option<&'a Provenance<'a>>,
+) {
+    let Some(provenance) = provenance else {
+        return;
+    };
+    for (name, value) in [
+        ("pub", &provenance.publisher),
+        ("plc", &provenance.placement),
+        ("sub", &provenance.sub_id),
+    ] {
+        if let Some(value) = value {
+            pairs.push((name, value.as_ref()));
+        }
+    }
+    if provenance.source_mismatch {
+        pairs.push(("mm", "1"));
+    }
+}
+
 #[cfg(test)]
 mod tests;

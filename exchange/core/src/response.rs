@@ -196,7 +196,7 @@ fn campaign_bid(
     if let Some(reserved) = &reserved {
         pairs.push(("res", reserved));
     }
-    push_provenance(&mut pairs, provenance);
+    crate::publishers::push_signed(&mut pairs, provenance);
     let query = settings.signer.query(&pairs, price);
     let bid = Bid {
         id: bid_id,
@@ -304,7 +304,7 @@ fn external_bid(
         ("bidder", seat),
         ("cur", currency_code),
     ];
-    push_provenance(&mut pairs, provenance);
+    crate::publishers::push_signed(&mut pairs, provenance);
     let query = settings.signer.query(&pairs, price);
     let source = &external.bid;
     let bid = Bid {
@@ -339,29 +339,6 @@ fn external_bid(
         ..Bid::default()
     };
     (bid, seat.to_owned())
-}
-
-/// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, and `mm=1` for a source
-/// the publisher registry does not have.
-pub(crate) fn push_provenance<'a>(
-    pairs: &mut Vec<(&'static str, &'a str)>,
-    provenance: Option<&'a Provenance<'a>>,
-) {
-    let Some(provenance) = provenance else {
-        return;
-    };
-    for (name, value) in [
-        ("pub", &provenance.publisher),
-        ("plc", &provenance.placement),
-        ("sub", &provenance.sub_id),
-    ] {
-        if let Some(value) = value {
-            pairs.push((name, value.as_ref()));
-        }
-    }
-    if provenance.source_mismatch {
-        pairs.push(("mm", "1"));
-    }
 }
 
 /// `{public_url}/notice/{kind}?{signed query}&price=${AUCTION_PRICE}`.

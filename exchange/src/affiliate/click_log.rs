@@ -1,6 +1,6 @@
 //! Clicks (and the impressions of verified notices, which the click rules check against)
-//! leave the request path through a bounded queue; one task writes them to the affiliate
-//! database in batches (up to `affiliate.click_batch` clicks, or whatever
+//! leave the request path through a bounded queue (this module); one task
+//! (`click_writer`) writes them to the affiliate database in batches (up to `affiliate.click_batch` clicks, or whatever
 //! arrived within `affiliate.click_flush_ms` of the first: one transaction each), where
 //! each click is judged (first valid click of its impression, or why not), and then
 //! charges each valid CPC click to its campaign's budget through the store writer
@@ -11,9 +11,8 @@
 //! one flush window's worth). A full queue drops the record (counted) but still sends the
 //! user on: a click is the user's navigation, not ours to block.
 
-use super::database::{AffiliateDb, ClickRecord, ClickVerdict, ImpressionRecord};
-use crate::shared::{EventId, Release, Write};
-use crate::state::AppState;
+use super::database::{ClickRecord, ImpressionRecord};
+use crate::shared::EventId;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// What travels on the queue.
 #[derive(Debug)]
-enum Message {
+pub(super) enum Message {
     /// A click to record.
     Click(Box<ClickRecord>),
     /// An impression to record.
@@ -61,7 +60,8 @@ pub const INVALID_REASONS: [&str; 7] = [
 ];
 
 impl ClickStats {
-    fn invalid(&self, reason: &str) {
+    /// Counts an invalid click under its reason.
+    pub(super) fn invalid(&self, reason: &str) {
         let at = INVALID_REASONS
             .iter()
             .position(|r| *r == reason)
@@ -74,16 +74,13 @@ impl ClickStats {
 #[derive(Debug)]
 pub struct ClickLog {
     tx: mpsc::Sender<Message>,
-    rx: std::sync::Mutex<Option<mpsc::Receiver<Message>>>,
-    pending: Arc<AtomicUsize>,
-    batch: usize,
-    flush_window: Duration,
+    pub(super) rx: std::sync::Mutex<Option<mpsc::Receiver<Message>>>,
+    pub(super) pending: Arc<AtomicUsize>,
+    pub(super) batch: usize,
+    pub(super) flush_window: Duration,
     /// Counters.
     pub stats: ClickStats,
 }
-
-/// First pause after a failed batch; doubles up to one second.
-const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 
 impl ClickLog {
     /// A log whose queue holds `capacity` clicks, written `batch` at a time at least every
@@ -144,147 +141,6 @@ impl ClickLog {
             return false;
         }
         matches!(tokio::time::timeout(timeout, written).await, Ok(Ok(())))
-    }
-
-    /// Writes the queue to `database` until the process ends (call once; later calls
-    /// return at once); valid CPC clicks are charged through `state.writer`.
-    pub async fn run(&self, state: Arc<AppState>, database: Option<Arc<AffiliateDb>>) {
-        let Some(mut rx) = crate::shared::lock(&self.rx).take() else {
-            return;
-        };
-        let mut messages: Vec<Message> = Vec::with_capacity(self.batch);
-        loop {
-            if rx.recv_many(&mut messages, self.batch).await == 0 {
-                return;
-            }
-            // Whatever else arrives within the flush window joins this batch.
-            let deadline = tokio::time::Instant::now() + self.flush_window;
-            while messages.len() < self.batch
-                && !messages.iter().any(|m| matches!(m, Message::Flush(_)))
-            {
-                let room = self.batch - messages.len();
-                match tokio::time::timeout_at(deadline, rx.recv_many(&mut messages, room)).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            let mut clicks = Vec::with_capacity(messages.len());
-            let mut impressions = Vec::new();
-            let mut flushes = Vec::new();
-            for message in messages.drain(..) {
-                match message {
-                    Message::Click(click) => clicks.push(*click),
-                    Message::Impression(impression) => impressions.push(*impression),
-                    Message::Flush(done) => flushes.push(done),
-                }
-            }
-            if !clicks.is_empty() || !impressions.is_empty() {
-                let count = clicks.len() + impressions.len();
-                let rules = state.config.affiliate.fraud;
-                let batch = Arc::new((impressions, clicks));
-                let verdicts = self
-                    .write(database.as_ref(), Arc::clone(&batch), rules)
-                    .await;
-                self.charge(&state, &batch.1, &verdicts);
-                self.pending.fetch_sub(count, Relaxed);
-            }
-            for done in flushes {
-                let _ = done.send(());
-            }
-        }
-    }
-
-    /// Writes one batch, retrying until the database takes it; without a database, only
-    /// the path's flags judge (and nothing is kept).
-    async fn write(
-        &self,
-        database: Option<&Arc<AffiliateDb>>,
-        batch: Arc<(Vec<ImpressionRecord>, Vec<ClickRecord>)>,
-        rules: crate::config::FraudConfig,
-    ) -> Vec<ClickVerdict> {
-        let Some(database) = database else {
-            return batch
-                .1
-                .iter()
-                .map(|c| ClickVerdict {
-                    valid: c.flag.is_none(),
-                    reason: c.flag.map(str::to_owned),
-                })
-                .collect();
-        };
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let db = Arc::clone(database);
-            let events = Arc::clone(&batch);
-            let written =
-                tokio::task::spawn_blocking(move || db.insert_events(&events.0, &events.1, &rules))
-                    .await;
-            match written {
-                Ok(Ok(verdicts)) => return verdicts,
-                Ok(Err(error)) => {
-                    self.stats.failed_batches.fetch_add(1, Relaxed);
-                    tracing::warn!(%error, clicks = batch.1.len(), "click batch not written; retrying");
-                }
-                Err(error) => {
-                    self.stats.failed_batches.fetch_add(1, Relaxed);
-                    tracing::warn!(%error, "click batch task failed; retrying");
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-        }
-    }
-
-    /// Counts the verdicts and charges each valid CPC click (off this task: the store
-    /// writer's durability wait never holds up the next batch).
-    fn charge(&self, state: &Arc<AppState>, clicks: &[ClickRecord], verdicts: &[ClickVerdict]) {
-        let serving = state.serving();
-        let mut writes = Vec::new();
-        for (click, verdict) in clicks.iter().zip(verdicts) {
-            if !verdict.valid {
-                self.stats
-                    .invalid(verdict.reason.as_deref().unwrap_or("other"));
-                continue;
-            }
-            self.stats.valid.fetch_add(1, Relaxed);
-            let (Some(micros), Some(campaign)) =
-                (click.cpc_micros, serving.snapshot.campaign(&click.campaign))
-            else {
-                continue;
-            };
-            writes.push(Write::Spend {
-                campaign: campaign.id.clone(),
-                day: crate::admission::budgets::local_day(click.at_ms, campaign.utc_offset_secs),
-                micros,
-                event: click_event(&click.auction, &click.imp),
-                release: Release::NONE,
-            });
-        }
-        if writes.is_empty() {
-            return;
-        }
-        self.stats.charges.fetch_add(writes.len() as u64, Relaxed);
-        let state = Arc::clone(state);
-        tokio::spawn(async move {
-            let mut backoff = FIRST_BACKOFF;
-            loop {
-                let landed = match state.writer.send(writes.clone()) {
-                    Some(durable) => durable.wait(Duration::from_secs(5)).await,
-                    None => false,
-                };
-                if landed {
-                    return;
-                }
-                state
-                    .affiliate
-                    .clicks
-                    .stats
-                    .charge_retries
-                    .fetch_add(1, Relaxed);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        });
     }
 }
 

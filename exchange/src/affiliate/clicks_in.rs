@@ -24,10 +24,6 @@ use std::sync::atomic::Ordering::Relaxed;
 /// A click this soon after its ad was served is no person's (ms).
 pub const TOO_FAST_MS: i64 = 300;
 
-/// Counts of refused clicks, by [`Rejection`] (in [`Rejection::ALL`] order).
-#[derive(Debug, Default)]
-pub struct RefusedClicks(pub [std::sync::atomic::AtomicU64; Rejection::ALL.len()]);
-
 fn refuse(state: &AppState, reason: Rejection) -> Response<Body> {
     if let Some(at) = Rejection::ALL.iter().position(|r| *r == reason) {
         state.affiliate.refused.0[at].fetch_add(1, Relaxed);

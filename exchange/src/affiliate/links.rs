@@ -230,7 +230,7 @@ pub fn qr_svg(text: &str) -> Option<String> {
     )
 }
 
-/// The QR code of `text` as a greyscale PNG ([`PNG_SCALE`] pixels per module, a quiet zone
+/// The QR code of `text` as a greyscale PNG (8 pixels per module, a quiet zone
 /// of four modules).
 pub fn qr_png(text: &str) -> Option<Vec<u8>> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;

@@ -10,6 +10,7 @@
 use super::database::{
     AffiliateDb, ApplyError, CampaignTerms, OrderContext, OrderOutcome, SpendDelta,
 };
+use super::stats::REFUSALS;
 use crate::campaign::Pricing;
 use crate::receive::reply::{json, Body};
 use crate::serving::Serving;
@@ -18,40 +19,13 @@ use crate::state::AppState;
 use exchange_core::orders::{HoldReason, OrderReport, Unattributed};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest wait for the budget store to take an order's spend before answering anyway
 /// (the order itself is already durable; the spend is re-sent at the next start).
 const SPEND_WAIT: Duration = Duration::from_secs(2);
-
-/// Counters of the order path (rendered in `/metrics`).
-#[derive(Debug, Default)]
-pub struct OrderStats {
-    /// Reports applied, attributed.
-    pub attributed: AtomicU64,
-    /// Reports applied, not attributed, by reason ([`Unattributed::ALL`] order).
-    pub unattributed: [AtomicU64; Unattributed::ALL.len()],
-    /// Reports refused, by [`REFUSALS`] order.
-    pub refused: [AtomicU64; REFUSALS.len()],
-    /// Line transitions written.
-    pub transitions: AtomicU64,
-    /// Orders held, by rule ([`HoldReason::ALL`] order; an order breaking two counts in both).
-    pub holds: [AtomicU64; HoldReason::ALL.len()],
-    /// Operators' decisions on held orders: cleared, confirmed.
-    pub decisions: [AtomicU64; 2],
-}
-
-/// Why a report is refused (metric labels).
-pub const REFUSALS: [&str; 6] = [
-    "unauthenticated",
-    "invalid",
-    "conflict",
-    "too_large",
-    "unavailable",
-    "no_database",
-];
 
 fn refused(
     state: &AppState,

@@ -150,9 +150,9 @@ async fn dispatch(
             }
             let query = request.uri().query().unwrap_or("").to_owned();
             match path {
-                "/admin/orders" => crate::affiliate::order_view(state, &query).await,
-                "/admin/fraud/orders" => crate::affiliate::held_orders(state, &query).await,
-                _ => crate::affiliate::summary(state, &query).await,
+                "/admin/orders" => crate::affiliate::views::order_view(state, &query).await,
+                "/admin/fraud/orders" => crate::affiliate::views::held_orders(state, &query).await,
+                _ => crate::affiliate::views::summary(state, &query).await,
             }
         }
         (&Method::POST, "/admin/fraud/orders") => {
@@ -161,7 +161,7 @@ async fn dispatch(
             }
             let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
             match body::read(request, 64 * 1024, timeout).await {
-                Ok(body) => crate::affiliate::decide_hold(state, body).await,
+                Ok(body) => crate::affiliate::views::decide_hold(state, body).await,
                 Err(error) => json(
                     error.status,
                     &serde_json::json!({ "error": error.message, "field": "body" }),

@@ -2,7 +2,7 @@
 //! orders by attribution and refusal.
 
 use crate::affiliate::click_log::INVALID_REASONS;
-use crate::affiliate::orders_in::REFUSALS;
+use crate::affiliate::stats::REFUSALS;
 use crate::metrics::exposition::Exposition;
 use crate::notice::Rejection;
 use crate::orders::Unattributed;
