@@ -99,11 +99,12 @@ impl HandlerBench {
         runtime.block_on(state.budgets.tick(&state.shared, NOW * 1000));
         let bench = Self { state, runtime };
         let reply = bench.run(TYPICAL_REQUEST.as_bytes());
-        assert_eq!(
-            reply.status,
-            200,
-            "the bench request must fill: {}",
-            String::from_utf8_lossy(&reply.body)
+        // A 200 alone is not a fill (a Prebid call with no imp for this exchange is a 200
+        // with an empty `seatbid`): the answer must carry a bid with its click URL.
+        let body = String::from_utf8_lossy(&reply.body);
+        assert!(
+            reply.status == 200 && body.contains("\"seatbid\":[{") && body.contains("/c/ad?"),
+            "the bench request must fill: {body}"
         );
         bench
     }
@@ -183,6 +184,8 @@ fn browser_request() -> String {
         device.remove(field);
     }
     request["user"].as_object_mut().expect("user").remove("id");
+    // Prebid.js names the exchange's bidder code on each imp.
+    request["imp"][0]["ext"] = serde_json::json!({ "prebid": { "bidder": { "exchange": {} } } });
     request.to_string()
 }
 
@@ -213,6 +216,16 @@ fn handler_browser(c: &mut Criterion) {
         .contains_key("access-control-allow-origin"));
     assert!(response.headers().contains_key("set-cookie"));
     assert_eq!(bench.state.metrics.enriched_count("geo"), 1, "located");
+    let answer = bench
+        .runtime
+        .block_on(http_body_util::BodyExt::collect(response.into_body()))
+        .expect("body")
+        .to_bytes();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.contains("\"seatbid\":[{"),
+        "the browser request must fill: {answer}"
+    );
     let mut group = c.benchmark_group("handler_10k_browser");
     group.throughput(Throughput::Elements(1));
     group.bench_function("cors_enrich_parse_validate_decide_respond", |b| {

@@ -13,7 +13,7 @@ pub const TYPICAL_REQUEST: &str = r#"{
   "id": "c9f2a4b0-5d6e-4f1a-9b7c-2e8d3f4a5b6c", "at": 2, "tmax": 150, "cur": ["USD"],
   "imp": [{"id": "1", "tagid": "home-top-banner", "secure": 1, "bidfloor": 0.35, "bidfloorcur": "USD",
     "banner": {"format": [{"w": 300, "h": 250}, {"w": 320, "h": 50}], "pos": 1, "battr": [1, 3]},
-    "ext": {"prebid": {"bidder": {"appnexus": {"placementId": 13144370}}}}}],
+    "ext": {"gpid": "/21796327/mama/home-top-banner"}}],
   "site": {"id": "s-88231", "domain": "mama.example", "name": "妈妈网 Mama",
     "page": "https://mama.example/guide/how-to-choose-newborn-diapers?utm_source=feed",
     "ref": "https://search.example/?q=%E7%BA%B8%E5%B0%BF%E8%A3%A4",
