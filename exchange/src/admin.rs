@@ -20,12 +20,7 @@ fn authorised<B>(state: &AppState, request: &Request<B>) -> bool {
     else {
         return false;
     };
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::config::same_secret(given, expected)
 }
 
 /// `POST /admin/reload`: rebuild the snapshot and re-read the LTV model now, and say

@@ -24,6 +24,17 @@ use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
 use thiserror::Error;
 
+/// Whether a secret a caller sent equals the configured one, compared in constant time
+/// (a mismatch's position leaks nothing; only the length may differ early).
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// Everything the exchange reads from `configs/exchange.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

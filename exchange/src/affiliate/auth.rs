@@ -73,13 +73,7 @@ pub fn authenticate<'a>(
             "Authorization",
             "this advertiser has no bearer token; sign with its key",
         ))?;
-        let same = given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        return if same {
+        return if crate::config::same_secret(given.as_bytes(), expected) {
             Ok(advertiser)
         } else {
             Err(fail("Authorization", "wrong token"))
