@@ -1,10 +1,13 @@
-//! The affiliate loop's first half: clicks and orders, attributed to who sold the
-//! impression. `clicks_in` (`GET /c/ad`: verify, 302 to the creative's landing URL with a
-//! click id) → `click_log` (off the request path, batched into the database, judged, CPC
-//! charged) → `orders_in` (`POST /orders`: an advertiser's authenticated report, applied in
-//! one transaction) → `database` (SQLite: clicks, orders, lines and their transitions) →
-//! `report` (what the admin API reads back). The pure rules (click URLs, order states,
-//! attribution, commission) are `exchange-core`'s `click` and `orders`.
+//! The affiliate loop. First half: `clicks_in` (`GET /c/ad`: verify, 302 to the
+//! creative's landing URL with a click id) → `click_log` (off the request path, batched into
+//! the database, judged, CPC charged) → `orders_in` (`POST /orders`: an advertiser's
+//! authenticated report, applied in one transaction: attribution, commission by the
+//! campaign's rules, fraud holds). Second half: `settlement_in` (advertiser review,
+//! settlement of a period, statements per publisher and advertiser, the ledger export and
+//! key) → `database` (SQLite or PostgreSQL: clicks, orders, lines, their transitions, the
+//! hash-chained ledger, settlements and statements) → `report` / `statements` (what the
+//! APIs read back). The pure rules are `exchange-core`'s `click`, `orders`, `commission`,
+//! `cycle` and `ledger`.
 
 pub mod auth;
 pub mod batch;
@@ -13,15 +16,20 @@ pub mod click_writer;
 pub mod clicks_in;
 pub mod database;
 pub mod import;
+pub mod ledger_cli;
+pub mod ledger_key;
 pub mod links;
 pub mod orders_in;
 mod report;
+pub mod settlement_in;
 pub mod sql;
+pub mod statements;
 pub mod stats;
 pub mod views;
 
 use crate::config::{AdvertiserCredentials, ExchangeConfig};
 use crate::shared::StoreError;
+use database::ledger::LedgerSettings;
 use database::AffiliateDb;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,11 +82,19 @@ impl Affiliate {
         let url = config.affiliate.database_url.clone();
         let connections = config.affiliate.database_connections;
         let path = config.affiliate.database.clone();
+        let key_file = config.affiliate.ledger_key.clone();
+        let checkpoint_every = config.affiliate.checkpoint_every;
         let opened = tokio::task::spawn_blocking(move || {
+            let ledger = || {
+                Ok::<_, StoreError>(LedgerSettings {
+                    key: ledger_key::load_or_create(&key_file)?,
+                    checkpoint_every,
+                })
+            };
             if !url.is_empty() {
-                AffiliateDb::connect(&url, connections).map(Some)
+                AffiliateDb::connect(&url, connections, ledger()?).map(Some)
             } else if !path.as_os_str().is_empty() {
-                AffiliateDb::open(&path).map(Some)
+                AffiliateDb::open(&path, ledger()?).map(Some)
             } else {
                 Ok(None)
             }

@@ -330,6 +330,7 @@ impl ExchangeConfig {
             &mut config.store.path,
             &mut config.enrichment.geo_database,
             &mut config.affiliate.database,
+            &mut config.affiliate.ledger_key,
         ] {
             if file.is_relative() && !file.as_os_str().is_empty() {
                 *file = folder.join(&*file);

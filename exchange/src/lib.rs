@@ -38,8 +38,9 @@ pub mod state;
 
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
-    auction, campaign, click, clock, context, debug_view, decision, features, index, ltv, native,
-    notice, orders, publishers, response, scoring, screen, signals, targeting,
+    auction, campaign, click, clock, commission, context, cycle, debug_view, decision, features,
+    index, ledger, ltv, native, notice, orders, publishers, response, scoring, screen, signals,
+    targeting,
 };
 
 pub use receive::{run, run_with_admin};

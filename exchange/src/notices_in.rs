@@ -166,6 +166,7 @@ fn campaign_writes(
         sub_id: provenance.sub_id.as_deref().map(str::to_owned),
         source_mismatch: provenance.source_mismatch,
         at_ms: now_ms,
+        charge_micros: micros,
     };
     Ok((writes, impression))
 }

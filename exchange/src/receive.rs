@@ -92,6 +92,7 @@ pub async fn run_with_admin(
         writer.writer.run(writer.shared.clone(), journal).await;
     });
     crate::affiliate::click_writer::start(&state);
+    crate::affiliate::settlement_in::start(&state);
     if let Some(journal) = state.shared.journal() {
         let replayer = Arc::clone(&state);
         let stop = stop_rx.clone();

@@ -3,6 +3,7 @@
 //! temporary folder; [`Client`] talks HTTP/1.1 keep-alive to it; [`shared`] finds the
 //! public conformance corpus in `../shared`.
 
+pub mod affiliate;
 pub mod postgres_server;
 pub mod redis_cluster;
 pub mod redis_server;
@@ -25,6 +26,20 @@ use tokio::task::JoinHandle;
 
 /// 2026-11-28 12:00 UTC: inside the sample campaigns' flights.
 pub const TEST_NOW: i64 = 1_795_867_200;
+
+/// Ten monthly orders of 120 ending the day before `today_ms` (unix ms), as the JSON
+/// objects `POST /admin/users/history` takes: a loyal, active customer.
+pub fn loyal_orders(today_ms: i64) -> String {
+    let today = today_ms.div_euclid(86_400_000);
+    let orders: Vec<String> = (0..10)
+        .map(|i| {
+            let day = today - 1 - 30 * i;
+            let date = time::Date::from_julian_day((day + 2_440_588) as i32).expect("date");
+            format!(r#"{{"date":"{date}","amount":120}}"#)
+        })
+        .collect();
+    orders.join(",")
+}
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

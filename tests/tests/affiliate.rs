@@ -6,26 +6,8 @@
 use exchange::affiliate::auth::sign;
 use exchange::shared::PacingStore;
 use std::time::Duration;
+use tests::affiliate::{click, click_id_of, click_url, REGISTRY};
 use tests::{Client, Reply, TestExchange};
-
-const REGISTRY: &str = r#"
-[[publishers]]
-id = "p1"
-name = "Mama Reviews"
-domains = ["mama.example"]
-
-[[publishers.placements]]
-id = "home-top"
-kind = "site_slot"
-
-[[publishers.placements]]
-id = "friday-live"
-kind = "live_room"
-
-[[publishers.sub_ids]]
-id = "wechat-group-7"
-kind = "channel"
-"#;
 
 /// Request headers as name, value pairs.
 type Headers<'a> = Vec<(&'a str, &'a str)>;
@@ -105,6 +87,8 @@ async fn start_configured(
     let mut builder = TestExchange::builder()
         .campaigns(&tests::campaign_file(campaigns))
         .publishers(REGISTRY)
+        // Nodes of one database sign its ledger with one key.
+        .file("ledger.key", &"ab".repeat(32))
         .config(&format!(
             "[affiliate]\n{database}\nclick_flush_ms = 5\n[affiliate.fraud]\n{fraud}\n{ADVERTISERS}"
         ))
@@ -129,14 +113,6 @@ fn request_from(id: &str, sub_id: &str) -> String {
     )
 }
 
-/// The click URL the first bid's banner links through.
-fn click_url(answer: &serde_json::Value) -> String {
-    let adm = answer["seatbid"][0]["bid"][0]["adm"].as_str().expect("adm");
-    let start = adm.find("href=\"").expect("a link") + "href=\"".len();
-    let end = adm[start..].find('"').expect("closed") + start;
-    adm[start..end].replace("&amp;", "&")
-}
-
 /// An auction whose ad then renders (its win notice fires, as a page's would).
 async fn auction(exchange: &TestExchange, client: &Client, id: &str) -> serde_json::Value {
     shown(exchange, client, &request(id)).await
@@ -150,28 +126,6 @@ async fn shown(exchange: &TestExchange, client: &Client, request: &str) -> serde
     let (_, win, _) = reply.first_bid_notices();
     assert_eq!(client.get(&win).await.status, 204, "the ad renders");
     reply.json_if(200)
-}
-
-/// Clicks `url` like a person would: a moment after the ad was served.
-async fn click(client: &Client, url: &str) -> Reply {
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    client
-        .send(
-            http::Method::GET,
-            url,
-            &[("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148")],
-            bytes::Bytes::new(),
-        )
-        .await
-}
-
-fn click_id_of(location: &str, param: &str) -> String {
-    let at = location.find(&format!("{param}=")).expect("click id") + param.len() + 1;
-    location[at..]
-        .split(['&', '#'])
-        .next()
-        .expect("value")
-        .to_owned()
 }
 
 /// What `campaign` has committed over its life, micros.

@@ -74,19 +74,6 @@ async fn start_with(redis: Option<(&str, &str)>, config: &str) -> TestExchange {
     builder.start().await
 }
 
-/// Ten monthly orders of 120 ending yesterday: a loyal, active customer.
-fn loyal_orders() -> String {
-    let today = TEST_NOW.div_euclid(86_400);
-    let orders: Vec<String> = (0..10)
-        .map(|i| {
-            let day = today - 1 - 30 * i;
-            let date = time::Date::from_julian_day((day + 2_440_588) as i32).expect("date");
-            format!(r#"{{"date":"{date}","amount":120}}"#)
-        })
-        .collect();
-    orders.join(",")
-}
-
 async fn seed(client: &Client, exchange: &TestExchange, user: &str, orders: &str) {
     let reply = client
         .send(
@@ -135,7 +122,13 @@ async fn winners(client: &Client, exchange: &TestExchange, body: String) -> (Str
 
 async fn high_value_users_switch_the_winner(exchange: TestExchange) {
     let client = Client::new();
-    seed(&client, &exchange, "loyal", &loyal_orders()).await;
+    seed(
+        &client,
+        &exchange,
+        "loyal",
+        &tests::loyal_orders(TEST_NOW * 1000),
+    )
+    .await;
     let default = ("flat".to_owned(), "plain".to_owned());
     let high = ("tiered".to_owned(), "boosted".to_owned());
     // No user, an unknown user, a user with history: defaults, defaults, tiers.
@@ -226,7 +219,13 @@ async fn high_value_users_switch_the_winner_on_redis() {
 async fn contextual_only_mode_never_uses_user_data() {
     let exchange = start_with(None, "[context]\ncontextual_only = true").await;
     let client = Client::new();
-    seed(&client, &exchange, "loyal", &loyal_orders()).await;
+    seed(
+        &client,
+        &exchange,
+        "loyal",
+        &tests::loyal_orders(TEST_NOW * 1000),
+    )
+    .await;
     let shared = r#"{"id":"x","ext":{"purchase_history":{"transactions":12,"first_days_ago":360,"last_days_ago":3,"avg_order_value":150}}}"#;
     for user in [r#"{"id":"loyal"}"#, shared] {
         assert_eq!(
@@ -319,7 +318,13 @@ async fn bad_seeding_calls_are_refused_naming_the_field() {
 async fn a_model_swapped_under_load_drops_nothing() {
     let exchange = Arc::new(start(None).await);
     let client = Client::new();
-    seed(&client, &exchange, "loyal", &loyal_orders()).await;
+    seed(
+        &client,
+        &exchange,
+        "loyal",
+        &tests::loyal_orders(TEST_NOW * 1000),
+    )
+    .await;
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
     let mut load = Vec::new();

@@ -3,22 +3,8 @@
 //! malformed sub-id refused, and the registry reloaded with the campaigns.
 
 use exchange::metrics::Mark;
+use tests::affiliate::REGISTRY;
 use tests::{Client, TestExchange};
-
-const REGISTRY: &str = r#"
-[[publishers]]
-id = "p1"
-name = "Mama Reviews"
-domains = ["mama.example"]
-
-[[publishers.placements]]
-id = "home-top"
-kind = "site_slot"
-
-[[publishers.sub_ids]]
-id = "wechat-group-7"
-kind = "channel"
-"#;
 
 fn request(domain: &str, sub_id: &str) -> String {
     format!(

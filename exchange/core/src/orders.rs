@@ -65,6 +65,10 @@ pub struct Buyer {
     /// The IP address the order came from.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The shop's own word on whether this is the buyer's first order from it (JD Union
+    /// reports it); absent: the exchange decides from the orders it has seen.
+    #[serde(default)]
+    pub new_customer: Option<bool>,
 }
 
 /// One order line as reported.

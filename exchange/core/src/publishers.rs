@@ -87,6 +87,8 @@ struct PublisherSpec {
     sub_ids: Vec<SubIdSpec>,
     #[serde(default)]
     buyer_accounts: Vec<String>,
+    #[serde(default)]
+    statement_token_sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +143,9 @@ pub struct Publisher {
     /// Shop accounts known to be the publisher's own (as advertisers report buyers): an
     /// order they place through the publisher's own links is a self-purchase, held.
     pub buyer_accounts: Vec<String>,
+    /// SHA-256 of the bearer token the publisher downloads its statements with (the
+    /// registry holds no secret); none: only the operator reads them.
+    pub statement_token_sha256: Option<[u8; 32]>,
 }
 
 /// The registry (empty: none configured, and nothing is marked).
@@ -245,6 +250,15 @@ impl Registry {
                     ));
                 }
                 publisher.buyer_accounts.push(account);
+            }
+            if let Some(hash) = &spec.statement_token_sha256 {
+                publisher.statement_token_sha256 = crate::ledger::unhex::<32>(hash);
+                if publisher.statement_token_sha256.is_none() {
+                    errors.push(error(
+                        format!("{field}.statement_token_sha256"),
+                        "64 hex digits (sha256sum of the token)",
+                    ));
+                }
             }
             if registry.publishers.insert(spec.id, publisher).is_some() {
                 errors.push(error(field, "duplicate publisher id"));

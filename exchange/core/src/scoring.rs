@@ -21,6 +21,9 @@ pub struct Signals {
     pub bid_multiplier: f64,
     /// Replaces a CPS campaign's commission rate (e.g. an LTV tier's rate).
     pub commission_rate: Option<f64>,
+    /// The user bought from the campaign's vertical within its repurchase window: its
+    /// commission rules expect the repurchase rate.
+    pub repeat_buyer: bool,
 }
 
 impl Signals {
@@ -30,6 +33,7 @@ impl Signals {
         cvr_lift: 1.0,
         bid_multiplier: 1.0,
         commission_rate: None,
+        repeat_buyer: false,
     };
 }
 
@@ -120,8 +124,18 @@ pub fn score(campaign: &Campaign, signals: Signals) -> Score {
             commission_rate,
             avg_order_value,
         } => {
+            // The stamped rate (tier or base) is what the click carries; the expected rate
+            // is the commission engine's on what the auction knows.
             let rate = clamp_rate(signals.commission_rate.unwrap_or(commission_rate));
-            (pctr * pcvr * avg_order_value * rate * 1000.0, Some(rate))
+            let stamped = crate::commission::rate_ppm(rate).unwrap_or(0);
+            let expected = campaign
+                .commission
+                .expected_ppm(stamped, signals.repeat_buyer);
+            let expected = f64::from(expected) / f64::from(crate::commission::PPM);
+            (
+                pctr * pcvr * avg_order_value * expected * 1000.0,
+                Some(rate),
+            )
         }
     };
     let multiplier = if signals.bid_multiplier.is_finite() && signals.bid_multiplier >= 0.0 {

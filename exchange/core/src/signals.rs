@@ -194,6 +194,14 @@ impl<'a> AuctionSignals<'a> {
         prediction
     }
 
+    /// The user's last purchase in `vertical` was at most `days` ago.
+    fn bought_within(&self, vertical: Option<&str>, days: u32) -> bool {
+        self.user.any()
+            && self.user.history(vertical).is_some_and(|(history, _)| {
+                (0..=i64::from(days)).contains(&(self.user.today - history.last_day))
+            })
+    }
+
     fn tier<'c>(&self, campaign: &'c Campaign) -> Option<&'c LtvTier> {
         if campaign.ltv_tiers.is_empty() {
             return None;
@@ -222,6 +230,9 @@ impl SignalSource for AuctionSignals<'_> {
         if let Some(tier) = self.tier(campaign) {
             signals.commission_rate = tier.commission_rate;
             signals.bid_multiplier = tier.bid_multiplier;
+        }
+        if let Some((days, _)) = campaign.commission.repurchase {
+            signals.repeat_buyer = self.bought_within(campaign.vertical.as_deref(), days);
         }
         signals
     }

@@ -44,5 +44,6 @@ pub fn campaign(pricing: Pricing) -> Campaign {
             window_secs: 7 * 86_400,
             view_through_secs: None,
         },
+        commission: crate::commission::CommissionRules::default(),
     }
 }

@@ -11,7 +11,7 @@ use exchange_core::orders::{Buyer, LineReport, OrderReport};
 pub const MAX_BATCH_ORDERS: usize = 10_000;
 
 /// The CSV header (the columns may come in any order; the optional ones may be missing).
-pub const CSV_COLUMNS: [&str; 16] = [
+pub const CSV_COLUMNS: [&str; 17] = [
     "order_id",
     "currency",
     "order_time",
@@ -28,6 +28,7 @@ pub const CSV_COLUMNS: [&str; 16] = [
     "buyer_account",
     "buyer_device",
     "buyer_ip",
+    "new_customer",
 ];
 
 /// One order of a file: where it starts (1-based line or row), and the report or why it
@@ -141,6 +142,17 @@ pub fn csv_rows(text: &str) -> Vec<FileOrder> {
                     account: get("buyer_account"),
                     device: get("buyer_device"),
                     ip: get("buyer_ip"),
+                    new_customer: match get("new_customer").as_deref() {
+                        None | Some("") => None,
+                        Some("1" | "true") => Some(true),
+                        Some("0" | "false") => Some(false),
+                        Some(other) => {
+                            return Err((
+                                "new_customer".to_owned(),
+                                format!("{other:?} is not true/false/1/0"),
+                            ))
+                        }
+                    },
                 },
                 lines: vec![line_report],
             })

@@ -15,12 +15,13 @@ use crate::config::FraudConfig;
 use crate::shared::StoreError;
 use events::{insert_click, insert_impression, read_click};
 use exchange_core::orders::OrderUpdate;
+use ledger::LedgerSettings;
 use orders::{apply_line, attribute_order};
 use std::path::Path;
 
 /// Schema versions, applied in order (`schema_version` counts those applied); the same
 /// statements for SQLite and PostgreSQL.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE clicks (
   click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
@@ -83,6 +84,48 @@ CREATE INDEX orders_hold ON orders (hold);
 CREATE INDEX orders_buyer_account ON orders (buyer_account, order_time);
 CREATE INDEX orders_buyer_device ON orders (buyer_device, order_time);
 CREATE INDEX orders_buyer_ip ON orders (buyer_ip, order_time)
+",
+    "
+ALTER TABLE orders ADD COLUMN new_customer BIGINT;
+ALTER TABLE orders ADD COLUMN first_purchase_time BIGINT;
+ALTER TABLE orders ADD COLUMN volume_rank BIGINT;
+ALTER TABLE orders ADD COLUMN volume_period TEXT;
+CREATE INDEX orders_volume ON orders (publisher, campaign, volume_period);
+CREATE INDEX orders_buyer_key ON orders (advertiser, user_key, order_time);
+ALTER TABLE order_lines ADD COLUMN first_units BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE order_lines ADD COLUMN fee_micros BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE order_lines ADD COLUMN rules TEXT;
+ALTER TABLE order_lines ADD COLUMN confirmed_ms BIGINT;
+ALTER TABLE order_lines ADD COLUMN review TEXT;
+ALTER TABLE order_lines ADD COLUMN review_reason TEXT;
+ALTER TABLE order_lines ADD COLUMN amended_value_micros BIGINT;
+ALTER TABLE order_lines ADD COLUMN settled_period TEXT;
+ALTER TABLE order_lines ADD COLUMN settled_value_micros BIGINT;
+ALTER TABLE order_lines ADD COLUMN settled_commission_micros BIGINT;
+ALTER TABLE order_lines ADD COLUMN settled_order_commission_micros BIGINT;
+ALTER TABLE order_lines ADD COLUMN settled_fee_micros BIGINT;
+CREATE INDEX order_lines_unsettled ON order_lines (settled_period, state);
+CREATE TABLE sku_units (
+  campaign TEXT NOT NULL, sku TEXT NOT NULL, units BIGINT NOT NULL,
+  PRIMARY KEY (campaign, sku));
+CREATE TABLE ledger (
+  seq BIGINT PRIMARY KEY, prev TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL,
+  at_ms BIGINT NOT NULL);
+CREATE TABLE ledger_head (
+  id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL,
+  since_checkpoint BIGINT NOT NULL);
+INSERT INTO ledger_head (id, seq, hash, since_checkpoint)
+  VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
+CREATE TABLE settlements (
+  period TEXT PRIMARY KEY, settled_ms BIGINT NOT NULL, start_ms BIGINT NOT NULL,
+  end_ms BIGINT NOT NULL, lines BIGINT NOT NULL, deltas BIGINT NOT NULL);
+CREATE TABLE statement_lines (
+  period TEXT NOT NULL, party TEXT NOT NULL, idx BIGINT NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (period, party, idx));
+CREATE TABLE statements (
+  period TEXT NOT NULL, party TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL,
+  PRIMARY KEY (period, party));
+CREATE TABLE ledger_keys (id BIGINT PRIMARY KEY, public_key TEXT NOT NULL)
 ",
 ];
 
@@ -153,6 +196,9 @@ pub struct ImpressionRecord {
     pub source_mismatch: bool,
     /// When the notice arrived, unix ms.
     pub at_ms: i64,
+    /// What the impression cost its campaign (CPM), micros of the exchange currency; 0 for
+    /// CPC and CPS campaigns (they pay on clicks and orders).
+    pub charge_micros: i64,
 }
 
 /// What the database decided about one click.
@@ -196,7 +242,7 @@ pub struct StoredClick {
 }
 
 /// What the order endpoint needs to know about a campaign, from the serving snapshot.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CampaignTerms {
     /// Click-through window, seconds.
     pub window_secs: i64,
@@ -206,6 +252,8 @@ pub struct CampaignTerms {
     pub cps: bool,
     /// View-through window, seconds, where the campaign allows it.
     pub view_through_secs: Option<i64>,
+    /// Its commission rules.
+    pub commission: exchange_core::commission::CommissionRules,
 }
 
 /// Looks up what an order needs outside the database.
@@ -221,6 +269,8 @@ pub trait OrderContext {
     /// The user keys (hex) an advertiser's buyer id stands for: the id as `user.id`,
     /// `user.buyeruid` or `device.ifa`, hashed as the auction hashes them.
     fn user_keys(&self, id: &str) -> Vec<String>;
+    /// The network's settlement cycle.
+    fn cycle(&self) -> exchange_core::cycle::Cycle;
 }
 
 /// A budget spend an order line's change makes (exchange currency; negative: refund).
@@ -311,23 +361,57 @@ fn unavailable(error: SqlError) -> StoreError {
 #[derive(Debug)]
 pub struct AffiliateDb {
     database: Database,
+    ledger: LedgerSettings,
 }
 
 impl AffiliateDb {
     /// Opens (creating it, its folder and its schema if needed) the SQLite file at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::migrated(Database::sqlite(path).map_err(unavailable)?)
+    pub fn open(path: &Path, ledger: LedgerSettings) -> Result<Self, StoreError> {
+        Self::migrated(Database::sqlite(path).map_err(unavailable)?, ledger)
     }
 
     /// Connects to PostgreSQL at `url` (up to `connections` at once) and brings its schema
     /// up to date.
-    pub fn connect(url: &str, connections: usize) -> Result<Self, StoreError> {
-        Self::migrated(Database::postgres(url, connections).map_err(unavailable)?)
+    pub fn connect(
+        url: &str,
+        connections: usize,
+        ledger: LedgerSettings,
+    ) -> Result<Self, StoreError> {
+        Self::migrated(
+            Database::postgres(url, connections).map_err(unavailable)?,
+            ledger,
+        )
     }
 
-    fn migrated(database: Database) -> Result<Self, StoreError> {
+    fn migrated(database: Database, ledger: LedgerSettings) -> Result<Self, StoreError> {
         database.migrate(&MIGRATIONS).map_err(unavailable)?;
-        Ok(Self { database })
+        // The first node to open the ledger names its key; a node with another key (a
+        // forgotten key file, a node given a fresh one) would sign checkpoints no verifier
+        // accepts: it does not start.
+        let public = ledger.key.public_hex();
+        let signed_by = database
+            .transaction(|tx| {
+                tx.execute(
+                    "INSERT INTO ledger_keys (id, public_key) VALUES (1, $1) ON CONFLICT DO NOTHING",
+                    &[(&public).into()],
+                )?;
+                tx.query_one("SELECT public_key FROM ledger_keys WHERE id = 1", &[])
+            })
+            .map_err(unavailable)?
+            .map(|row| row.text(0))
+            .unwrap_or_default();
+        if signed_by != public {
+            return Err(StoreError::Unavailable(format!(
+                "affiliate.ledger_key: this ledger is signed with key {signed_by}, this node has \
+                 {public}; give every node the same key file"
+            )));
+        }
+        Ok(Self { database, ledger })
+    }
+
+    /// How the ledger is signed.
+    pub fn ledger_settings(&self) -> &LedgerSettings {
+        &self.ledger
     }
 
     /// `sqlite` or `postgres`.
@@ -347,13 +431,47 @@ impl AffiliateDb {
     ) -> Result<Vec<ClickVerdict>, StoreError> {
         self.database
             .transaction(|tx| {
+                let mut charges: Vec<serde_json::Value> = Vec::new();
                 for impression in impressions {
-                    insert_impression(tx, impression)?;
+                    let first = insert_impression(tx, impression)?;
+                    if first && impression.charge_micros != 0 {
+                        charges.push(serde_json::json!({
+                            "kind": "impression_charge", "at_ms": impression.at_ms,
+                            "auction": impression.auction, "imp": impression.imp,
+                            "campaign": impression.campaign, "advertiser": impression.advertiser,
+                            "publisher": impression.publisher, "placement": impression.placement,
+                            "sub_id": impression.sub_id, "amount_micros": impression.charge_micros,
+                        }));
+                    }
                 }
-                clicks
+                let verdicts = clicks
                     .iter()
                     .map(|click| insert_click(tx, click, rules))
-                    .collect()
+                    .collect::<Result<Vec<_>, SqlError>>()?;
+                let click_charges = clicks
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(click, verdict)| verdict.valid && click.cpc_micros.is_some())
+                    .map(|(click, _)| {
+                        serde_json::json!({
+                            "kind": "click_charge", "at_ms": click.at_ms,
+                            "click_id": click.click_id, "auction": click.auction,
+                            "imp": click.imp, "campaign": click.campaign,
+                            "advertiser": click.advertiser, "publisher": click.publisher,
+                            "placement": click.placement, "sub_id": click.sub_id,
+                            "amount_micros": click.cpc_micros,
+                        })
+                    });
+                charges.extend(click_charges);
+                if !charges.is_empty() {
+                    let at_ms = clicks
+                        .last()
+                        .map(|c| c.at_ms)
+                        .or(impressions.last().map(|i| i.at_ms))
+                        .unwrap_or(0);
+                    ledger::append(tx, &self.ledger, &charges, at_ms)?;
+                }
+                Ok(verdicts)
             })
             .map_err(unavailable)
     }
@@ -418,7 +536,8 @@ impl AffiliateDb {
         context: &dyn OrderContext,
     ) -> Result<OrderOutcome, ApplyError> {
         self.database.transaction(|tx| {
-            let order = attribute_order(tx, advertiser, update, now_ms, context)?;
+            let mut ledger = Vec::new();
+            let order = attribute_order(tx, advertiser, update, now_ms, context, &mut ledger)?;
             let mut outcome = OrderOutcome {
                 order_id: update.order_id.clone(),
                 attributed: order.unattributed.is_none(),
@@ -431,11 +550,20 @@ impl AffiliateDb {
                 spend: Vec::new(),
             };
             for line in &update.lines {
-                let (answer, spend) =
-                    apply_line(tx, advertiser, update, line, &order, now_ms, context)?;
+                let (answer, spend) = apply_line(
+                    tx,
+                    advertiser,
+                    update,
+                    line,
+                    &order,
+                    now_ms,
+                    context,
+                    &mut ledger,
+                )?;
                 outcome.lines.push(answer);
                 outcome.spend.extend(spend);
             }
+            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
             Ok(outcome)
         })
     }
@@ -459,8 +587,102 @@ impl AffiliateDb {
         context: &dyn OrderContext,
     ) -> Result<OrderOutcome, ApplyError> {
         self.database.transaction(|tx| {
-            orders::decide_hold(tx, advertiser, order_id, decision, now_ms, context)
+            let mut ledger = Vec::new();
+            let outcome = orders::decide_hold(
+                tx,
+                advertiser,
+                order_id,
+                decision,
+                now_ms,
+                context,
+                &mut ledger,
+            )?;
+            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
+            Ok(outcome)
         })
+    }
+
+    /// Applies an advertiser's reviews of its lines (each refused on its own when the
+    /// line is unknown, settled or unattributed), in one transaction.
+    pub fn review(
+        &self,
+        advertiser: &str,
+        reviews: &[review::LineReview],
+        now_ms: i64,
+        context: &dyn OrderContext,
+    ) -> Result<(Vec<review::ReviewOutcome>, Vec<SpendDelta>), ApplyError> {
+        self.database.transaction(|tx| {
+            let mut ledger = Vec::new();
+            let out = review::review(tx, advertiser, reviews, now_ms, context, &mut ledger)?;
+            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
+            Ok(out)
+        })
+    }
+
+    /// Settles `period` of `cycle` at `now_ms` (idempotent; refused before it closes).
+    pub fn settle(
+        &self,
+        cycle: exchange_core::cycle::Cycle,
+        period: exchange_core::cycle::Period,
+        now_ms: i64,
+        context: &dyn OrderContext,
+    ) -> Result<Settlement, ApplyError> {
+        let (start, end) = cycle.bounds_ms(period);
+        let bounds = (start, end, cycle.pay_ms(period));
+        self.database
+            .transaction(|tx| settle::settle(tx, &self.ledger, period, bounds, now_ms, context))
+    }
+
+    /// Whether `period` is settled.
+    pub fn is_settled(&self, period: &str) -> Result<bool, StoreError> {
+        self.database
+            .transaction(|tx| {
+                tx.query_one(
+                    "SELECT 1 FROM settlements WHERE period = $1",
+                    &[period.into()],
+                )
+            })
+            .map(|row| row.is_some())
+            .map_err(unavailable)
+    }
+
+    /// The statement of `party` (`publisher:ID` or `advertiser:ID`) for `period`: its signed
+    /// summary, every line with its inclusion proof, and the party's held orders.
+    pub fn statement(
+        &self,
+        period: &str,
+        party: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.database
+            .transaction(|tx| super::statements::statement(tx, period, party))
+            .map_err(unavailable)
+    }
+
+    /// Ledger entries from `from` (at most `limit`), as export lines.
+    pub fn ledger_export(&self, from: u64, limit: u64) -> Result<Vec<String>, StoreError> {
+        self.database
+            .transaction(|tx| ledger::export(tx, from, limit))
+            .map_err(unavailable)
+    }
+
+    /// Appends money events to the ledger in one transaction (tools and benchmarks; the
+    /// exchange's own events are appended in the transaction that makes them); the last
+    /// entry's sequence number.
+    pub fn append_ledger(
+        &self,
+        bodies: &[serde_json::Value],
+        at_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.database
+            .transaction(|tx| ledger::append(tx, &self.ledger, bodies, at_ms))
+            .map_err(unavailable)
+    }
+
+    /// Signs a checkpoint over the ledger now (unless its last entry is one); the head.
+    pub fn ledger_checkpoint(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.database
+            .transaction(|tx| ledger::checkpoint(tx, &self.ledger, now_ms))
+            .map_err(unavailable)
     }
 
     /// Marks the spend of these line events as committed to the budget store.
@@ -533,4 +755,8 @@ impl AffiliateDb {
 
 mod events;
 mod holds;
+pub mod ledger;
 mod orders;
+pub mod review;
+mod settle;
+pub use settle::Settlement;

@@ -63,6 +63,7 @@ impl OrderContext for SnapshotContext {
             base_rate,
             cps: base_rate.is_some(),
             view_through_secs: campaign.attribution.view_through_secs,
+            commission: campaign.commission.clone(),
         })
     }
 
@@ -81,6 +82,15 @@ impl OrderContext for SnapshotContext {
 
     fn rules(&self) -> crate::config::FraudConfig {
         self.state.config.affiliate.fraud
+    }
+
+    fn cycle(&self) -> exchange_core::cycle::Cycle {
+        self.state
+            .config
+            .affiliate
+            .settlement
+            .cycle()
+            .unwrap_or(DEFAULT_CYCLE)
     }
 
     fn user_keys(&self, id: &str) -> Vec<String> {
@@ -132,6 +142,19 @@ async fn authenticated(
         )
     })?;
     Ok((advertiser.id.clone(), body, headers))
+}
+
+/// The body of an authenticated advertiser call and who sent it, or the refusal
+/// (counted) to answer.
+pub(super) async fn authenticated_call(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+    max_bytes: usize,
+) -> Result<(String, bytes::Bytes), Response<Body>> {
+    match authenticated(state, request, max_bytes).await {
+        Ok((advertiser, body, _)) => Ok((advertiser, body)),
+        Err(refusal) => Err(answer_refusal(state, refusal)),
+    }
 }
 
 /// Validates and applies one report of `advertiser`'s (committed when it returns `Ok`),
@@ -392,3 +415,10 @@ pub async fn commit_spend(
     }
     landed
 }
+
+/// The cycle of the default settings (validation refuses any other that does not parse).
+const DEFAULT_CYCLE: exchange_core::cycle::Cycle = exchange_core::cycle::Cycle {
+    close_day: 15,
+    pay_day: 20,
+    utc_offset_secs: 8 * 3600,
+};

@@ -47,7 +47,8 @@ pub(super) fn order_view(
     });
     let lines = tx.query(
         "SELECT line_id, sku, category, quantity, unit_price_micros, state, refunded_micros,
-           commission_micros, commission_exchange_micros, version, updated_ms
+           commission_micros, commission_exchange_micros, version, updated_ms, rules, fee_micros,
+           review, review_reason, settled_period
          FROM order_lines WHERE advertiser = $1 AND order_id = $2 ORDER BY line_id",
         &key,
     )?;
@@ -85,6 +86,11 @@ pub(super) fn order_view(
             "commission_exchange_micros": row.int(8),
             "version": row.int(9),
             "updated_ms": row.int(10),
+            "rules": row.opt_text(11).unwrap_or_default().split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+            "fee_micros": row.int(12),
+            "review": row.opt_text(13),
+            "review_reason": row.opt_text(14),
+            "settled_period": row.opt_text(15),
             "transitions": transitions,
         }));
     }

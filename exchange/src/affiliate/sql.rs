@@ -39,6 +39,12 @@ impl From<&str> for Value {
     }
 }
 
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
 impl From<&String> for Value {
     fn from(v: &String) -> Self {
         Self::Text(v.clone())
@@ -328,6 +334,24 @@ impl PostgresPool {
     fn give_back(&self, client: postgres::Client) {
         crate::shared::lock(&self.idle).push(client);
         self.returned.notify_one();
+    }
+}
+
+impl Drop for PostgresPool {
+    /// The synchronous client blocks on its own runtime when closed, which panics on a
+    /// runtime thread (the last holder may be a task cancelled at shutdown): the idle
+    /// connections are closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(
+            self.idle
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("postgres-close".into())
+                .spawn(move || drop(idle));
+        }
     }
 }
 

@@ -151,7 +151,7 @@ fn unavailable() -> Response<Body> {
 }
 
 /// The decoded value of `name` in a query string (at most 256 bytes).
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         (key == name && value.len() <= 256)

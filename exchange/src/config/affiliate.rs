@@ -35,6 +35,71 @@ pub struct AffiliateConfig {
     pub signature_skew_secs: u64,
     /// Fraud rules' thresholds.
     pub fraud: FraudConfig,
+    /// The exchange's Ed25519 ledger key: a file holding the 32-byte seed in hex, relative
+    /// to the config file's folder (default `ledger.key`), created (mode 0600) if missing.
+    /// Checkpoints and statements are signed with it; its public half is served at
+    /// `GET /ledger/key`.
+    pub ledger_key: PathBuf,
+    /// A signed checkpoint after this many ledger entries (and after each settlement).
+    pub checkpoint_every: u64,
+    /// The settlement cycle.
+    pub settlement: SettlementConfig,
+}
+
+/// `[affiliate.settlement]`: when periods close and are paid.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementConfig {
+    /// Last day of a period, 1–28 (default 15: the 16th–15th).
+    pub close_day: u8,
+    /// Pay day, 1–28 (default 20): in the closing month if after `close_day`, else the next.
+    pub pay_day: u8,
+    /// The network's time zone as a UTC offset, `+08:00` form (default `+08:00`).
+    pub utc_offset: String,
+    /// Settle each period by itself once its pay day has come (default true).
+    pub schedule: bool,
+    /// How often the scheduled settlement looks, seconds, 1–86400 (default 60).
+    pub check_secs: u64,
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        Self {
+            close_day: 15,
+            pay_day: 20,
+            utc_offset: "+08:00".to_owned(),
+            schedule: true,
+            check_secs: 60,
+        }
+    }
+}
+
+impl SettlementConfig {
+    /// The cycle, or the field that is wrong.
+    pub fn cycle(&self) -> Result<exchange_core::cycle::Cycle, (String, String)> {
+        let fail = |field: &str, message: &str| {
+            Err((format!("affiliate.settlement.{field}"), message.to_owned()))
+        };
+        if !(1..=28).contains(&self.close_day) {
+            return fail("close_day", "must be 1..=28");
+        }
+        if !(1..=28).contains(&self.pay_day) {
+            return fail("pay_day", "must be 1..=28");
+        }
+        if !(1..=86_400).contains(&self.check_secs) {
+            return fail("check_secs", "must be 1..=86400");
+        }
+        let format =
+            time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+        let Ok(offset) = time::UtcOffset::parse(&self.utc_offset, &format) else {
+            return fail("utc_offset", "use the +08:00 form");
+        };
+        Ok(exchange_core::cycle::Cycle {
+            close_day: self.close_day,
+            pay_day: self.pay_day,
+            utc_offset_secs: offset.whole_seconds(),
+        })
+    }
 }
 
 /// Thresholds of the click and order rules (`[affiliate.fraud]`).
@@ -90,6 +155,9 @@ impl Default for AffiliateConfig {
             max_batch_bytes: 16 << 20,
             signature_skew_secs: 300,
             fraud: FraudConfig::default(),
+            ledger_key: PathBuf::from("ledger.key"),
+            checkpoint_every: 1000,
+            settlement: SettlementConfig::default(),
         }
     }
 }
@@ -158,6 +226,13 @@ impl AffiliateConfig {
             return Err((
                 "affiliate.fraud.outlier_factor".to_owned(),
                 "must be a number >= 1".to_owned(),
+            ));
+        }
+        self.settlement.cycle()?;
+        if !(1..=1_000_000).contains(&self.checkpoint_every) {
+            return Err((
+                "affiliate.checkpoint_every".to_owned(),
+                "must be 1..=1000000 entries".to_owned(),
             ));
         }
         for (ok, field, message) in checks {

@@ -131,6 +131,30 @@ async fn dispatch(
                 .record_us(micros_since(arrival));
             response
         }
+        (&Method::POST, "/orders/review") => {
+            crate::affiliate::settlement_in::review(state, request).await
+        }
+        (&Method::GET, "/orders/statement") => {
+            crate::affiliate::settlement_in::own_statement(state, request).await
+        }
+        (&Method::GET, "/ledger/key") => crate::affiliate::settlement_in::key(&state),
+        (&Method::GET, "/publisher/statement") => {
+            crate::affiliate::settlement_in::publisher_statement(state, request).await
+        }
+        (&Method::POST, "/admin/settle")
+        | (&Method::GET, "/admin/statements" | "/admin/ledger") => {
+            if let Some(refusal) = admin::refuse(&state, &request) {
+                return refusal;
+            }
+            let query = request.uri().query().unwrap_or("").to_owned();
+            match path {
+                "/admin/settle" => crate::affiliate::settlement_in::settle(state, &query).await,
+                "/admin/statements" => {
+                    crate::affiliate::settlement_in::statement(state, &query).await
+                }
+                _ => crate::affiliate::settlement_in::ledger(state, &query).await,
+            }
+        }
         (&Method::POST, "/admin/links") => {
             if let Some(refusal) = admin::refuse(&state, &request) {
                 return refusal;

@@ -5,6 +5,7 @@ use super::markup::{MarkupTemplate, DEFAULT_BANNER_MARKUP};
 use super::spec::{
     AttributionSpec, CampaignFile, CampaignSpec, CreativeSpec, ListSpec, PricingSpec,
 };
+use crate::commission::CommissionRules;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -311,6 +312,8 @@ pub struct Campaign {
     pub ltv_tiers: Vec<LtvTier>,
     /// How its clicks and orders are joined.
     pub attribution: Attribution,
+    /// Its commission rules (CPS; empty otherwise).
+    pub commission: CommissionRules,
 }
 
 /// Default click-through attribution window: 7 days.
@@ -690,7 +693,26 @@ fn compile_one(spec: &CampaignSpec, check: &mut Checker<'_>) -> Option<Campaign>
         context,
         ltv_tiers,
         attribution: compile_attribution(&spec.attribution, check),
+        commission: compile_commission(spec, check),
     })
+}
+
+fn compile_commission(spec: &CampaignSpec, check: &mut Checker<'_>) -> CommissionRules {
+    let base = match spec.pricing {
+        PricingSpec::Cps {
+            commission_rate, ..
+        } => Some(commission_rate),
+        _ => None,
+    };
+    match CommissionRules::compile(spec.commission.as_ref(), base) {
+        Ok(rules) => rules,
+        Err(errors) => {
+            for error in errors {
+                check.fail(error.field, error.message);
+            }
+            CommissionRules::default()
+        }
+    }
 }
 
 fn compile_creative(spec: &CreativeSpec, i: usize, check: &mut Checker<'_>) -> Option<Creative> {

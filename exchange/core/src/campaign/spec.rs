@@ -75,6 +75,10 @@ pub struct CampaignSpec {
     /// How clicks and orders are joined (click id parameter, windows).
     #[serde(default)]
     pub attribution: AttributionSpec,
+    /// CPS only: commission rules (rates per SKU or category, first units, repurchase,
+    /// new customers, volume tiers, platform fee, lock period).
+    #[serde(default)]
+    pub commission: Option<crate::commission::CommissionSpec>,
 }
 
 /// How a campaign's clicks and orders are joined.

@@ -90,7 +90,12 @@ pub fn build_with(
             .any(|c| c.active && c.attribution.view_through_secs.is_some()),
         max_tier_boost: campaigns
             .iter()
-            .flat_map(|c| c.ltv_tiers.iter().map(|t| t.boost(&c.pricing)))
+            .flat_map(|c| {
+                c.ltv_tiers
+                    .iter()
+                    .map(|t| t.boost(&c.pricing))
+                    .chain(repurchase_boost(c))
+            })
             .fold(1.0, f64::max),
         any_ltv_tiers: campaigns
             .iter()
@@ -126,5 +131,17 @@ fn index_list(builder: &mut DimensionBuilder<String>, values: &[String], id: u32
     }
     for value in values {
         builder.add(value.as_str(), id);
+    }
+}
+
+/// How far a repurchase can raise a CPS campaign's expected rate over its base rate (what
+/// its neutral eCPM uses): part of the bound on what user signals lift.
+fn repurchase_boost(campaign: &Campaign) -> Option<f64> {
+    let ppm = campaign.commission.repurchase_ppm()?;
+    match campaign.pricing {
+        crate::campaign::Pricing::Cps {
+            commission_rate, ..
+        } if commission_rate > 0.0 => Some(f64::from(ppm) / 1e6 / commission_rate),
+        _ => None,
     }
 }

@@ -12,7 +12,7 @@ const FLOOD_WINDOW_MS: i64 = 60_000;
 pub(super) fn insert_impression(
     tx: &mut dyn Tx,
     impression: &ImpressionRecord,
-) -> Result<(), SqlError> {
+) -> Result<bool, SqlError> {
     tx.execute(
         "INSERT INTO impressions (auction, imp, campaign, creative, advertiser, user_key, publisher,
            placement, sub_id, source_mismatch, at_ms)
@@ -31,7 +31,7 @@ pub(super) fn insert_impression(
             impression.at_ms.into(),
         ],
     )
-    .map(drop)
+    .map(|inserted| inserted == 1)
 }
 
 /// The first click rule `click` breaks, of those the database judges (the path already

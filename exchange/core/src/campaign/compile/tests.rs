@@ -90,3 +90,29 @@ fn list_filters_allow_and_block() {
     assert!(!filter.permits(None));
     assert!(ListFilter::default().permits(None));
 }
+
+#[test]
+fn commission_rules_compile_with_the_campaign_and_their_errors_name_the_field() {
+    let with_rules = GOOD.replace(
+        "\"budget\":",
+        r#""commission":{"repurchase":{"within_days":90,"rate":0.2},"platform_fee":0.1,
+            "volume_tiers":[{"orders":1000,"bonus":0.02,"applies":"whole_period"}]},"budget":"#,
+    );
+    let campaigns = compile_text(&with_rules).expect("valid");
+    let rules = &campaigns[0].commission;
+    assert_eq!(rules.base_ppm, 100_000);
+    assert_eq!(rules.repurchase, Some((90, 200_000)));
+    assert_eq!(rules.platform_fee_ppm, 100_000);
+    assert_eq!(rules.lock_days, 15);
+    let errors = compile_text(&with_rules.replace("whole_period", "forever")).expect_err("bad");
+    assert_eq!(
+        errors[0].field,
+        "campaigns[0](c-1).commission.volume_tiers[0].applies"
+    );
+    let cpm = with_rules.replace(
+        r#""model":"cps","commission_rate":0.1,"avg_order_value":50"#,
+        r#""model":"cpm","bid":2"#,
+    );
+    let errors = compile_text(&cpm).expect_err("not CPS");
+    assert_eq!(errors[0].field, "campaigns[0](c-1).commission");
+}
