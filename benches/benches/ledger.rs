@@ -4,7 +4,9 @@
 //! - `ledger/append_sqlite_1000`: 1,000 entries appended in one SQLite transaction (head
 //!   lock, insert, head update; a checkpoint every 1,000), committed with `synchronous =
 //!   FULL`;
-//! - `ledger/append_sqlite_1`: one entry per transaction (what an order report pays);
+//! - `ledger/queue_then_sequence_1000`: the path money events take: 1,000 queued in one
+//!   transaction, then chained by the sequencer in one (insert, delete from the queue);
+//! - `ledger/append_sqlite_1`: one entry appended directly in its own transaction;
 //! - `ledger/verify_10k`: `verify_export` of a 10,000-entry export with its checkpoints;
 //! - `settlement/sqlite_2000_lines`: settling a period of 1,000 attributed orders of two
 //!   lines each (lock, realised commission with volume tiers, deltas scan, two statements
@@ -155,6 +157,12 @@ fn ledger(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("append_sqlite_1000", |b| {
         b.iter(|| db.append_ledger(black_box(&batch), 0).expect("appended"))
+    });
+    group.bench_function("queue_then_sequence_1000", |b| {
+        b.iter(|| {
+            db.queue_ledger(black_box(&batch), 0).expect("queued");
+            db.sequence_ledger(10_000).expect("chained")
+        })
     });
     group.throughput(Throughput::Elements(1));
     group.bench_function("append_sqlite_1", |b| {

@@ -324,6 +324,17 @@ impl CommissionRules {
     /// repurchase window: the same engine as a line, on what the auction knows (no SKU,
     /// category, volume or new-customer fact).
     pub fn expected_ppm(&self, stamped_ppm: u32, repeat_buyer: bool) -> u32 {
+        if !(repeat_buyer && self.repurchase.is_some()) {
+            // Nothing the auction knows can trigger another rule: what `evaluate` returns
+            // for these facts, without building them (every scored CPS candidate pays this;
+            // `the_auction_expects_what_a_line_with_the_same_facts_would_pay` holds the two
+            // equal).
+            return if stamped_ppm > 0 {
+                stamped_ppm.min(PPM)
+            } else {
+                self.base_ppm
+            };
+        }
         let facts = LineFacts {
             tier_ppm: Some(stamped_ppm),
             repurchase: repeat_buyer,

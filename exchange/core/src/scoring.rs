@@ -125,13 +125,18 @@ pub fn score(campaign: &Campaign, signals: Signals) -> Score {
             avg_order_value,
         } => {
             // The stamped rate (tier or base) is what the click carries; the expected rate
-            // is the commission engine's on what the auction knows.
+            // is the commission engine's on what the auction knows, which for anyone but a
+            // repeat buyer of a campaign with a repurchase rule is the stamp itself
+            // (`CommissionRules::expected_ppm`'s shortcut, taken here without a conversion:
+            // every scored CPS candidate passes by).
             let rate = clamp_rate(signals.commission_rate.unwrap_or(commission_rate));
-            let stamped = crate::commission::rate_ppm(rate).unwrap_or(0);
-            let expected = campaign
-                .commission
-                .expected_ppm(stamped, signals.repeat_buyer);
-            let expected = f64::from(expected) / f64::from(crate::commission::PPM);
+            let expected = if signals.repeat_buyer {
+                let stamped = crate::commission::rate_ppm(rate).unwrap_or(0);
+                let ppm = campaign.commission.expected_ppm(stamped, true);
+                f64::from(ppm) / f64::from(crate::commission::PPM)
+            } else {
+                rate
+            };
             (
                 pctr * pcvr * avg_order_value * expected * 1000.0,
                 Some(rate),

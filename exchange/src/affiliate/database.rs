@@ -90,7 +90,10 @@ ALTER TABLE orders ADD COLUMN new_customer BIGINT;
 ALTER TABLE orders ADD COLUMN first_purchase_time BIGINT;
 ALTER TABLE orders ADD COLUMN volume_rank BIGINT;
 ALTER TABLE orders ADD COLUMN volume_period TEXT;
-CREATE INDEX orders_volume ON orders (publisher, campaign, volume_period);
+CREATE TABLE volume_counts (
+  publisher TEXT NOT NULL, campaign TEXT NOT NULL, period TEXT NOT NULL, shard BIGINT NOT NULL,
+  orders BIGINT NOT NULL,
+  PRIMARY KEY (publisher, campaign, period, shard));
 CREATE INDEX orders_buyer_key ON orders (advertiser, user_key, order_time);
 ALTER TABLE order_lines ADD COLUMN first_units BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN fee_micros BIGINT NOT NULL DEFAULT 0;
@@ -125,7 +128,8 @@ CREATE TABLE statement_lines (
 CREATE TABLE statements (
   period TEXT NOT NULL, party TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL,
   PRIMARY KEY (period, party));
-CREATE TABLE ledger_keys (id BIGINT PRIMARY KEY, public_key TEXT NOT NULL)
+CREATE TABLE ledger_keys (id BIGINT PRIMARY KEY, public_key TEXT NOT NULL);
+CREATE TABLE ledger_queue (id TEXT PRIMARY KEY, body TEXT NOT NULL, at_ms BIGINT NOT NULL)
 ",
 ];
 
@@ -469,7 +473,7 @@ impl AffiliateDb {
                         .map(|c| c.at_ms)
                         .or(impressions.last().map(|i| i.at_ms))
                         .unwrap_or(0);
-                    ledger::append(tx, &self.ledger, &charges, at_ms)?;
+                    ledger::enqueue(tx, &charges, at_ms)?;
                 }
                 Ok(verdicts)
             })
@@ -563,7 +567,7 @@ impl AffiliateDb {
                 outcome.lines.push(answer);
                 outcome.spend.extend(spend);
             }
-            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
+            ledger::enqueue(tx, &ledger, now_ms)?;
             Ok(outcome)
         })
     }
@@ -597,7 +601,7 @@ impl AffiliateDb {
                 context,
                 &mut ledger,
             )?;
-            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
+            ledger::enqueue(tx, &ledger, now_ms)?;
             Ok(outcome)
         })
     }
@@ -614,7 +618,7 @@ impl AffiliateDb {
         self.database.transaction(|tx| {
             let mut ledger = Vec::new();
             let out = review::review(tx, advertiser, reviews, now_ms, context, &mut ledger)?;
-            ledger::append(tx, &self.ledger, &ledger, now_ms)?;
+            ledger::enqueue(tx, &ledger, now_ms)?;
             Ok(out)
         })
     }
@@ -655,6 +659,22 @@ impl AffiliateDb {
     ) -> Result<Option<serde_json::Value>, StoreError> {
         self.database
             .transaction(|tx| super::statements::statement(tx, period, party))
+            .map_err(unavailable)
+    }
+
+    /// Queues money events for the ledger in one transaction, as the exchange's own
+    /// changes do (tools and benchmarks).
+    pub fn queue_ledger(&self, bodies: &[serde_json::Value], at_ms: i64) -> Result<(), StoreError> {
+        self.database
+            .transaction(|tx| ledger::enqueue(tx, bodies, at_ms))
+            .map_err(unavailable)
+    }
+
+    /// Chains queued money events into the ledger, up to `limit`; how many (the sequencer's
+    /// task calls it every `affiliate.ledger_flush_ms`, exports before reading).
+    pub fn sequence_ledger(&self, limit: u64) -> Result<usize, StoreError> {
+        self.database
+            .transaction(|tx| ledger::sequence(tx, &self.ledger, limit))
             .map_err(unavailable)
     }
 

@@ -20,6 +20,8 @@ use std::time::Duration;
 pub const MAX_REVIEWS: usize = 1000;
 /// Most ledger entries in one export page.
 pub const MAX_EXPORT: u64 = 100_000;
+/// Most queued money events chained in one transaction.
+pub const SEQUENCE_BATCH: u64 = 10_000;
 
 fn bad(status: StatusCode, field: &str, message: &str) -> Response<Body> {
     json(
@@ -348,7 +350,12 @@ pub async fn ledger(state: Arc<AppState>, query: &str) -> Response<Body> {
         );
     };
     let limit = limit.clamp(1, MAX_EXPORT);
-    match tokio::task::spawn_blocking(move || database.ledger_export(from.max(1), limit)).await {
+    let exported = tokio::task::spawn_blocking(move || {
+        // What is queued now is in the export.
+        while database.sequence_ledger(SEQUENCE_BATCH)? == SEQUENCE_BATCH as usize {}
+        database.ledger_export(from.max(1), limit)
+    });
+    match exported.await {
         Ok(Ok(lines)) => {
             let mut body = lines.join("\n");
             if !body.is_empty() {
@@ -378,6 +385,43 @@ pub fn key(state: &AppState) -> Response<Body> {
         ),
         None => no_database(),
     }
+}
+
+/// Starts the ledger's sequencer: every `affiliate.ledger_flush_ms`, the queued money
+/// events are chained in batches (on any node; two at once take turns on the head). Called
+/// once by `receive::run`.
+pub fn start_sequencer(state: &Arc<AppState>) {
+    if state.affiliate.database.is_none() {
+        return;
+    }
+    let every = Duration::from_millis(state.config.affiliate.ledger_flush_ms);
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(database) = weak
+                .upgrade()
+                .and_then(|state| state.affiliate.database.clone())
+            else {
+                return;
+            };
+            let chained = tokio::task::spawn_blocking(move || {
+                let mut total = 0;
+                loop {
+                    let n = database.sequence_ledger(SEQUENCE_BATCH)?;
+                    total += n;
+                    if n < SEQUENCE_BATCH as usize {
+                        return Ok::<_, crate::shared::StoreError>(total);
+                    }
+                }
+            })
+            .await;
+            if let Ok(Err(error)) = chained {
+                tracing::warn!(%error, "ledger sequencing failed; retried next tick");
+            }
+        }
+    });
 }
 
 /// Starts the scheduled settlement: every `check_secs`, settles the latest period whose pay day

@@ -42,6 +42,9 @@ pub struct AffiliateConfig {
     pub ledger_key: PathBuf,
     /// A signed checkpoint after this many ledger entries (and after each settlement).
     pub checkpoint_every: u64,
+    /// Money events wait at most this long (ms) in the ledger queue before they are chained
+    /// (they are durable from their own transaction on).
+    pub ledger_flush_ms: u64,
     /// The settlement cycle.
     pub settlement: SettlementConfig,
 }
@@ -157,6 +160,7 @@ impl Default for AffiliateConfig {
             fraud: FraudConfig::default(),
             ledger_key: PathBuf::from("ledger.key"),
             checkpoint_every: 1000,
+            ledger_flush_ms: 200,
             settlement: SettlementConfig::default(),
         }
     }
@@ -229,6 +233,12 @@ impl AffiliateConfig {
             ));
         }
         self.settlement.cycle()?;
+        if !(1..=60_000).contains(&self.ledger_flush_ms) {
+            return Err((
+                "affiliate.ledger_flush_ms".to_owned(),
+                "must be 1..=60000 ms".to_owned(),
+            ));
+        }
         if !(1..=1_000_000).contains(&self.checkpoint_every) {
             return Err((
                 "affiliate.checkpoint_every".to_owned(),

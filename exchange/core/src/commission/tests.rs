@@ -149,6 +149,32 @@ fn the_auction_expects_what_a_line_with_the_same_facts_would_pay() {
         ..line(1)
     };
     assert_eq!(r.evaluate(&facts).rate_ppm, r.expected_ppm(100_000, true));
+    // The shortcut for everything but a repeat buyer answers as the engine does.
+    let full = rules(
+        r#"rates = [{ category = "pots", rate = 0.3 }]
+           first_units = { units = 10, rate = 0.4 }
+           new_customer = { bonus = 0.05 }
+           volume_tiers = [{ orders = 1, bonus = 0.1 }]"#,
+        0.1,
+    );
+    for rules in [&r, &full, &CommissionRules::default()] {
+        for stamped in [
+            0, 1, 50_000, 100_000, 250_000, 999_999, 1_000_000, 2_000_000,
+        ] {
+            for repeat in [false, true] {
+                let facts = LineFacts {
+                    tier_ppm: Some(stamped),
+                    repurchase: repeat,
+                    ..LineFacts::default()
+                };
+                assert_eq!(
+                    rules.expected_ppm(stamped, repeat),
+                    rules.evaluate(&facts).rate_ppm,
+                    "{stamped} {repeat}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

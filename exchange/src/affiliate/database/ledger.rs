@@ -1,7 +1,9 @@
-//! The ledger table: every money event appended inside the transaction that makes it,
-//! chained to the one before (`ledger_head` is the lock two nodes serialise on), with a
-//! signed checkpoint every `checkpoint_every` entries. The format is
-//! `exchange_core::ledger`'s.
+//! The ledger tables. A money event is queued (`ledger_queue`) inside the transaction that
+//! makes it — durable with the change, and no lock shared between orders — and the
+//! sequencer chains queued events in batches (`sequence`: `ledger_head` is the lock nodes
+//! serialise on, once per batch, not once per order), with a signed checkpoint every
+//! `checkpoint_every` entries. Settlement chains what is queued, then appends its own
+//! entries directly, in its transaction. The format is `exchange_core::ledger`'s.
 
 use crate::affiliate::sql::{SqlError, Tx};
 use exchange_core::ledger::{checkpoint_body, unhex, Entry, Hash, LedgerKey, GENESIS};
@@ -79,8 +81,87 @@ fn checkpoint_into(
     Ok(())
 }
 
-/// Appends `bodies` in order (a checkpoint after every `checkpoint_every`); the sequence
-/// number of the last.
+/// Queues `bodies` in the caller's transaction, to be chained by [`sequence`]. Ids sort by
+/// time, then node, then order within the node.
+pub(crate) fn enqueue(tx: &mut dyn Tx, bodies: &[Value], at_ms: i64) -> Result<(), SqlError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static NODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let node = *NODE.get_or_init(rand::random::<u32>);
+    for body in bodies {
+        let text = exchange_core::ledger::canonical(body)
+            .map_err(|e| SqlError(format!("ledger body: {e}")))?;
+        let id = format!(
+            "{at_ms:015}-{node:08x}-{:012}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        tx.execute(
+            "INSERT INTO ledger_queue (id, body, at_ms) VALUES ($1, $2, $3)",
+            &[id.into(), text.into(), at_ms.into()],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_text(tx: &mut dyn Tx, head: &mut Head, body: String, at_ms: i64) -> Result<(), SqlError> {
+    let hash = exchange_core::ledger::chain_hash(&head.hash, &body);
+    let seq = head.seq + 1;
+    tx.execute(
+        "INSERT INTO ledger (seq, prev, hash, body, at_ms) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            (seq as i64).into(),
+            exchange_core::ledger::hex(&head.hash).into(),
+            exchange_core::ledger::hex(&hash).into(),
+            body.into(),
+            at_ms.into(),
+        ],
+    )?;
+    head.seq = seq;
+    head.hash = hash;
+    head.since_checkpoint += 1;
+    Ok(())
+}
+
+/// Chains up to `limit` queued events, oldest first, under the head lock; how many.
+fn drain(
+    tx: &mut dyn Tx,
+    settings: &LedgerSettings,
+    head: &mut Head,
+    limit: u64,
+) -> Result<usize, SqlError> {
+    let rows = tx.query(
+        "SELECT id, body, at_ms FROM ledger_queue ORDER BY id LIMIT $1",
+        &[(limit as i64).into()],
+    )?;
+    for row in &rows {
+        write_text(tx, head, row.text(1), row.int(2))?;
+        if head.since_checkpoint >= settings.checkpoint_every as i64 {
+            checkpoint_into(tx, settings, head, row.int(2))?;
+        }
+        tx.execute(
+            "DELETE FROM ledger_queue WHERE id = $1",
+            &[row.text(0).into()],
+        )?;
+    }
+    Ok(rows.len())
+}
+
+/// Chains up to `limit` queued events (one lock of the head for the batch); how many.
+pub(crate) fn sequence(
+    tx: &mut dyn Tx,
+    settings: &LedgerSettings,
+    limit: u64,
+) -> Result<usize, SqlError> {
+    let mut head = read_head(tx)?;
+    let chained = drain(tx, settings, &mut head, limit)?;
+    if chained > 0 {
+        save_head(tx, &head)?;
+    }
+    Ok(chained)
+}
+
+/// Appends `bodies` directly, after chaining everything queued (settlement: its entries
+/// come after the events it settles); the sequence number of the last.
 pub(crate) fn append(
     tx: &mut dyn Tx,
     settings: &LedgerSettings,
@@ -88,6 +169,7 @@ pub(crate) fn append(
     at_ms: i64,
 ) -> Result<u64, SqlError> {
     let mut head = read_head(tx)?;
+    while drain(tx, settings, &mut head, 10_000)? == 10_000 {}
     for body in bodies {
         write(tx, &mut head, body, at_ms)?;
         if head.since_checkpoint >= settings.checkpoint_every as i64 {
