@@ -170,7 +170,7 @@ def verify(lines, key=None):
             seq, given_prev, given_hash, body_text = (
                 entry["seq"], entry["prev"], entry["hash"], entry["body"])
         except (ValueError, KeyError, TypeError) as error:
-            raise Bad(f"entry {expected} (line {number}): not an entry: {error}")
+            raise Bad(f"entry {expected or 0} (line {number}): not an entry: {error}")
         where = f"entry {seq} (line {number})"
         prev_bytes = bytes.fromhex(given_prev)
         if prev is None:
@@ -270,6 +270,9 @@ def main(argv):
         return 0
     except Bad as problem:
         print(f"bad: {problem}")
+        return 1
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        print(f"bad: malformed input: {error!r}")
         return 1
 
 

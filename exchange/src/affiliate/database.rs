@@ -126,7 +126,7 @@ CREATE TABLE statement_lines (
   period TEXT NOT NULL, party TEXT NOT NULL, idx BIGINT NOT NULL, body TEXT NOT NULL,
   PRIMARY KEY (period, party, idx));
 CREATE TABLE statements (
-  period TEXT NOT NULL, party TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL,
+  period TEXT NOT NULL, party TEXT NOT NULL, body TEXT NOT NULL,
   PRIMARY KEY (period, party));
 CREATE TABLE ledger_keys (id BIGINT PRIMARY KEY, public_key TEXT NOT NULL);
 CREATE TABLE ledger_queue (id TEXT PRIMARY KEY, body TEXT NOT NULL, at_ms BIGINT NOT NULL)

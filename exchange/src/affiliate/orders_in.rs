@@ -150,11 +150,10 @@ pub(super) async fn authenticated_call(
     state: &Arc<AppState>,
     request: Request<Incoming>,
     max_bytes: usize,
-) -> Result<(String, bytes::Bytes), Response<Body>> {
-    match authenticated(state, request, max_bytes).await {
-        Ok((advertiser, body, _)) => Ok((advertiser, body)),
-        Err(refusal) => Err(answer_refusal(state, refusal)),
-    }
+) -> Result<(String, bytes::Bytes, http::HeaderMap), Response<Body>> {
+    authenticated(state, request, max_bytes)
+        .await
+        .map_err(|refusal| answer_refusal(state, refusal))
 }
 
 /// Validates and applies one report of `advertiser`'s (committed when it returns `Ok`),
@@ -231,9 +230,9 @@ pub async fn receive(state: Arc<AppState>, request: Request<Incoming>) -> Respon
         return no_database(&state);
     };
     let max = state.config.affiliate.max_order_bytes;
-    let (advertiser, body, _) = match authenticated(&state, request, max).await {
+    let (advertiser, body, _) = match authenticated_call(&state, request, max).await {
         Ok(call) => call,
-        Err(refusal) => return answer_refusal(&state, refusal),
+        Err(response) => return response,
     };
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
     let report: OrderReport = match serde_path_to_error::deserialize(&mut deserializer) {
@@ -260,9 +259,9 @@ pub async fn receive_batch(state: Arc<AppState>, request: Request<Incoming>) -> 
         return no_database(&state);
     };
     let max = state.config.affiliate.max_batch_bytes;
-    let (advertiser, body, headers) = match authenticated(&state, request, max).await {
+    let (advertiser, body, headers) = match authenticated_call(&state, request, max).await {
         Ok(call) => call,
-        Err(refusal) => return answer_refusal(&state, refusal),
+        Err(response) => return response,
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return refused(

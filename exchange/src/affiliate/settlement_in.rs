@@ -7,7 +7,7 @@
 use super::database::review::{LineReview, ReviewAction};
 use super::database::{AffiliateDb, ApplyError};
 use super::orders_in::{self, SnapshotContext};
-use super::views::query_param;
+use super::views::{no_database, query_param, unavailable};
 use crate::receive::reply::{json, text, Body};
 use crate::state::AppState;
 use exchange_core::cycle::Period;
@@ -27,22 +27,6 @@ fn bad(status: StatusCode, field: &str, message: &str) -> Response<Body> {
     json(
         status,
         &serde_json::json!({ "error": message, "field": field }),
-    )
-}
-
-fn no_database() -> Response<Body> {
-    bad(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "affiliate.database",
-        "no affiliate database configured",
-    )
-}
-
-fn unavailable() -> Response<Body> {
-    bad(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store",
-        "affiliate database unavailable; nothing changed",
     )
 }
 
@@ -125,7 +109,7 @@ pub async fn review(state: Arc<AppState>, request: Request<Incoming>) -> Respons
         return no_database();
     };
     let max = state.config.affiliate.max_order_bytes;
-    let (advertiser, body) = match orders_in::authenticated_call(&state, request, max).await {
+    let (advertiser, body, _) = match orders_in::authenticated_call(&state, request, max).await {
         Ok(call) => call,
         Err(response) => return response,
     };
@@ -268,7 +252,7 @@ pub async fn own_statement(state: Arc<AppState>, request: Request<Incoming>) -> 
         return no_database();
     };
     let query = request.uri().query().unwrap_or("").to_owned();
-    let (advertiser, _) = match orders_in::authenticated_call(&state, request, 1024).await {
+    let (advertiser, _, _) = match orders_in::authenticated_call(&state, request, 1024).await {
         Ok(call) => call,
         Err(response) => return response,
     };

@@ -136,14 +136,16 @@ pub async fn decide_hold(state: Arc<AppState>, body: bytes::Bytes) -> Response<B
     }
 }
 
-fn no_database() -> Response<Body> {
+/// The answer when this node keeps no affiliate database.
+pub(super) fn no_database() -> Response<Body> {
     json(
         StatusCode::SERVICE_UNAVAILABLE,
         &serde_json::json!({ "error": "no affiliate database configured", "field": "affiliate.database" }),
     )
 }
 
-fn unavailable() -> Response<Body> {
+/// The answer when the affiliate database failed (nothing changed).
+pub(super) fn unavailable() -> Response<Body> {
     json(
         StatusCode::SERVICE_UNAVAILABLE,
         &serde_json::json!({ "error": "affiliate database unavailable", "field": "store" }),

@@ -93,20 +93,17 @@ async fn dispatch(
             let billing = path == "/notice/bill";
             notices_in::receive(&state, billing, request.uri().query().unwrap_or("")).await
         }
-        (&Method::GET, exchange_core::click::AD_CLICK_PATH) => {
+        (
+            &Method::GET,
+            exchange_core::click::AD_CLICK_PATH | exchange_core::click::LINK_CLICK_PATH,
+        ) => {
             let query = request.uri().query().unwrap_or("");
-            let response =
-                crate::affiliate::clicks_in::receive(&state, query, request.headers(), peer);
-            state
-                .affiliate
-                .click_latency
-                .record_us(micros_since(arrival));
-            response
-        }
-        (&Method::GET, exchange_core::click::LINK_CLICK_PATH) => {
-            let query = request.uri().query().unwrap_or("");
-            let response =
-                crate::affiliate::clicks_in::receive_link(&state, query, request.headers(), peer);
+            let receive = if path == exchange_core::click::AD_CLICK_PATH {
+                crate::affiliate::clicks_in::receive
+            } else {
+                crate::affiliate::clicks_in::receive_link
+            };
+            let response = receive(&state, query, request.headers(), peer);
             state
                 .affiliate
                 .click_latency

@@ -39,22 +39,9 @@ fn read_head(tx: &mut dyn Tx) -> Result<Head, SqlError> {
 }
 
 fn write(tx: &mut dyn Tx, head: &mut Head, body: &Value, at_ms: i64) -> Result<(), SqlError> {
-    let entry = Entry::next(head.seq + 1, &head.hash, body)
+    let text = exchange_core::ledger::canonical(body)
         .map_err(|e| SqlError(format!("ledger body: {e}")))?;
-    tx.execute(
-        "INSERT INTO ledger (seq, prev, hash, body, at_ms) VALUES ($1, $2, $3, $4, $5)",
-        &[
-            (entry.seq as i64).into(),
-            (&entry.prev).into(),
-            (&entry.hash).into(),
-            (&entry.body).into(),
-            at_ms.into(),
-        ],
-    )?;
-    head.seq = entry.seq;
-    head.hash = unhex(&entry.hash).unwrap_or(GENESIS);
-    head.since_checkpoint += 1;
-    Ok(())
+    write_text(tx, head, text, at_ms)
 }
 
 fn save_head(tx: &mut dyn Tx, head: &Head) -> Result<(), SqlError> {

@@ -502,14 +502,11 @@ pub(super) fn apply_line(
         None => claim_first_units(tx, order.campaign.as_deref(), &rules, line)?,
     };
     let review = stored.as_ref().and_then(|s| s.review.clone());
-    let value = match (
+    let value = reviewed_value(
         review.as_deref(),
         stored.as_ref().and_then(|s| s.amended_value),
-    ) {
-        (Some(DECLINED), _) => 0,
-        (Some(AMENDED), Some(amended)) => amended.min(next.value_micros()),
-        _ => next.value_micros(),
-    };
+        next.value_micros(),
+    );
     let earns = order.unattributed.is_none() && order.held.is_empty();
     let facts = line_facts(
         order,
@@ -523,13 +520,7 @@ pub(super) fn apply_line(
     {
         // Settled: a refund scales what was settled (the statement carries the delta).
         Some((settled_value, order_commission, exchange, rules)) => {
-            let scale = |amount: i64| {
-                if settled_value <= 0 {
-                    0
-                } else {
-                    (i128::from(amount) * i128::from(value) / i128::from(settled_value)) as i64
-                }
-            };
+            let scale = |amount: i64| scaled(amount, value, settled_value);
             let labels = rules
                 .split(',')
                 .filter(|r| !r.is_empty())
@@ -637,6 +628,26 @@ pub(super) fn apply_line(
         },
         spend,
     ))
+}
+
+/// The value of a line worth `value` that earns after its review: nothing when declined,
+/// at most the amendment when amended.
+pub(super) fn reviewed_value(review: Option<&str>, amended: Option<i64>, value: i64) -> i64 {
+    match (review, amended) {
+        (Some(DECLINED), _) => 0,
+        (Some(AMENDED), Some(amended)) => amended.min(value),
+        _ => value,
+    }
+}
+
+/// A settled `amount` for a line settled at `settled_value` now worth `value` (a refund
+/// after settlement scales what was settled).
+pub(super) fn scaled(amount: i64, value: i64, settled_value: i64) -> i64 {
+    if settled_value <= 0 {
+        0
+    } else {
+        (i128::from(amount) * i128::from(value) / i128::from(settled_value)) as i64
+    }
 }
 
 /// An advertiser declined the line: it earns nothing.

@@ -6,7 +6,7 @@
 //! checkpoint. Running it again for a settled period changes nothing.
 
 use super::ledger::{self, LedgerSettings};
-use super::orders::{line_facts, rules_of, StoredOrder, AMENDED, DECLINED};
+use super::orders::{line_facts, reviewed_value, rules_of, scaled, StoredOrder};
 use super::{ApplyError, OrderContext, SpendDelta};
 use crate::affiliate::sql::{Row, SqlError, Tx, Value};
 use exchange_core::commission::{self, Volume};
@@ -76,12 +76,11 @@ impl Candidate {
 
     /// The value that earns: declined → 0, amended → at most the amendment.
     fn value(&self) -> i64 {
-        let value = self.line().value_micros();
-        match (self.row.opt_text(13).as_deref(), self.row.opt_int(15)) {
-            (Some(DECLINED), _) => 0,
-            (Some(AMENDED), Some(amended)) => amended.min(value),
-            _ => value,
-        }
+        reviewed_value(
+            self.row.opt_text(13).as_deref(),
+            self.row.opt_int(15),
+            self.line().value_micros(),
+        )
     }
 
     fn party_line(&self, kind: &str, amounts: [i64; 4], rules: &[String]) -> Json {
@@ -289,13 +288,7 @@ pub(super) fn settle(
         if value == settled_value {
             continue;
         }
-        let scale = |amount: i64| {
-            if settled_value <= 0 {
-                0
-            } else {
-                (i128::from(amount) * i128::from(value) / i128::from(settled_value)) as i64
-            }
-        };
+        let scale = |amount: i64| scaled(amount, value, settled_value);
         let (paid, paid_fee, paid_order) = (
             c.row.opt_int(18).unwrap_or(0),
             c.row.opt_int(19).unwrap_or(0),
@@ -381,7 +374,7 @@ pub(super) fn settle(
             .map_err(|e| SqlError(format!("statement: {e}")))?;
         bodies.push(statement);
         tx.execute(
-            "INSERT INTO statements (period, party, body, seq) VALUES ($1, $2, $3, 0)",
+            "INSERT INTO statements (period, party, body) VALUES ($1, $2, $3)",
             &[(&name).into(), party.into(), canonical.into()],
         )?;
     }
