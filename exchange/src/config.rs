@@ -318,6 +318,7 @@ impl ExchangeConfig {
         for file in [
             config.ltv.model.as_mut(),
             config.context.lexicon.as_mut(),
+            config.context.semantic.as_mut(),
             config.publishers.as_mut(),
         ]
         .into_iter()
@@ -538,6 +539,8 @@ impl ExchangeConfig {
             context: exchange_core::config::ContextWeights {
                 relevance_lift: self.context.relevance_lift,
                 category_weight: self.context.category_weight,
+                quality_weight: self.context.quality_weight,
+                quality_floor: self.context.quality_floor,
                 max_terms: self.context.max_terms,
                 contextual_only: self.context.contextual_only,
             },

@@ -33,6 +33,7 @@ pub mod serving;
 // Around it:
 pub(crate) mod admin;
 pub mod config;
+pub mod intent_eval;
 pub mod metrics;
 pub mod state;
 

@@ -50,6 +50,30 @@ enum Command {
     /// The money ledger: export it, verify an export, check one statement line.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Run the labelled intent cases through the contextual auction on the configured
+    /// campaigns and lexicon; report precision@1, the none rate and each miss's reason.
+    IntentEval(IntentEvalArgs),
+}
+
+/// `exchange intent-eval`.
+#[derive(Debug, clap::Args)]
+struct IntentEvalArgs {
+    /// The case file (`split<TAB>expected<TAB>text`).
+    #[arg(long, default_value = "tests/data/intent/cases.tsv")]
+    cases: PathBuf,
+    /// Which cases: `tune`, `held` or `all`.
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// More campaigns competing beside the configured ones (e.g. the generic-keyword
+    /// decoys in `tests/data/intent/generic.json`).
+    #[arg(long)]
+    decoys: Option<PathBuf>,
+    /// Below this relevance the winner counts as "nothing relevant".
+    #[arg(long, default_value_t = 0.1)]
+    relevant_at: f32,
+    /// Print each miss with its reason.
+    #[arg(long)]
+    misses: bool,
 }
 
 /// `exchange settle`.
@@ -176,6 +200,7 @@ fn main() -> ExitCode {
         Some(Command::ImportOrders(args)) => import_orders(&args),
         Some(Command::Settle(args)) => settle(&args),
         Some(Command::Ledger(command)) => ledger(&command),
+        Some(Command::IntentEval(args)) => intent_eval(&cli.config, &args),
         None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
@@ -197,6 +222,86 @@ fn load_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<Ex
     Ok(config)
 }
 
+fn intent_eval(config: &std::path::Path, args: &IntentEvalArgs) -> anyhow::Result<ExitCode> {
+    use exchange::intent_eval::{evaluate, parse_cases, tally, Script, Split};
+    let keep_split = match args.split.as_str() {
+        "all" => None,
+        "tune" => Some(Split::Tune),
+        "held" => Some(Split::Held),
+        other => anyhow::bail!("--split {other}: expected tune, held or all"),
+    };
+    let config = load_config(config, None)?;
+    let text = std::fs::read_to_string(&args.cases)
+        .with_context(|| format!("reading {}", args.cases.display()))?;
+    let cases = parse_cases(&text)
+        .map_err(|errors| anyhow::anyhow!("{}: {}", args.cases.display(), errors.join("; ")))?;
+    let snapshot = exchange::intent_eval::catalogue(&config, args.decoys.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let auction = config.auction_config();
+    let now = exchange::intent_eval::EVAL_NOW;
+    let answers = evaluate(&cases, &snapshot, &auction, args.relevant_at, now);
+    let in_split = |case: &exchange::intent_eval::Case| keep_split.is_none_or(|s| case.split == s);
+    println!(
+        "intent-eval {}: {} cases, {} campaigns, relevant at {}",
+        args.cases.display(),
+        cases.iter().filter(|c| in_split(c)).count(),
+        snapshot.len(),
+        args.relevant_at
+    );
+    for (label, split) in [("tune", Split::Tune), ("held", Split::Held)] {
+        if keep_split.is_some_and(|s| s != split) {
+            continue;
+        }
+        let all = tally(&cases, &answers, |c| c.split == split);
+        println!(
+            "  {label:<5} precision@1 {:.3} ({}/{})  none {:.3} ({}/{})  generic wins {}  \
+             most relevant right {:.3}  mean winner eCPM {:.3}",
+            all.precision(),
+            all.hits,
+            all.products,
+            all.none_rate(),
+            all.none_hits,
+            all.nones,
+            all.generic_wins,
+            all.understanding(),
+            all.mean_ecpm()
+        );
+        for (name, script) in [
+            ("zh", Script::Zh),
+            ("en", Script::En),
+            ("mixed", Script::Mixed),
+        ] {
+            let part = tally(&cases, &answers, |c| {
+                c.split == split && c.script() == script
+            });
+            println!(
+                "    {name:<6} precision@1 {:.3} ({}/{})",
+                part.precision(),
+                part.hits,
+                part.products
+            );
+        }
+    }
+    if args.misses {
+        for (case, answer) in cases.iter().zip(&answers) {
+            if in_split(case) && !answer.correct {
+                println!(
+                    "  miss line {} [{}] {}: {}",
+                    case.line,
+                    if case.expected.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        case.expected.join(",")
+                    },
+                    case.text,
+                    answer.reason
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = load_config(path, redis)?;
     println!("config {}: ok", path.display());
@@ -211,7 +316,23 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
     }
     if let Some(path) = &config.context.lexicon {
         match exchange::serving::snapshots::read_lexicon(path) {
-            Ok(lexicon) => println!("  lexicon {}: {} rules", path.display(), lexicon.len()),
+            Ok(lexicon) => {
+                println!("  lexicon {}: {} rules", path.display(), lexicon.len());
+                for warning in &lexicon.warnings {
+                    println!("  warning: {warning}");
+                }
+            }
+            Err(errors) => {
+                for error in &errors {
+                    eprintln!("{error}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    if let Some(path) = &config.context.semantic {
+        match exchange::serving::snapshots::read_semantic(path) {
+            Ok(resource) => println!("  semantic {}: {} words", path.display(), resource.len()),
             Err(errors) => {
                 for error in &errors {
                     eprintln!("{error}");
@@ -529,6 +650,7 @@ fn serve(
         exchange::serving::snapshots::Sidecars {
             lexicon: config.context.lexicon.clone(),
             publishers: config.publishers.clone(),
+            semantic: config.context.semantic.clone(),
         },
     )
     .map_err(|error| anyhow::anyhow!("{error}"))?;

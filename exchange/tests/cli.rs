@@ -459,6 +459,10 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
             &format!("{:?}", configs.join("lexicon.toml")),
         )
         .replace(
+            "\"semantic/zh-vectors.bin\"",
+            &format!("{:?}", configs.join("semantic/zh-vectors.bin")),
+        )
+        .replace(
             "\"geo/sample.mmdb\"",
             &format!("{:?}", configs.join("geo/sample.mmdb")),
         )

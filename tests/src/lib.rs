@@ -250,6 +250,7 @@ impl Builder {
             exchange::serving::snapshots::Sidecars {
                 lexicon: config.context.lexicon.clone(),
                 publishers: config.publishers.clone(),
+                semantic: config.context.semantic.clone(),
             },
         )
         .expect("valid test campaigns");

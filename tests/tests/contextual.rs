@@ -1,6 +1,7 @@
 //! Contextual auctions end to end: pages in Chinese, English and both get the campaigns
-//! that fit them; relevance lifts a slightly lower bid past an irrelevant higher one (and
-//! only within the configured lift); the lexicon reaches products the page never names;
+//! that fit them; relevance ranks a lower bid past an irrelevant higher one through the
+//! quality weight (and only within the lift when the weight is off); the lexicon reaches
+//! products the page never names, product phrases whole;
 //! brand-safety exclusions and minimum relevance hold; hostile page text is bounded.
 
 use tests::{Client, TestExchange};
@@ -79,10 +80,17 @@ fn campaigns(cookware_bid: f64) -> String {
 }
 
 async fn exchange(cookware_bid: f64) -> TestExchange {
+    exchange_with(cookware_bid, "").await
+}
+
+/// The exchange with `context` lines added to its `[context]` table.
+async fn exchange_with(cookware_bid: f64, context: &str) -> TestExchange {
     TestExchange::builder()
         .campaigns(&campaigns(cookware_bid))
         .file("lexicon.toml", LEXICON)
-        .config("[context]\nlexicon = \"lexicon.toml\"\nrelevance_lift = 1.0\n[limits]\nmax_body_bytes = 4194304")
+        .config(&format!(
+            "[context]\nlexicon = \"lexicon.toml\"\nrelevance_lift = 1.0\n{context}\n[limits]\nmax_body_bytes = 4194304"
+        ))
         .start()
         .await
 }
@@ -206,7 +214,17 @@ async fn the_lexicon_reaches_products_the_page_never_names() {
     );
     let (debug, rows) = debug_rows(&client, &exchange, page("Living with flat feet", "")).await;
     let expansions = debug["page"]["expansions"].as_array().expect("expansions");
-    assert!(expansions.iter().any(|e| e[0] == "insol"), "{expansions:?}");
+    // The product phrase expands whole: its words alone would lift any "support".
+    assert!(
+        expansions.iter().any(|e| e[0] == "arch support insol"),
+        "{expansions:?}"
+    );
+    assert!(
+        !expansions
+            .iter()
+            .any(|e| e[0] == "support" || e[0] == "insol"),
+        "{expansions:?}"
+    );
     let insoles = row(&rows, "insoles");
     assert!(
         insoles["relevance"]["keyword"].as_f64().expect("keyword") > 0.3,
@@ -220,7 +238,7 @@ async fn the_lexicon_reaches_products_the_page_never_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relevance_beats_a_higher_bid_within_the_lift_and_not_beyond() {
+async fn relevance_outranks_a_higher_irrelevant_bid_and_pays_no_more_than_its_own() {
     let client = Client::new();
     let running = || page("Trail running shoes: how to choose running shoes", "");
     // 0.55 vs 0.50: within the lift (up to ×2), the relevant ad wins.
@@ -235,10 +253,22 @@ async fn relevance_beats_a_higher_bid_within_the_lift_and_not_beyond() {
     assert_eq!(cookware["relevance"]["total"], 0.0);
     assert_eq!(cookware["reason"], "outbid");
     close.shutdown().await;
-    // 1.05 vs 0.50: beyond any lift (×2.1), price wins again.
-    let far = exchange(1.05).await;
-    assert_eq!(winner(&client, &far, running()).await, "cookware");
+    // 1.05 vs 0.50: beyond any lift (×2.1), yet the quality weight ranks the page's
+    // campaign first, and it pays at most its own eCPM.
+    let far = exchange_with(1.05, "quality_weight = 2").await;
+    assert_eq!(winner(&client, &far, running()).await, "shoes");
+    let (_, rows) = debug_rows(&client, &far, running()).await;
+    let shoes_ecpm = row(&rows, "shoes")["ecpm"].as_f64().expect("ecpm");
+    let reply = client.post(&far.url("/openrtb2/auction"), running()).await;
+    let price = reply.json_if(200)["seatbid"][0]["bid"][0]["price"]
+        .as_f64()
+        .expect("price");
+    assert!(price <= shoes_ecpm + 1e-9, "{price} > {shoes_ecpm}");
     far.shutdown().await;
+    // Without the quality weight (the default), price wins again beyond the lift.
+    let price_only = exchange(1.05).await;
+    assert_eq!(winner(&client, &price_only, running()).await, "cookware");
+    price_only.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,13 @@ pub enum Source {
     },
 }
 
+impl Candidate {
+    /// What candidates rank by: eCPM × quality.
+    pub fn rank(&self) -> f64 {
+        self.ecpm * self.quality
+    }
+}
+
 impl Source {
     /// The dense campaign id, if this is a campaign.
     pub fn campaign(self) -> Option<u32> {
@@ -52,6 +59,9 @@ pub struct Candidate {
     pub source: Source,
     /// Expected value per thousand impressions.
     pub ecpm: f64,
+    /// Ranking weight in (0, 1]: candidates rank by `ecpm × quality` (contextual quality
+    /// of an internal campaign; 1 for external bids and when the weight is off).
+    pub quality: f64,
     /// Tie-break key: higher wins among equal eCPMs.
     pub tiebreak: u64,
     /// What the campaign pays per event at this score: per click for CPC (bid × tier
@@ -87,7 +97,7 @@ pub struct Clearing {
     pub winner: Candidate,
     /// Price charged (CPM).
     pub price: f64,
-    /// eCPM of the runner-up, if any.
+    /// Rank (eCPM × quality) of the runner-up, if any.
     pub runner_up: Option<f64>,
 }
 
@@ -111,7 +121,7 @@ pub fn run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Clearing>> {
                         .is_none_or(|id| wins_of(&wins, id) < rules.max_wins_per_campaign)
             });
             let winner = *eligible.next()?;
-            let runner_up = eligible.next().map(|c| c.ecpm);
+            let runner_up = eligible.next().map(Candidate::rank);
             if let Some(id) = winner.source.campaign() {
                 match wins.iter_mut().find(|(c, _)| *c == id) {
                     Some((_, n)) => *n += 1,
@@ -120,7 +130,7 @@ pub fn run(imps: &mut [ImpAuction], rules: &Rules) -> Vec<Option<Clearing>> {
             }
             Some(Clearing {
                 winner,
-                price: price(winner.ecpm, runner_up, imp.floor, rules),
+                price: price(&winner, runner_up, imp.floor, rules),
                 runner_up,
             })
         })
@@ -138,20 +148,27 @@ pub fn rank_top(candidates: &mut [Candidate], k: usize) {
     }
 }
 
-/// Best first: higher eCPM, then higher tie-break, then lower ids (total order).
+/// Best first: higher rank (eCPM × quality), then higher tie-break, then lower ids (total
+/// order).
 pub fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
-    b.ecpm
-        .total_cmp(&a.ecpm)
+    b.rank()
+        .total_cmp(&a.rank())
         .then(b.tiebreak.cmp(&a.tiebreak))
         .then(a.source.cmp(&b.source))
 }
 
-fn price(ecpm: f64, runner_up: Option<f64>, floor: f64, rules: &Rules) -> f64 {
+/// What the winner pays (CPM): first price its eCPM; second price the least eCPM whose
+/// rank would still beat the runner-up's (`(runner-up rank + increment) / quality`), never
+/// below the floor nor above its eCPM. With quality 1 this is the runner-up's eCPM plus
+/// the increment.
+fn price(winner: &Candidate, runner_up: Option<f64>, floor: f64, rules: &Rules) -> f64 {
+    let ecpm = winner.ecpm;
     let raw = if rules.auction_type == auction_type::FIRST_PRICE {
         ecpm
     } else {
         let contested = runner_up.map_or(rules.min_increment, |r| r + rules.min_increment);
-        contested.max(floor).min(ecpm)
+        let quality = winner.quality.clamp(f64::MIN_POSITIVE, 1.0);
+        (contested / quality).max(floor).min(ecpm)
     };
     // Nearest micro-unit (2.0 + 0.01 is 2.0099999999999998 in binary), then back inside
     // [floor, eCPM] should rounding have crossed either bound; eCPM ≥ floor holds.

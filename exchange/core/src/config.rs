@@ -41,6 +41,10 @@ pub struct ContextWeights {
     pub relevance_lift: f64,
     /// Weight of the category match in relevance, [0, 1].
     pub category_weight: f64,
+    /// Exponent of the quality weight internal campaigns rank by (0: eCPM alone).
+    pub quality_weight: f64,
+    /// Quality of a campaign of relevance 0, (0, 1].
+    pub quality_floor: f64,
     /// Most page terms read per request.
     pub max_terms: usize,
     /// Never read user data (purchase history, LTV): contextual signals only.
@@ -52,6 +56,8 @@ impl Default for ContextWeights {
         Self {
             relevance_lift: 1.0,
             category_weight: 0.6,
+            quality_weight: 0.0,
+            quality_floor: 0.05,
             max_terms: 256,
             contextual_only: false,
         }

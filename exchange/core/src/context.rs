@@ -10,14 +10,22 @@
 //!   the snapshot), its ad categories and brand-safety phrases.
 //! - [`page`]: per request, the page's weighted terms, expansions and categories.
 //!
-//! [`Relevance`] of a campaign to a page = `1 − (1 − keyword) × (1 − category_weight ×
-//! category)`, each part in 0..=1; it lifts pCTR by `1 + relevance_lift × relevance`.
+//! - [`semantic`]: related words from a resource (embedding neighbours), beyond the
+//!   hand lexicon; each snapshot keeps the relations that reach its vocabulary.
+//! - [`user_words`]: the snapshot's keywords and phrases, which segmentation keeps whole.
+//!
+//! [`Relevance`] of a campaign to a page = `1 − exp(−2 × (keyword + category_weight ×
+//! category))`: strictly increasing in the evidence and never saturating, so two strongly
+//! relevant campaigns still rank by how relevant they are. It lifts pCTR by
+//! `1 + relevance_lift × relevance` and gives the quality weight `signals` ranks by.
 
 pub mod category;
 pub mod index;
 pub mod lexicon;
 pub mod page;
+pub mod semantic;
 pub mod tokenize;
+pub mod user_words;
 
 use crate::campaign::Campaign;
 use category::best_match;
@@ -25,13 +33,28 @@ use index::ContextIndex;
 use page::{PageContext, PageTerms};
 use serde::Serialize;
 
+/// Evidence → relevance scale: one of a campaign's specific keywords in page text
+/// (≈ 0.25 of evidence) reads as relevance ≈ 0.4, its three strongest as ≈ 0.7.
+const EVIDENCE_SCALE: f32 = 2.0;
+
+/// Cosine below which page and campaign vectors say nothing (unrelated words of one
+/// language are this similar).
+const SEMANTIC_FLOOR: f32 = 0.5;
+/// Evidence of a page whose vector equals the campaign's (one specific keyword on the
+/// page is ~0.15–0.3): small, since vectors tell a page's topic better than its product.
+const SEMANTIC_WEIGHT: f32 = 0.3;
+
 /// A campaign's relevance to a page and its parts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Relevance {
-    /// Keyword match: Σ page-term weight × the campaign's normalised BM25 weight, ≤ 1.
+    /// Keyword match: Σ page-term weight × the campaign's BM25 weight (normalised across
+    /// the snapshot: about 1 for a typical campaign's three strongest terms), ≥ 0.
     pub keyword: f32,
     /// Best category match (exact 1, parent/child 0.6, sibling 0.3).
     pub category: f32,
+    /// Cosine of the page's and the campaign's mean word vectors (0 without a semantic
+    /// resource); above `SEMANTIC_FLOOR` it adds evidence.
+    pub semantic: f32,
     /// The combination the auction uses.
     pub total: f32,
 }
@@ -78,13 +101,25 @@ impl RequestContext {
                 }
             }
         }
-        let keyword = keyword.min(1.0);
         let category = best_match(&self.page.categories, index.ad_categories(id));
-        let total = 1.0 - (1.0 - keyword) * (1.0 - category_weight * category);
+        let semantic = self
+            .terms
+            .vector
+            .as_deref()
+            .map_or(0.0, |page| semantic::cosine(page, index.vector(id)));
+        let meaning =
+            SEMANTIC_WEIGHT * ((semantic - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR)).max(0.0);
+        let evidence = EVIDENCE_SCALE * (keyword + category_weight * category + meaning);
+        let total = 1.0 - (-evidence).exp();
         Relevance {
             keyword,
             category,
-            total: total.clamp(0.0, 1.0),
+            semantic,
+            total: if total.is_finite() {
+                total.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
         }
     }
 

@@ -254,7 +254,8 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                 imp_mask.intersect_with(&request_mask);
                 for id in imp_mask.ones() {
                     // Ids run in descending neutral eCPM: once even the maximum boost cannot
-                    // lift this campaign to the floor or past the k-th best, none after can.
+                    // lift this campaign to the floor or past the k-th best rank, none after
+                    // can (a rank is eCPM × quality, quality ≤ 1).
                     let reachable = snapshot.base_ecpm[id] * max_boost;
                     if reachable < imp.floor {
                         stopped_at_floor = true;
@@ -282,10 +283,12 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                             continue;
                         }
                     };
-                    let scored = score(campaign, signals.signals(id, campaign));
+                    let adjustments = signals.signals(id, campaign);
+                    let scored = score(campaign, adjustments);
                     observer.scored(index, id as u32, creative, &scored);
+                    let quality = adjustments.quality.clamp(f64::MIN_POSITIVE, 1.0);
                     if scored.ecpm >= imp.floor {
-                        best.offer(scored.ecpm);
+                        best.offer(scored.ecpm * quality);
                     }
                     candidates.push(Candidate {
                         source: Source::Campaign {
@@ -293,6 +296,7 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                             creative,
                         },
                         ecpm: scored.ecpm,
+                        quality,
                         tiebreak: auction::mix(seed ^ id as u64),
                         event_rate: scored.event_rate(campaign),
                     });
@@ -371,6 +375,7 @@ impl Decision<'_> {
                 auction.candidates.push(Candidate {
                     source: Source::External { index },
                     ecpm: bid.ecpm,
+                    quality: 1.0,
                     tiebreak: auction::mix(self.seeds[bid.imp] ^ (1 << 40 | u64::from(index))),
                     event_rate: 0.0,
                 });

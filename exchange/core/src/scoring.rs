@@ -24,6 +24,9 @@ pub struct Signals {
     /// The user bought from the campaign's vertical within its repurchase window: its
     /// commission rules expect the repurchase rate.
     pub repeat_buyer: bool,
+    /// The ranking weight in (0, 1]: the auction ranks by eCPM × quality (contextual
+    /// relevance's quality weight); what is charged never exceeds the eCPM.
+    pub quality: f64,
 }
 
 impl Signals {
@@ -34,6 +37,7 @@ impl Signals {
         bid_multiplier: 1.0,
         commission_rate: None,
         repeat_buyer: false,
+        quality: 1.0,
     };
 }
 

@@ -112,6 +112,8 @@ pub struct AuctionSignals<'a> {
     context: RequestContext,
     relevance_lift: f64,
     category_weight: f32,
+    quality_weight: f64,
+    quality_floor: f64,
     user: UserInputs<'a>,
     /// Predictions per vertical, computed on first use.
     predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
@@ -159,6 +161,8 @@ impl<'a> AuctionSignals<'a> {
             context,
             relevance_lift: config.context.relevance_lift,
             category_weight: config.context.category_weight as f32,
+            quality_weight: config.context.quality_weight,
+            quality_floor: config.context.quality_floor,
             user,
             predictions: RefCell::new(Vec::new()),
         }
@@ -225,7 +229,14 @@ impl SignalSource for AuctionSignals<'_> {
     fn signals(&self, id: usize, campaign: &Campaign) -> Signals {
         let mut signals = Signals::NEUTRAL;
         if let Some(relevance) = self.relevance(id) {
-            signals.ctr_lift = 1.0 + self.relevance_lift * f64::from(relevance.total);
+            let total = f64::from(relevance.total);
+            signals.ctr_lift = 1.0 + self.relevance_lift * total;
+            if self.quality_weight > 0.0 {
+                let quality = self.quality_floor + (1.0 - self.quality_floor) * total;
+                signals.quality = quality
+                    .clamp(f64::MIN_POSITIVE, 1.0)
+                    .powf(self.quality_weight);
+            }
         }
         if let Some(tier) = self.tier(campaign) {
             signals.commission_rate = tier.commission_rate;

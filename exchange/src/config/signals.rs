@@ -10,11 +10,20 @@ pub struct ContextConfig {
     /// Lexicon file (synonyms, need → product links, taxonomy maps), relative to the
     /// config file's folder; loaded and swapped with the campaign snapshot. Absent: none.
     pub lexicon: Option<PathBuf>,
+    /// Semantic resource (related words: `word<TAB>neighbour:similarity …`), relative to
+    /// the config file's folder; read once at start. Absent: none.
+    pub semantic: Option<PathBuf>,
     /// pCTR is multiplied by `1 + relevance_lift × relevance` (relevance 0..=1); 0 turns
     /// contextual lift off. Default 1 (a fully relevant ad's pCTR doubles). At most 10.
     pub relevance_lift: f64,
     /// Weight of the category match against the keyword match, 0..=1. Default 0.6.
     pub category_weight: f64,
+    /// Exponent `w` of the quality weight every internal campaign ranks by when the page
+    /// was read: rank = eCPM × (quality_floor + (1 − quality_floor) × relevance)^w; the
+    /// winner never pays more than its eCPM. 0 (the default) ranks by eCPM alone; the sample config uses 2. At most 4.
+    pub quality_weight: f64,
+    /// The quality of a campaign the page is not relevant to at all, (0, 1]. Default 0.05.
+    pub quality_floor: f64,
     /// Most page terms read per request (1..=1024). Default 256.
     pub max_terms: usize,
     /// Never use user data (LTV history, publisher signals) in the auction: contextual
@@ -27,8 +36,11 @@ impl Default for ContextConfig {
     fn default() -> Self {
         Self {
             lexicon: None,
+            semantic: None,
             relevance_lift: 1.0,
             category_weight: 0.6,
+            quality_weight: 0.0,
+            quality_floor: 0.05,
             max_terms: 256,
             contextual_only: false,
         }
@@ -45,6 +57,15 @@ impl ContextConfig {
         }
         if !(self.category_weight.is_finite() && (0.0..=1.0).contains(&self.category_weight)) {
             return fail("category_weight", "must be in [0, 1]");
+        }
+        if !(self.quality_weight.is_finite() && (0.0..=4.0).contains(&self.quality_weight)) {
+            return fail("quality_weight", "must be in [0, 4]");
+        }
+        if !(self.quality_floor.is_finite()
+            && self.quality_floor > 0.0
+            && self.quality_floor <= 1.0)
+        {
+            return fail("quality_floor", "must be in (0, 1]");
         }
         if !(1..=1024).contains(&self.max_terms) {
             return fail("max_terms", "must be in 1..=1024");

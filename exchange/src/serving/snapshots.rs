@@ -13,6 +13,7 @@ pub use source::{Fingerprint, Stat, RACY_WINDOW};
 
 use crate::campaign::{self, Campaign, CampaignError};
 use crate::context::lexicon::{Lexicon, MAX_LEXICON_BYTES};
+use crate::context::semantic::{Embeddings, MAX_SEMANTIC_BYTES};
 use crate::index::{self, Snapshot};
 use crate::publishers::{Registry, MAX_REGISTRY_BYTES};
 use arc_swap::{ArcSwap, Guard};
@@ -68,6 +69,9 @@ pub struct Sidecars {
     pub lexicon: Option<PathBuf>,
     /// The publisher registry (`publishers`).
     pub publishers: Option<PathBuf>,
+    /// The semantic resource (`[context] semantic`): read once, when the store opens, and
+    /// given to every snapshot (a change needs a restart).
+    pub semantic: Option<PathBuf>,
 }
 
 /// Holds the serving snapshot and knows where to reload it from.
@@ -77,6 +81,7 @@ pub struct SnapshotStore {
     sources: ArcSwap<LoadedSources>,
     path: PathBuf,
     sidecars: Sidecars,
+    semantic: Option<Arc<Embeddings>>,
     versions: AtomicU64,
     reloading: Mutex<()>,
 }
@@ -93,6 +98,7 @@ impl SnapshotStore {
         let sidecars = Sidecars {
             lexicon: lexicon.map(Path::to_owned),
             publishers: None,
+            semantic: None,
         };
         Self::open_with(path, sidecars)
     }
@@ -100,7 +106,14 @@ impl SnapshotStore {
     /// Loads the campaign file at `path` and its `sidecars` as version 1; reloads re-read
     /// them all, and any one that fails keeps the old snapshot serving.
     pub fn open_with(path: &Path, sidecars: Sidecars) -> Result<Self, LoadError> {
-        let (campaigns, lexicon, registry, files) = load_sources(path, &sidecars)?;
+        let semantic = match &sidecars.semantic {
+            Some(file) => Some(Arc::new(
+                read_semantic(file).map_err(|errors| LoadError { errors })?,
+            )),
+            None => None,
+        };
+        let (campaigns, mut lexicon, registry, files) = load_sources(path, &sidecars)?;
+        lexicon.semantic = semantic.clone();
         let mut snapshot = index::build_with(campaigns, lexicon, 1, path.display().to_string());
         snapshot.publishers = registry;
         Ok(Self {
@@ -108,6 +121,7 @@ impl SnapshotStore {
             sources: ArcSwap::from_pointee(LoadedSources { version: 1, files }),
             path: path.to_owned(),
             sidecars,
+            semantic,
             versions: AtomicU64::new(1),
             reloading: Mutex::new(()),
         })
@@ -126,6 +140,7 @@ impl SnapshotStore {
             sources: ArcSwap::default(),
             path: path.to_owned(),
             sidecars: Sidecars::default(),
+            semantic: None,
             versions: AtomicU64::new(1),
             reloading: Mutex::new(()),
         }
@@ -184,9 +199,10 @@ impl SnapshotStore {
     fn swap_in(
         &self,
         campaigns: Vec<Campaign>,
-        lexicon: Lexicon,
+        mut lexicon: Lexicon,
         registry: Registry,
     ) -> LoadSummary {
+        lexicon.semantic = self.semantic.clone();
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
         let mut snapshot =
             index::build_with(campaigns, lexicon, version, self.path.display().to_string());
@@ -215,6 +231,22 @@ pub fn read_campaigns(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> 
 pub fn read_publishers(path: &Path) -> Result<Registry, Vec<CampaignError>> {
     read_text(path, MAX_REGISTRY_BYTES, "")
         .and_then(|(text, _)| Registry::parse(&text, &path.display().to_string()))
+}
+
+/// Reads the semantic resource (word vectors) at `path`, at most `MAX_SEMANTIC_BYTES`;
+/// the error names the file and what is wrong.
+pub fn read_semantic(path: &Path) -> Result<Embeddings, Vec<CampaignError>> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let fail = |message: String| vec![CampaignError::new(&file, "", message)];
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SEMANTIC_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SEMANTIC_BYTES {
+        return Err(fail(format!("larger than {MAX_SEMANTIC_BYTES} bytes")));
+    }
+    Embeddings::parse(&bytes).map_err(fail)
 }
 
 /// Reads and compiles the lexicon at `path`; every problem names file and field.
@@ -251,7 +283,12 @@ fn load_sources(campaigns: &Path, sidecars: &Sidecars) -> Result<Sources, LoadEr
     let lexicon = match &sidecars.lexicon {
         None => Ok(Lexicon::default()),
         Some(path) => read(path, MAX_LEXICON_BYTES, "")
-            .and_then(|text| Lexicon::parse(&text, &path.display().to_string())),
+            .and_then(|text| Lexicon::parse(&text, &path.display().to_string()))
+            .inspect(|lexicon| {
+                for warning in &lexicon.warnings {
+                    tracing::warn!("lexicon: {warning}");
+                }
+            }),
     };
     let registry = match &sidecars.publishers {
         None => Ok(Registry::default()),

@@ -8,6 +8,7 @@ fn candidate(campaign: u32, ecpm: f64) -> Candidate {
             creative: 0,
         },
         ecpm,
+        quality: 1.0,
         tiebreak: mix(u64::from(campaign)),
         event_rate: 0.0,
     }
@@ -97,6 +98,7 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
             0.0f64..10.0,
             any::<u64>(),
             proptest::bool::weighted(0.3),
+            0.01f64..=1.0,
         ),
         0..12,
     );
@@ -104,7 +106,7 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
         // As the decision builds them: at most one candidate per campaign per imp, and
         // external bids (indexed apart from campaigns) mixed in.
         let mut candidates: Vec<Candidate> = Vec::new();
-        for (campaign, ecpm, tiebreak, external) in raw {
+        for (campaign, ecpm, tiebreak, external, quality) in raw {
             let source = if external {
                 Source::External { index: campaign }
             } else {
@@ -114,9 +116,12 @@ fn arbitrary_imp() -> impl Strategy<Value = ImpAuction> {
                 }
             };
             if candidates.iter().all(|c| c.source != source) {
+                // Internal campaigns carry a quality weight, external bids rank by price.
+                let quality = if external { 1.0 } else { quality };
                 candidates.push(Candidate {
                     source,
                     ecpm,
+                    quality,
                     tiebreak,
                     event_rate: 0.0,
                 });
@@ -208,4 +213,43 @@ proptest! {
         let fast: Vec<Option<Candidate>> = run(&mut imps.clone(), &rules).into_iter().map(|c| c.map(|c| c.winner)).collect();
         prop_assert_eq!(fast, reference_run(&mut imps.clone(), &rules));
     }
+}
+
+#[test]
+fn a_relevant_campaign_outranks_a_richer_irrelevant_one_and_pays_at_most_its_ecpm() {
+    // Rank = eCPM × quality: 4 × 0.9 = 3.6 beats 10 × 0.1 = 1.0.
+    let relevant = Candidate {
+        quality: 0.9,
+        ..candidate(1, 4.0)
+    };
+    let irrelevant = Candidate {
+        quality: 0.1,
+        ..candidate(2, 10.0)
+    };
+    let mut imps = [ImpAuction {
+        floor: 0.5,
+        candidates: vec![irrelevant, relevant],
+    }];
+    let clearing = run(&mut imps, &SECOND)[0].expect("cleared");
+    assert_eq!(clearing.winner.source.campaign(), Some(1));
+    assert_eq!(clearing.runner_up, Some(1.0));
+    // The least eCPM still beating rank 1.0 (+ 0.01) at quality 0.9: 1.01 / 0.9.
+    assert!((clearing.price - 1.01 / 0.9).abs() < 1e-6, "{clearing:?}");
+    // Within the increment of the winner's rank (3.595 + 0.01 > 3.6): capped at its eCPM.
+    let mut close = [ImpAuction {
+        floor: 0.5,
+        candidates: vec![
+            Candidate {
+                quality: 0.3595,
+                ..candidate(2, 10.0)
+            },
+            Candidate {
+                quality: 0.9,
+                ..candidate(1, 4.0)
+            },
+        ],
+    }];
+    let clearing = run(&mut close, &SECOND)[0].expect("cleared");
+    assert_eq!(clearing.winner.source.campaign(), Some(1));
+    assert_eq!(clearing.price, 4.0);
 }

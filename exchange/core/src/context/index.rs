@@ -1,16 +1,24 @@
-//! The contextual side of a snapshot, built with it: each campaign's keyword document
-//! as BM25 term weights (normalised per campaign, so relevance is 0..=1 and nothing is
-//! computed per request but a merge), its ad categories, its brand-safety phrases, and
-//! the lexicon the snapshot was loaded with.
+//! The contextual side of a snapshot, built with it: the snapshot's user words (campaign
+//! keywords, brand-safety phrases and lexicon phrases, kept whole by segmentation), each
+//! campaign's keyword document as term weights, its ad categories, its brand-safety
+//! phrases, and the lexicon compiled with those user words.
 //!
-//! BM25 (k1 = 1.2, b = 0.75): `w(t, d) = idf(t) × tf·(k1+1) / (tf + k1·(1 − b + b·|d|/avgdl))`
-//! with `idf(t) = ln(1 + (N − df + 0.5)/(df + 0.5))`; a document's weights are divided by
-//! the sum of its three largest, so a page carrying a campaign's three strongest terms
-//! scores it 1.
+//! Term weights are BM25 (k1 = 1.2, b = 0.75):
+//! `w(t, d) = idf(t) × tf·(k1+1) / (tf + k1·(1 − b + b·|d|/avgdl))` with
+//! `idf(t) = ln(1 + (N − df + 0.5)/(df + 0.5))`, times `1/√v(t, d)` where `v` is how many
+//! campaigns of `d`'s vertical use `t` (a word every campaign of a vertical shares says
+//! little about which of them fits). All documents are divided by one constant, the median
+//! over campaigns of their three largest weights' sum, so weights compare across
+//! campaigns: a campaign of generic words has small weights everywhere instead of being
+//! scaled up to look as relevant as a specific one.
+//!
+//! Synonym groups of the lexicon share one term id: a page matching a group counts once.
 
 use super::category::Category;
 use super::lexicon::Lexicon;
+use super::semantic::{normalised, Embeddings};
 use super::tokenize::tokenizer;
+use super::user_words::UserWords;
 use crate::campaign::Campaign;
 use std::collections::HashMap;
 
@@ -20,6 +28,10 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Weight of an explicit campaign keyword against a word of a title or name.
 const KEYWORD_TF: f32 = 2.0;
+/// Weight of a word of an English phrase, against the phrase, in the same text.
+const PHRASE_WORD: f32 = 0.4;
+/// Weight of the campaign's vertical name (a generic word of its kind).
+const VERTICAL_TF: f32 = 0.5;
 
 /// A term's id in the snapshot's vocabulary.
 pub type TermId = u32;
@@ -27,8 +39,13 @@ pub type TermId = u32;
 /// Contextual data of one snapshot.
 #[derive(Debug, Default)]
 pub struct ContextIndex {
-    /// The lexicon loaded with the snapshot.
+    /// The lexicon loaded with the snapshot, compiled with its user words.
     pub lexicon: Lexicon,
+    /// Words segmentation keeps whole for this snapshot (pages are read with them).
+    pub user_words: UserWords,
+    /// Per dense id: the unit mean vector of the campaign's terms in the semantic
+    /// resource (empty: no resource, or no known term).
+    vectors: Vec<Box<[f32]>>,
     vocabulary: HashMap<String, TermId>,
     /// Per dense id: (term, normalised weight), sorted by term.
     documents: Vec<Box<[(TermId, f32)]>>,
@@ -43,12 +60,36 @@ pub struct ContextIndex {
 
 impl ContextIndex {
     /// Builds the index of `campaigns` (in dense-id order).
-    pub fn build(campaigns: &[Campaign], lexicon: Lexicon) -> Self {
+    pub fn build(campaigns: &[Campaign], mut lexicon: Lexicon) -> Self {
         let tokenizer = tokenizer();
+        let mut user_words = UserWords::default();
+        for campaign in campaigns {
+            let rules = &campaign.context.exclude_keywords;
+            for text in campaign.keywords.iter().chain(rules) {
+                user_words.add_text(text);
+            }
+        }
+        for phrase in lexicon.phrases() {
+            user_words.add_text(phrase);
+        }
+        lexicon.compile(&user_words);
         let mut vocabulary: HashMap<String, TermId> = HashMap::new();
+        let mut next: TermId = 0;
+        for group in lexicon.synonym_groups() {
+            let shared = group.iter().find_map(|t| vocabulary.get(*t).copied());
+            let id = shared.unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            });
+            for term in group {
+                vocabulary.entry(term.to_owned()).or_insert(id);
+            }
+        }
         let mut intern = |term: String| -> TermId {
-            let next = vocabulary.len() as TermId;
-            *vocabulary.entry(term).or_insert(next)
+            *vocabulary.entry(term).or_insert_with(|| {
+                next += 1;
+                next - 1
+            })
         };
         let mut raw: Vec<Vec<(TermId, f32)>> = Vec::with_capacity(campaigns.len());
         let mut exclusions = Vec::with_capacity(campaigns.len());
@@ -57,8 +98,20 @@ impl ContextIndex {
             let mut tf: Vec<(TermId, f32)> = Vec::new();
             let mut add = |text: &str, weight: f32, tf: &mut Vec<(TermId, f32)>| {
                 terms.clear();
-                tokenizer.terms_into(text, &mut terms, MAX_DOC_TERMS);
+                tokenizer.terms_with(text, &mut terms, MAX_DOC_TERMS, &user_words);
+                // The words of an English phrase in the same text say less than the phrase
+                // ("bank" of "power bank").
+                let phrase_words: Vec<String> = terms
+                    .iter()
+                    .filter(|t| t.contains(' '))
+                    .flat_map(|p| p.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                    .collect();
                 for term in terms.drain(..) {
+                    let weight = if phrase_words.contains(&term) {
+                        weight * PHRASE_WORD
+                    } else {
+                        weight
+                    };
                     let id = intern(term);
                     match tf.iter_mut().find(|(t, _)| *t == id) {
                         Some((_, count)) => *count += weight,
@@ -71,7 +124,7 @@ impl ContextIndex {
             }
             add(&campaign.name, 1.0, &mut tf);
             if let Some(vertical) = &campaign.vertical {
-                add(vertical, 1.0, &mut tf);
+                add(vertical, VERTICAL_TF, &mut tf);
             }
             for creative in campaign.creatives.iter().take(4) {
                 let optional = [&creative.description, &creative.brand];
@@ -86,8 +139,7 @@ impl ContextIndex {
                 .exclude_keywords
                 .iter()
                 .map(|phrase| {
-                    let ids: Box<[TermId]> = tokenizer
-                        .terms(phrase, 8)
+                    let ids: Box<[TermId]> = super::lexicon::compile_phrase(phrase, &user_words)
                         .into_iter()
                         .map(&mut intern)
                         .collect();
@@ -97,7 +149,24 @@ impl ContextIndex {
                 .collect();
             exclusions.push(phrases);
         }
-        let documents = bm25(&raw, vocabulary.len());
+        let verticals: Vec<Option<&str>> =
+            campaigns.iter().map(|c| c.vertical.as_deref()).collect();
+        let documents = bm25(&raw, &verticals, next as usize);
+        let vectors = match lexicon.semantic.as_deref() {
+            Some(semantic) => {
+                let mut names: Vec<&str> = vec![""; next as usize];
+                for (term, &id) in &vocabulary {
+                    if names[id as usize].is_empty() {
+                        names[id as usize] = term;
+                    }
+                }
+                documents
+                    .iter()
+                    .map(|document| campaign_vector(semantic, &names, document))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let ad_categories = campaigns
             .iter()
             .map(|c| {
@@ -114,6 +183,8 @@ impl ContextIndex {
         });
         Self {
             lexicon,
+            user_words,
+            vectors,
             vocabulary,
             documents,
             ad_categories,
@@ -125,6 +196,16 @@ impl ContextIndex {
     /// The id of `term`, if some campaign uses it.
     pub fn term(&self, term: &str) -> Option<TermId> {
         self.vocabulary.get(term).copied()
+    }
+
+    /// Campaign `id`'s unit vector in the semantic resource (empty: none).
+    pub fn vector(&self, id: usize) -> &[f32] {
+        self.vectors.get(id).map_or(&[], |v| v)
+    }
+
+    /// The semantic resource, if the snapshot has one.
+    pub fn semantic(&self) -> Option<&Embeddings> {
+        self.lexicon.semantic.as_deref()
     }
 
     /// Campaign `id`'s normalised term weights, sorted by term.
@@ -143,38 +224,135 @@ impl ContextIndex {
     }
 }
 
-fn bm25(raw: &[Vec<(TermId, f32)>], terms: usize) -> Vec<Box<[(TermId, f32)]>> {
+/// The unit mean of the vectors of a document's terms, each weighted by its weight.
+fn campaign_vector(
+    semantic: &Embeddings,
+    names: &[&str],
+    document: &[(TermId, f32)],
+) -> Box<[f32]> {
+    let mut sum = vec![0.0f32; semantic.dimensions()];
+    for &(term, weight) in document {
+        semantic.add_to(names[term as usize], weight, &mut sum);
+    }
+    normalised(sum).unwrap_or_default()
+}
+
+fn bm25(
+    raw: &[Vec<(TermId, f32)>],
+    verticals: &[Option<&str>],
+    terms: usize,
+) -> Vec<Box<[(TermId, f32)]>> {
     let n = raw.len().max(1) as f32;
     let mut df = vec![0u32; terms];
-    for doc in raw {
+    let mut in_vertical: HashMap<(TermId, &str), u32> = HashMap::new();
+    for (doc, vertical) in raw.iter().zip(verticals) {
         for (term, _) in doc {
             df[*term as usize] += 1;
+            if let Some(vertical) = vertical {
+                *in_vertical.entry((*term, vertical)).or_default() += 1;
+            }
         }
     }
     let lengths: Vec<f32> = raw.iter().map(|d| d.iter().map(|(_, c)| c).sum()).collect();
     let avgdl = (lengths.iter().sum::<f32>() / n).max(1.0);
-    raw.iter()
+    let mut documents: Vec<Vec<(TermId, f32)>> = raw
+        .iter()
         .zip(&lengths)
-        .map(|(doc, &length)| {
-            let mut weights: Vec<(TermId, f32)> = doc
-                .iter()
+        .zip(verticals)
+        .map(|((doc, &length), vertical)| {
+            doc.iter()
                 .map(|&(term, tf)| {
                     let df = df[term as usize] as f32;
                     let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                    let shared = vertical
+                        .and_then(|v| in_vertical.get(&(term, v)))
+                        .map_or(1.0, |&count| count.max(1) as f32);
                     let w = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / avgdl));
-                    (term, w)
+                    (term, w / shared.sqrt())
                 })
-                .collect();
-            let mut strongest: Vec<f32> = weights.iter().map(|(_, w)| *w).collect();
-            strongest.sort_by(|a, b| b.total_cmp(a));
-            let norm: f32 = strongest.iter().take(3).sum();
-            if norm > 0.0 {
-                for (_, w) in &mut weights {
-                    *w /= norm;
-                }
+                .collect()
+        })
+        .collect();
+    let mut top_sums: Vec<f32> = documents
+        .iter()
+        .map(|doc| {
+            let mut weights: Vec<f32> = doc.iter().map(|(_, w)| *w).collect();
+            weights.sort_by(|a, b| b.total_cmp(a));
+            weights.iter().take(3).sum()
+        })
+        .filter(|sum: &f32| *sum > 0.0)
+        .collect();
+    top_sums.sort_by(f32::total_cmp);
+    let norm = top_sums.get(top_sums.len() / 2).copied().unwrap_or(1.0);
+    documents
+        .iter_mut()
+        .map(|doc| {
+            for (_, w) in doc.iter_mut() {
+                *w /= norm;
             }
-            weights.sort_by_key(|(term, _)| *term);
-            weights.into_boxed_slice()
+            doc.sort_by_key(|(term, _)| *term);
+            std::mem::take(doc).into_boxed_slice()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Pricing;
+    use crate::testing::campaign;
+
+    fn with(id: &str, vertical: &str, keywords: &[&str]) -> Campaign {
+        let mut c = campaign(Pricing::Cpm { bid: 1.0 });
+        c.id = id.to_owned();
+        c.name = id.to_owned();
+        c.vertical = Some(vertical.to_owned());
+        c.keywords = keywords.iter().map(|k| (*k).to_owned()).collect();
+        c.creatives
+            .iter_mut()
+            .for_each(|cr| cr.title = id.to_owned());
+        c
+    }
+
+    fn weight(index: &ContextIndex, id: usize, term: &str) -> f32 {
+        let term = index.term(term).expect("known term");
+        index
+            .document(id)
+            .iter()
+            .find(|(t, _)| *t == term)
+            .map_or(0.0, |(_, w)| *w)
+    }
+
+    #[test]
+    fn words_a_whole_vertical_shares_weigh_less_than_specific_ones() {
+        let campaigns = [
+            with("a", "baby", &["婴儿", "纸尿裤"]),
+            with("b", "baby", &["婴儿", "奶粉"]),
+            with("c", "baby", &["婴儿", "推车"]),
+            with("d", "kitchen", &["炒锅"]),
+        ];
+        let index = ContextIndex::build(&campaigns, Lexicon::default());
+        assert!(weight(&index, 0, "纸尿裤") > 2.0 * weight(&index, 0, "婴儿"));
+        // Weights compare across campaigns: no per-campaign rescaling to 1.
+        let top = |id: usize| {
+            index
+                .document(id)
+                .iter()
+                .map(|(_, w)| *w)
+                .fold(0.0, f32::max)
+        };
+        assert!((top(0) - top(1)).abs() < 0.2 * top(0));
+    }
+
+    #[test]
+    fn a_synonym_group_is_one_term() {
+        let lexicon = Lexicon::parse(
+            "[[synonyms]]\nterms = [\"尿不湿\", \"纸尿裤\", \"diapers\"]",
+            "t",
+        )
+        .expect("valid");
+        let index = ContextIndex::build(&[with("a", "baby", &["纸尿裤"])], lexicon);
+        assert_eq!(index.term("尿不湿"), index.term("纸尿裤"));
+        assert_eq!(index.term("diaper"), index.term("纸尿裤"));
+    }
 }

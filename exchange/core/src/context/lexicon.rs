@@ -20,6 +20,7 @@
 //! and fires only when both are on the page.
 
 use super::tokenize::tokenizer;
+use super::user_words::UserWords;
 use crate::campaign::CampaignError;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -61,12 +62,30 @@ struct LinkSpec {
     weight: Option<f64>,
 }
 
-/// One compiled rule: any trigger phrase present fires it.
+/// One rule: any trigger phrase present fires it.
 #[derive(Debug)]
 struct Rule {
+    /// Trigger phrases as written.
+    trigger_text: Vec<String>,
+    /// Product phrases as written (`None`: a synonym group, whose triggers are its terms).
+    product_text: Option<Vec<String>>,
+    /// Compiled triggers: each a list of terms that must all be on the page.
     triggers: Vec<Vec<String>>,
+    /// Compiled expansions: one term per phrase (a user word or phrase term).
     expansions: Vec<String>,
     weight: f32,
+}
+
+impl Rule {
+    fn new(trigger_text: Vec<String>, product_text: Option<Vec<String>>, weight: f32) -> Self {
+        Self {
+            trigger_text,
+            product_text,
+            triggers: Vec::new(),
+            expansions: Vec::new(),
+            weight,
+        }
+    }
 }
 
 /// The compiled lexicon.
@@ -77,6 +96,10 @@ pub struct Lexicon {
     by_first_term: HashMap<String, Vec<(u32, u32)>>,
     /// `cattax` value → (category id → IAB 1.0 code).
     cattax: HashMap<i32, HashMap<String, String>>,
+    /// Problems that do not stop loading (stop words dropped from a phrase), to log.
+    pub warnings: Vec<String>,
+    /// The semantic resource read at start (`[context] semantic`), shared by snapshots.
+    pub semantic: Option<std::sync::Arc<super::semantic::Embeddings>>,
 }
 
 impl Lexicon {
@@ -94,24 +117,29 @@ impl Lexicon {
             errors.push(error(String::new(), format!("more than {MAX_RULES} rules")));
         }
         let mut lexicon = Lexicon::default();
+        let mut checked: Vec<(String, &[String])> = Vec::new();
         for (i, group) in spec.synonyms.iter().enumerate() {
             let field = format!("synonyms[{i}]");
             let weight = check_weight(group.weight, 0.9, &field, &mut errors, &error);
-            let triggers = phrases(&group.terms, &format!("{field}.terms"), &mut errors, &error);
-            let expansions = triggers.iter().flatten().cloned().collect();
-            lexicon.push(triggers, expansions, weight);
+            let terms_field = format!("{field}.terms");
+            check_count(&group.terms, &terms_field, &mut errors, &error);
+            checked.push((terms_field, &group.terms));
+            lexicon
+                .rules
+                .push(Rule::new(group.terms.clone(), None, weight));
         }
         for (i, link) in spec.links.iter().enumerate() {
             let field = format!("links[{i}]");
             let weight = check_weight(link.weight, 0.6, &field, &mut errors, &error);
-            let triggers = phrases(&link.need, &format!("{field}.need"), &mut errors, &error);
-            let products = phrases(
-                &link.products,
-                &format!("{field}.products"),
-                &mut errors,
-                &error,
-            );
-            lexicon.push(triggers, products.into_iter().flatten().collect(), weight);
+            for (side, terms) in [("need", &link.need), ("products", &link.products)] {
+                let side_field = format!("{field}.{side}");
+                check_count(terms, &side_field, &mut errors, &error);
+                checked.push((side_field, terms));
+            }
+            let products = Some(link.products.clone());
+            lexicon
+                .rules
+                .push(Rule::new(link.need.clone(), products, weight));
         }
         for (tax, map) in &spec.cattax {
             let field = format!("cattax.{tax}");
@@ -133,30 +161,86 @@ impl Lexicon {
                 )),
             }
         }
+        let mut user = UserWords::default();
+        for text in lexicon.phrases() {
+            user.add_text(text);
+        }
+        for (field, terms) in checked {
+            for (i, term) in terms.iter().enumerate() {
+                let compiled = compile_phrase(term, &user);
+                if compiled.is_empty() || compiled.len() > MAX_PHRASE_TERMS {
+                    errors.push(error(
+                        format!("{field}[{i}]"),
+                        format!("{term:?} has no usable word, or more than {MAX_PHRASE_TERMS}"),
+                    ));
+                } else if let Some(dropped) = stop_word_in(term) {
+                    lexicon.warnings.push(format!(
+                        "{file}: {field}[{i}] {term:?}: the stop word {dropped:?} is ignored, \
+                         so the phrase matches without it"
+                    ));
+                }
+            }
+        }
         if errors.is_empty() {
+            lexicon.compile(&user);
             Ok(lexicon)
         } else {
             Err(errors)
         }
     }
 
-    fn push(&mut self, triggers: Vec<Vec<String>>, mut expansions: Vec<String>, weight: f32) {
-        expansions.sort();
-        expansions.dedup();
-        let rule = self.rules.len() as u32;
-        for (trigger, phrase) in triggers.iter().enumerate() {
-            if let Some(first) = phrase.first() {
-                self.by_first_term
-                    .entry(first.clone())
-                    .or_default()
-                    .push((rule, trigger as u32));
+    /// Every phrase of every rule as written (the snapshot adds them to its user words).
+    pub fn phrases(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|rule| {
+            rule.trigger_text
+                .iter()
+                .chain(rule.product_text.iter().flatten())
+                .map(String::as_str)
+        })
+    }
+
+    /// Re-tokenizes every rule with `user` words (the snapshot's), so rules match pages
+    /// segmented the same way; a product phrase expands to its one whole term.
+    pub fn compile(&mut self, user: &UserWords) {
+        self.by_first_term.clear();
+        for (index, rule) in self.rules.iter_mut().enumerate() {
+            rule.triggers = rule
+                .trigger_text
+                .iter()
+                .map(|text| compile_phrase(text, user))
+                .filter(|terms| !terms.is_empty())
+                .collect();
+            let products = rule.product_text.as_ref().unwrap_or(&rule.trigger_text);
+            rule.expansions = products
+                .iter()
+                .filter_map(|text| whole_term(compile_phrase(text, user)))
+                .collect();
+            rule.expansions.sort();
+            rule.expansions.dedup();
+            for (trigger, phrase) in rule.triggers.iter().enumerate() {
+                if let Some(first) = phrase.first() {
+                    self.by_first_term
+                        .entry(first.clone())
+                        .or_default()
+                        .push((index as u32, trigger as u32));
+                }
             }
         }
-        self.rules.push(Rule {
-            triggers,
-            expansions,
-            weight,
-        });
+    }
+
+    /// The synonym groups as compiled, each as its single-term members (the snapshot gives
+    /// them one term id, so a group counts once).
+    pub fn synonym_groups(&self) -> impl Iterator<Item = Vec<&str>> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.product_text.is_none())
+            .map(|rule| {
+                rule.triggers
+                    .iter()
+                    .filter(|t| t.len() == 1)
+                    .map(|t| t[0].as_str())
+                    .collect()
+            })
     }
 
     /// Number of rules.
@@ -225,32 +309,53 @@ fn check_weight(
     weight as f32
 }
 
-fn phrases(
+fn check_count(
     terms: &[String],
     field: &str,
     errors: &mut Vec<CampaignError>,
     error: &impl Fn(String, String) -> CampaignError,
-) -> Vec<Vec<String>> {
+) {
     if terms.is_empty() || terms.len() > MAX_RULE_TERMS {
         errors.push(error(
             field.to_owned(),
             format!("1 to {MAX_RULE_TERMS} terms, not {}", terms.len()),
         ));
-        return Vec::new();
     }
-    let mut out = Vec::new();
-    for (i, term) in terms.iter().enumerate() {
-        let tokens = tokenizer().terms(term, MAX_PHRASE_TERMS + 1);
-        if tokens.is_empty() || tokens.len() > MAX_PHRASE_TERMS {
-            errors.push(error(
-                format!("{field}[{i}]"),
-                format!("{term:?} has no usable word, or more than {MAX_PHRASE_TERMS}"),
-            ));
-        } else {
-            out.push(tokens);
+}
+
+/// The terms of one phrase that must all be on a page: its user word or phrase term when
+/// it is one, else its words.
+pub fn compile_phrase(text: &str, user: &UserWords) -> Vec<String> {
+    let tokens = tokenizer().terms_with_user(text, MAX_PHRASE_TERMS * 2 + 2, user);
+    let words: Vec<&String> = tokens.iter().filter(|t| !t.contains(' ')).collect();
+    let whole = tokens
+        .iter()
+        .find(|t| t.contains(' ') && t.split(' ').count() == words.len());
+    if let Some(phrase) = whole {
+        return vec![phrase.clone()];
+    }
+    let mut out: Vec<String> = Vec::new();
+    for word in words {
+        if !out.contains(word) {
+            out.push(word.clone());
         }
     }
     out
+}
+
+/// A compiled phrase as one expansion term; a phrase of several terms expands to nothing,
+/// since its words alone would lift unrelated products.
+fn whole_term(terms: Vec<String>) -> Option<String> {
+    let mut terms = terms;
+    (terms.len() == 1).then(|| terms.remove(0))
+}
+
+/// The first English stop word in `text`, if any (phrases match without them).
+fn stop_word_in(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.is_ascii())
+        .map(str::to_lowercase)
+        .find(|w| tokenizer().is_stop_word(w))
 }
 
 #[cfg(test)]
@@ -268,8 +373,13 @@ mod tests {
         "483" = "IAB17"
     "#;
 
+    /// `text` read as a page of a snapshot whose only user words are the lexicon's own.
     fn expand(lexicon: &Lexicon, text: &str) -> Vec<(String, f32)> {
-        let mut page = tokenizer().terms(text, 64);
+        let mut user = UserWords::default();
+        for phrase in lexicon.phrases() {
+            user.add_text(phrase);
+        }
+        let mut page = tokenizer().terms_with_user(text, 64, &user);
         page.sort();
         page.dedup();
         let page: Vec<&str> = page.iter().map(String::as_str).collect();
@@ -280,28 +390,53 @@ mod tests {
     fn a_need_reaches_its_products_in_both_languages() {
         let lexicon = Lexicon::parse(SAMPLE, "t").expect("valid");
         let zh = expand(&lexicon, "扁平足怎么办");
-        // "足弓垫" segments into "足弓" + "垫": matching works on the same terms both sides.
-        assert!(zh.iter().any(|(t, w)| t == "足弓" && *w == 0.7), "{zh:?}");
-        assert!(zh.iter().any(|(t, _)| t == "insol"), "{zh:?}");
+        // Products expand whole: "足弓垫" is one term (not "足弓" + "垫"), and the English
+        // product phrase is one phrase term, so "support" alone lifts nothing.
+        assert!(zh.iter().any(|(t, w)| t == "足弓垫" && *w == 0.7), "{zh:?}");
+        assert!(zh.iter().any(|(t, _)| t == "arch support insol"), "{zh:?}");
+        assert!(
+            !zh.iter().any(|(t, _)| t == "support" || t == "足弓"),
+            "{zh:?}"
+        );
         let en = expand(&lexicon, "living with flat feet");
-        assert!(en.iter().any(|(t, _)| t == "足弓"), "{en:?}");
+        assert!(en.iter().any(|(t, _)| t == "足弓垫"), "{en:?}");
     }
 
     #[test]
     fn phrases_fire_only_whole_and_synonyms_bring_each_other() {
         let lexicon = Lexicon::parse(SAMPLE, "t").expect("valid");
         assert!(expand(&lexicon, "flat screen").is_empty());
+        assert!(
+            expand(&lexicon, "feet that are flat").is_empty(),
+            "a phrase is adjacent words"
+        );
         let shoes = expand(&lexicon, "best running shoes");
         assert!(
             shoes.iter().any(|(t, w)| t == "跑鞋" && *w == 0.9),
             "{shoes:?}"
         );
         assert!(
-            !shoes.iter().any(|(t, _)| t == "shoe"),
+            !shoes.iter().any(|(t, _)| t == "run shoe"),
             "already on the page"
         );
         assert_eq!(lexicon.map_category(6, "483"), Some("IAB17"));
         assert_eq!(lexicon.map_category(6, "1"), None);
+    }
+
+    #[test]
+    fn stop_words_in_phrases_are_warned_about() {
+        let text = "[[links]]\nneed = [\"what to wear\"]\nproducts = [\"dress\"]";
+        let lexicon = Lexicon::parse(text, "t").expect("valid");
+        assert_eq!(lexicon.warnings.len(), 1, "{:?}", lexicon.warnings);
+        assert!(
+            lexicon.warnings[0].contains("links[0].need[0]"),
+            "{:?}",
+            lexicon.warnings
+        );
+        assert!(Lexicon::parse(SAMPLE, "t")
+            .expect("valid")
+            .warnings
+            .is_empty());
     }
 
     #[test]

@@ -18,7 +18,9 @@
 
 use super::category::Category;
 use super::index::{ContextIndex, TermId};
+use super::semantic::normalised;
 use super::tokenize::tokenizer;
+use super::user_words::UserWords;
 use bidder_sdk::openrtb::BidRequest;
 use serde_json::Value as Json;
 
@@ -50,6 +52,7 @@ impl PageContext {
             weighted: Vec::new(),
             scratch: Vec::new(),
             max_terms,
+            user_words: &index.user_words,
         };
         let site_ext = site.and_then(|s| s.ext.as_ref());
         let app_ext = app.and_then(|a| a.ext.as_ref());
@@ -117,6 +120,9 @@ pub struct PageTerms {
     pub query: Vec<(TermId, f32)>,
     /// Terms on the page itself (not expansions), sorted.
     pub direct: Vec<TermId>,
+    /// The unit mean vector of the page's terms in the semantic resource (none: no
+    /// resource or no known word).
+    pub vector: Option<Box<[f32]>>,
 }
 
 impl PageTerms {
@@ -138,17 +144,30 @@ impl PageTerms {
         query.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         query.dedup_by(|later, kept| later.0 == kept.0);
         direct.sort_unstable();
-        Self { query, direct }
+        let vector = index.semantic().and_then(|semantic| {
+            let mut sum = vec![0.0f32; semantic.dimensions()];
+            let mut known = false;
+            for (term, weight) in &page.terms {
+                known |= semantic.add_to(term, *weight, &mut sum);
+            }
+            known.then(|| normalised(sum)).flatten()
+        });
+        Self {
+            query,
+            direct,
+            vector,
+        }
     }
 }
 
-struct TermReader {
+struct TermReader<'u> {
     weighted: Vec<(String, f32)>,
     scratch: Vec<String>,
     max_terms: usize,
+    user_words: &'u UserWords,
 }
 
-impl TermReader {
+impl TermReader<'_> {
     fn read(&mut self, text: Option<&str>, weight: f32) {
         let Some(text) = text else { return };
         let room = self.max_terms.saturating_sub(self.weighted.len());
@@ -156,7 +175,7 @@ impl TermReader {
             return;
         }
         self.scratch.clear();
-        tokenizer().terms_into(text, &mut self.scratch, room);
+        tokenizer().terms_with(text, &mut self.scratch, room, self.user_words);
         self.weighted
             .extend(self.scratch.drain(..).map(|term| (term, weight)));
     }

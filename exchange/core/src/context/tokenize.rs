@@ -8,6 +8,7 @@
 //! ("Nike跑步鞋 running shoes") works because runs are found per character. Everything is
 //! bounded: input bytes per call, run length, term length, terms per call.
 
+use super::user_words::UserWords;
 use jieba_rs::Jieba;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::cell::RefCell;
@@ -150,13 +151,37 @@ pub fn tokenizer() -> &'static Tokenizer {
     })
 }
 
+/// Most user words found inside one segmented word.
+const MAX_PARTS: usize = 4;
+
+static NO_USER_WORDS: OnceLock<UserWords> = OnceLock::new();
+
 impl Tokenizer {
     /// Appends the terms of `text` to `out` until `out` holds `max_terms`; returns how
-    /// many it appended. Terms may repeat (callers count or deduplicate).
+    /// many it appended. Terms may repeat (callers count or deduplicate). No user words.
     pub fn terms_into(&self, text: &str, out: &mut Vec<String>, max_terms: usize) -> usize {
+        self.terms_with(
+            text,
+            out,
+            max_terms,
+            NO_USER_WORDS.get_or_init(UserWords::default),
+        )
+    }
+
+    /// [`terms_into`](Self::terms_into) with the snapshot's `user` words: Chinese user
+    /// words kept whole and found inside compounds, other single Han characters dropped
+    /// (segmentation noise), English user phrases added as phrase terms.
+    pub fn terms_with(
+        &self,
+        text: &str,
+        out: &mut Vec<String>,
+        max_terms: usize,
+        user: &UserWords,
+    ) -> usize {
         let before = out.len();
         let text = truncate(text, MAX_TEXT_BYTES);
         let mut run: Option<(usize, bool)> = None;
+        let mut latin = LatinPhrase::default();
         for (at, ch) in text
             .char_indices()
             .chain(std::iter::once((text.len(), ' ')))
@@ -166,7 +191,13 @@ impl Tokenizer {
                 if class == Some(han) {
                     continue;
                 }
-                self.run_terms(&text[start..at], han, out, max_terms);
+                let run_text = &text[start..at];
+                if han {
+                    latin.words.clear();
+                    self.han_run(run_text, out, max_terms, user);
+                } else {
+                    self.latin_term(run_text, out, max_terms, user, &mut latin);
+                }
                 if out.len() >= max_terms {
                     break;
                 }
@@ -183,39 +214,75 @@ impl Tokenizer {
         out
     }
 
-    fn run_terms(&self, run: &str, han: bool, out: &mut Vec<String>, max_terms: usize) {
-        if han {
-            let mut chunk_start = 0;
-            for (count, (at, _)) in run.char_indices().enumerate() {
-                if count > 0 && count % MAX_HAN_RUN == 0 {
-                    self.han_terms(&run[chunk_start..at], out, max_terms);
-                    chunk_start = at;
-                }
-            }
-            self.han_terms(&run[chunk_start..], out, max_terms);
-        } else {
-            self.latin_term(run, out, max_terms);
-        }
+    /// The terms of `text` with `user` words, at most `max_terms`.
+    pub fn terms_with_user(&self, text: &str, max_terms: usize, user: &UserWords) -> Vec<String> {
+        let mut out = Vec::new();
+        self.terms_with(text, &mut out, max_terms, user);
+        out
     }
 
-    fn han_terms(&self, run: &str, out: &mut Vec<String>, max_terms: usize) {
+    fn han_run(&self, run: &str, out: &mut Vec<String>, max_terms: usize, user: &UserWords) {
+        let mut chunk_start = 0;
+        for (count, (at, _)) in run.char_indices().enumerate() {
+            if count > 0 && count % MAX_HAN_RUN == 0 {
+                self.han_terms(&run[chunk_start..at], out, max_terms, user);
+                chunk_start = at;
+            }
+        }
+        self.han_terms(&run[chunk_start..], out, max_terms, user);
+    }
+
+    fn han_terms(&self, run: &str, out: &mut Vec<String>, max_terms: usize, user: &UserWords) {
         let words = memoised(&SEGMENT_MEMO, run, || {
             self.jieba
                 .cut(run, false)
                 .into_iter()
-                .filter(|word| !self.is_stop_word(word) && word.len() <= MAX_TERM_BYTES)
                 .map(str::to_owned)
                 .collect::<Vec<String>>()
         });
-        let room = max_terms.saturating_sub(out.len());
-        out.extend(words.into_iter().take(room));
+        let mut at = 0;
+        while at < words.len() && out.len() < max_terms {
+            if let Some((joined, taken)) = user.join(&words[at..]) {
+                for part in user.parts_of(&joined, MAX_PARTS) {
+                    if out.len() + 1 < max_terms {
+                        out.push(part.to_owned());
+                    }
+                }
+                out.push(joined);
+                at += taken;
+                continue;
+            }
+            let word = &words[at];
+            at += 1;
+            if word.len() > MAX_TERM_BYTES || self.is_stop_word(word) {
+                continue;
+            }
+            let chars = word.chars().count();
+            if chars == 1 && !user.is_han_word(word) {
+                continue;
+            }
+            out.push(word.clone());
+            for part in user.parts_of(word, MAX_PARTS) {
+                if out.len() < max_terms {
+                    out.push(part.to_owned());
+                }
+            }
+        }
     }
 
-    fn is_stop_word(&self, word: &str) -> bool {
+    /// Whether `word` (lower case) is a stop word.
+    pub fn is_stop_word(&self, word: &str) -> bool {
         self.stop_words.binary_search(&word).is_ok()
     }
 
-    fn latin_term(&self, word: &str, out: &mut Vec<String>, max_terms: usize) {
+    fn latin_term(
+        &self,
+        word: &str,
+        out: &mut Vec<String>,
+        max_terms: usize,
+        user: &UserWords,
+        latin: &mut LatinPhrase,
+    ) {
         if out.len() >= max_terms || word.len() > MAX_TERM_BYTES {
             return;
         }
@@ -230,7 +297,12 @@ impl Tokenizer {
         } else {
             self.stem(lower)
         };
-        out.push(term);
+        if !user.is_empty() {
+            latin.push(&term, user, out, max_terms);
+        }
+        if out.len() < max_terms {
+            out.push(term);
+        }
     }
 
     /// The Snowball stem of `lower` (memoised).
@@ -238,6 +310,34 @@ impl Tokenizer {
         memoised(&STEM_MEMO, &lower, || {
             self.stemmer.stem(&lower).into_owned()
         })
+    }
+}
+
+/// The English words just read, for phrase terms: the last stems that still start a user
+/// phrase (reset by Chinese text).
+#[derive(Default)]
+struct LatinPhrase {
+    words: Vec<String>,
+}
+
+impl LatinPhrase {
+    /// Adds `term` after the words before it; pushes every user phrase that ends with it.
+    fn push(&mut self, term: &str, user: &UserWords, out: &mut Vec<String>, max_terms: usize) {
+        self.words.push(term.to_owned());
+        if self.words.len() > super::user_words::MAX_PHRASE_WORDS {
+            self.words.remove(0);
+        }
+        // Longest suffix first: "air fryer basket" then "fryer basket".
+        for start in 0..self.words.len().saturating_sub(1) {
+            let phrase = self.words[start..].join(" ");
+            if user.is_phrase(&phrase) && out.len() < max_terms {
+                out.push(phrase);
+            }
+        }
+        // Keep only the suffixes that can still grow into a phrase.
+        while !self.words.is_empty() && !user.starts_phrase(&self.words.join(" ")) {
+            self.words.remove(0);
+        }
     }
 }
 
@@ -391,6 +491,38 @@ mod tests {
         assert_eq!(
             first,
             terms("Running shoes for runners, choosing sizes like 42EU and 5G phones")
+        );
+    }
+
+    #[test]
+    fn user_words_stay_whole_parts_are_found_and_lone_characters_go() {
+        let mut user = UserWords::default();
+        for word in ["辅食机", "耳机", "power bank", "伞"] {
+            user.add_text(word);
+        }
+        let t =
+            tokenizer().terms_with_user("宝宝辅食机和降噪耳机，带把伞和power bank出门", 64, &user);
+        assert!(t.contains(&"辅食机".to_owned()), "joined back: {t:?}");
+        assert!(
+            t.contains(&"耳机".to_owned()),
+            "found inside the compound: {t:?}"
+        );
+        assert!(
+            t.contains(&"伞".to_owned()),
+            "a one-character user word stays: {t:?}"
+        );
+        assert!(
+            t.contains(&"power bank".to_owned()) && t.contains(&"bank".to_owned()),
+            "{t:?}"
+        );
+        assert!(
+            t.iter().all(|w| w.chars().count() > 1 || w == "伞"),
+            "no lone characters: {t:?}"
+        );
+        let plain = terms("宝宝辅食机和降噪耳机");
+        assert!(
+            !plain.contains(&"辅食机".to_owned()),
+            "without user words: {plain:?}"
         );
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::campaign::{compile, parse};
 use crate::index::build;
-use crate::scoring::{score, Neutral, Signals};
+use crate::scoring::{score, Neutral, SignalSource, Signals};
 use crate::targeting::{explain, FilterReason};
 use bidder_sdk::openrtb::decode_request;
 use proptest::prelude::*;
@@ -297,6 +297,27 @@ fn arbitrary_request() -> impl Strategy<Value = serde_json::Value> {
         })
 }
 
+/// No adjustment but a quality weight in (0, 1] drawn per campaign from the seed (none:
+/// neutral).
+struct RandomQuality(Option<u64>);
+
+impl SignalSource for RandomQuality {
+    fn signals(&self, id: usize, _campaign: &Campaign) -> Signals {
+        let quality = self.0.map_or(1.0, |seed| {
+            let draw = auction::mix(seed ^ id as u64) >> 11;
+            0.01 + 0.99 * (draw as f64 / (1u64 << 53) as f64)
+        });
+        Signals {
+            quality,
+            ..Signals::NEUTRAL
+        }
+    }
+
+    fn max_boost(&self) -> f64 {
+        1.0
+    }
+}
+
 /// `body` as a request with its imp at `floor`, twice (ids "1" and "2").
 fn two_imps(body: serde_json::Value, floor: f64) -> BidRequest {
     let mut r = request(body);
@@ -317,16 +338,20 @@ proptest! {
         campaigns in (0..30usize).prop_flat_map(|n| (0..n).map(arbitrary_campaign).collect::<Vec<_>>()),
         body in arbitrary_request(),
         floor in 0.0f64..3.0,
+        quality_seed in proptest::option::of(any::<u64>()),
     ) {
         let snap = snapshot(campaigns);
         let r = two_imps(body, floor);
-        let decision = decide(&r, &snap, &config(), &Neutral, NOON);
+        // Neutral, or quality weights in (0, 1] per campaign (the contextual ranking).
+        let source = RandomQuality(quality_seed);
+        let decision = decide(&r, &snap, &config(), &source, NOON);
         let mut reference: Vec<ImpAuction> = decision.imps.iter().zip(&decision.seeds).map(|(imp, &seed)| ImpAuction {
             floor: imp.floor,
             candidates: (0..snap.len() as u32)
                 .filter_map(|id| explain(&snap, id, &decision.request, imp).ok().map(|creative| Candidate {
                     source: auction::Source::Campaign { id, creative },
                     ecpm: score(&snap.campaigns[id as usize], Signals::NEUTRAL).ecpm,
+                    quality: source.signals(id as usize, &snap.campaigns[id as usize]).quality,
                     tiebreak: auction::mix(seed ^ u64::from(id)),
                     event_rate: score(&snap.campaigns[id as usize], Signals::NEUTRAL)
                         .event_rate(&snap.campaigns[id as usize]),

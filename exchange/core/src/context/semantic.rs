@@ -1,0 +1,199 @@
+//! The semantic resource: word vectors, so a page that never names a product can still be
+//! near it in meaning. Read once at start from `[context] semantic` (the sample:
+//! `configs/semantic/zh-vectors.bin`, 75-dimensional Chinese word vectors from the
+//! Apache-2.0 `cnsyn` package, quantised by `configs/semantic/build.py`), shared by every
+//! snapshot, bounded in size.
+//!
+//! A snapshot gives each campaign the weighted mean vector of its document's terms; a page
+//! gets the weighted mean vector of its terms (one hash lookup and 75 additions per term);
+//! their cosine adds to the keyword evidence (`context::Relevance::semantic`). The hand
+//! lexicon stays the operator's override: its rules add explicit evidence on top.
+//!
+//! Format (little-endian): `EXEMB1\n`, u32 word count, u16 dimensions; per word: u8 byte
+//! length, the UTF-8 word, f32 scale, `dimensions` × i8 (value = i8 × scale).
+
+use std::collections::HashMap;
+
+/// Largest resource file read.
+pub const MAX_SEMANTIC_BYTES: u64 = 64 * 1024 * 1024;
+/// Most words.
+pub const MAX_WORDS: usize = 500_000;
+/// Most dimensions.
+pub const MAX_DIMENSIONS: usize = 512;
+const MAGIC: &[u8] = b"EXEMB1\n";
+
+/// Quantised word vectors.
+#[derive(Debug, Default)]
+pub struct Embeddings {
+    dimensions: usize,
+    index: HashMap<Box<str>, u32>,
+    scales: Vec<f32>,
+    values: Vec<i8>,
+}
+
+impl Embeddings {
+    /// Parses a resource; the error says what is wrong and where.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.take(MAGIC.len())? != MAGIC {
+            return Err("not an EXEMB1 word-vector file".to_owned());
+        }
+        let count = u32::from_le_bytes(reader.array()?) as usize;
+        let dimensions = usize::from(u16::from_le_bytes(reader.array()?));
+        if count > MAX_WORDS || dimensions == 0 || dimensions > MAX_DIMENSIONS {
+            return Err(format!(
+                "{count} words of {dimensions} dimensions: at most {MAX_WORDS} words of 1..={MAX_DIMENSIONS}"
+            ));
+        }
+        let mut embeddings = Self {
+            dimensions,
+            index: HashMap::with_capacity(count),
+            scales: Vec::with_capacity(count),
+            values: Vec::with_capacity(count * dimensions),
+        };
+        for n in 0..count {
+            let length = usize::from(reader.take(1)?[0]);
+            let word = std::str::from_utf8(reader.take(length)?)
+                .map_err(|_| format!("word {n} is not UTF-8"))?;
+            let scale = f32::from_le_bytes(reader.array()?);
+            if !(scale.is_finite() && scale > 0.0) || word.is_empty() {
+                return Err(format!(
+                    "word {n} ({word:?}): empty, or scale {scale} not > 0"
+                ));
+            }
+            let values = reader.take(dimensions)?;
+            embeddings.index.insert(Box::from(word), n as u32);
+            embeddings.scales.push(scale);
+            embeddings
+                .values
+                .extend(values.iter().map(|&b| i8::from_le_bytes([b])));
+        }
+        if reader.at != bytes.len() {
+            return Err(format!(
+                "{} bytes after the last word",
+                bytes.len() - reader.at
+            ));
+        }
+        Ok(embeddings)
+    }
+
+    /// Number of words.
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.scales.is_empty()
+    }
+
+    /// Dimensions of every vector.
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// Adds `weight` × the vector of `word` to `sum` (sized [`dimensions`](Self::dimensions));
+    /// false when the word is unknown.
+    pub fn add_to(&self, word: &str, weight: f32, sum: &mut [f32]) -> bool {
+        let Some(&n) = self.index.get(word) else {
+            return false;
+        };
+        let n = n as usize;
+        let scale = self.scales[n] * weight;
+        let values = &self.values[n * self.dimensions..(n + 1) * self.dimensions];
+        for (s, &v) in sum.iter_mut().zip(values) {
+            *s += f32::from(v) * scale;
+        }
+        true
+    }
+}
+
+/// `sum` scaled to unit length, or `None` when it is zero.
+pub fn normalised(mut sum: Vec<f32>) -> Option<Box<[f32]>> {
+    let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if !(norm.is_finite() && norm > 1e-6) {
+        return None;
+    }
+    sum.iter_mut().for_each(|v| *v /= norm);
+    Some(sum.into_boxed_slice())
+}
+
+/// The cosine of two unit vectors (0 when their sizes differ).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("truncated at byte {}", self.at))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+}
+
+/// A resource holding `words` with their (unquantised) vectors, in the file format: for
+/// tests and tools.
+pub fn encode(words: &[(&str, Vec<f32>)]) -> Vec<u8> {
+    let dimensions = words.first().map_or(0, |(_, v)| v.len());
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(dimensions as u16).to_le_bytes());
+    for (word, vector) in words {
+        out.push(word.len() as u8);
+        out.extend_from_slice(word.as_bytes());
+        let max = vector.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9);
+        let scale = max / 127.0;
+        out.extend_from_slice(&scale.to_le_bytes());
+        out.extend(vector.iter().map(|v| (v / scale).round() as i8 as u8));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_and_bad_files_are_refused() {
+        let bytes = encode(&[("露营", vec![1.0, 0.0, 0.5]), ("帐篷", vec![0.9, 0.1, 0.4])]);
+        let embeddings = Embeddings::parse(&bytes).expect("valid");
+        assert_eq!((embeddings.len(), embeddings.dimensions()), (2, 3));
+        let mut camping = vec![0.0; 3];
+        assert!(embeddings.add_to("露营", 1.0, &mut camping));
+        let mut tent = vec![0.0; 3];
+        assert!(embeddings.add_to("帐篷", 1.0, &mut tent));
+        assert!(!embeddings.add_to("股票", 1.0, &mut tent));
+        let (a, b) = (
+            normalised(camping).expect("known"),
+            normalised(tent).expect("known"),
+        );
+        assert!(cosine(&a, &b) > 0.95);
+        for bad in [
+            &bytes[..bytes.len() - 1],
+            &b"EXEMB2\n"[..],
+            &[bytes.as_slice(), b"x"].concat()[..],
+        ] {
+            assert!(Embeddings::parse(bad).is_err());
+        }
+        assert!(normalised(vec![0.0; 3]).is_none());
+    }
+}
