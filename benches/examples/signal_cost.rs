@@ -11,8 +11,8 @@
 //! ```
 //!
 //! Same fixture as `benches/benches/contextual.rs`: 10,000 synthetic campaigns with
-//! keyword documents and LTV tiers, the sample lexicon and model, the typical request
-//! from a user with a purchase history.
+//! keyword documents and LTV tiers, the sample lexicon, word vectors, quality weight and
+//! model, the typical request from a user with a purchase history.
 
 use benches::{ContextualFixture, BENCH_NOW as NOW};
 use exchange::context::RequestContext;

@@ -311,8 +311,15 @@ impl ContextualFixture {
     /// Builds the fixture (reads `configs/` of this repository).
     pub fn new() -> Self {
         let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-        let lexicon = exchange::serving::snapshots::read_lexicon(&configs.join("lexicon.toml"))
+        let mut lexicon = exchange::serving::snapshots::read_lexicon(&configs.join("lexicon.toml"))
             .expect("sample lexicon");
+        // The sample config's semantic resource and quality weight (what it serves with).
+        let semantic =
+            exchange::serving::snapshots::read_semantic(&configs.join("semantic/zh-vectors.bin"))
+                .expect("sample word vectors");
+        lexicon.semantic = Some(std::sync::Arc::new(semantic));
+        let mut config = exchange::config::ExchangeConfig::default().auction_config();
+        config.context.quality_weight = 2.0;
         let today = BENCH_NOW / 86_400;
         let history = exchange::shared::PurchaseHistory {
             transactions: 10,
@@ -327,7 +334,7 @@ impl ContextualFixture {
                 1,
                 "bench".into(),
             ),
-            config: exchange::config::ExchangeConfig::default().auction_config(),
+            config,
             request: bidder_sdk::openrtb::decode_request(TYPICAL_REQUEST.as_bytes())
                 .expect("valid"),
             model: exchange::serving::model_file::read_model(&configs.join("models/ltv.json"))

@@ -541,6 +541,8 @@ impl ExchangeConfig {
                 category_weight: self.context.category_weight,
                 quality_weight: self.context.quality_weight,
                 quality_floor: self.context.quality_floor,
+                interest_lift: self.context.interest_lift,
+                member_cvr_lift: self.context.member_cvr_lift,
                 max_terms: self.context.max_terms,
                 contextual_only: self.context.contextual_only,
             },

@@ -63,6 +63,7 @@ function sampleConfig(port) {
     ['"campaigns.json"', JSON.stringify(path.join(configs, 'campaigns.json'))],
     ['"models/ltv.json"', JSON.stringify(path.join(configs, 'models/ltv.json'))],
     ['"lexicon.toml"', JSON.stringify(path.join(configs, 'lexicon.toml'))],
+    ['"semantic/zh-vectors.bin"', JSON.stringify(path.join(configs, 'semantic/zh-vectors.bin'))],
     ['"geo/sample.mmdb"', JSON.stringify(path.join(configs, 'geo/sample.mmdb'))],
     ['"publishers.toml"', JSON.stringify(path.join(configs, 'publishers.toml'))],
     ['path = "../data/exchange.db"', 'path = ""'],

@@ -372,3 +372,32 @@ async fn the_lexicon_swaps_with_the_snapshot_and_a_bad_one_is_refused() {
     assert_eq!(winner(&client, &exchange, flat_feet()).await, "shoes");
     exchange.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_interests_lift_the_campaigns_they_fit_only_with_consent() {
+    // Cookware bids 0.55, shoes 0.50: on a page that says nothing, interests decide.
+    let exchange = exchange(0.55).await;
+    let client = Client::new();
+    let request = |regs: &str| {
+        format!(
+            r#"{{"id":"i","tmax":500,"imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],
+            "site":{{"id":"s","domain":"pages.example"}},
+            "user":{{"id":"u-1","keywords":"running shoes",
+              "data":[{{"name":"dmp","segment":[{{"name":"marathon runners","value":"跑鞋"}}]}}],
+              "ext":{{"interests":["trail running"],"member":true}}}}{regs}}}"#
+        )
+    };
+    let (_, rows) = debug_rows(&client, &exchange, request("")).await;
+    let shoes = row(&rows, "shoes");
+    let fit = shoes["interest"].as_f64().expect("interest read");
+    assert!(fit > 0.3, "{shoes}");
+    assert!(shoes["ctr_lift"].as_f64().expect("lift") > 1.1, "{shoes}");
+    assert_eq!(row(&rows, "cookware")["interest"], 0.0, "{rows:?}");
+    assert_eq!(winner(&client, &exchange, request("")).await, "shoes");
+    // Under COPPA nothing about the user is read: price decides again.
+    let coppa = request(r#","regs":{"coppa":1}"#);
+    let (_, rows) = debug_rows(&client, &exchange, coppa.clone()).await;
+    assert!(row(&rows, "shoes")["interest"].is_null(), "{rows:?}");
+    assert_eq!(winner(&client, &exchange, coppa).await, "cookware");
+    exchange.shutdown().await;
+}

@@ -45,6 +45,10 @@ pub struct ContextWeights {
     pub quality_weight: f64,
     /// Quality of a campaign of relevance 0, (0, 1].
     pub quality_floor: f64,
+    /// pCTR × (1 + interest_lift × fit of the user's declared interests) (with consent).
+    pub interest_lift: f64,
+    /// pCVR × this for a member (`user.ext.member`, with consent); 1: off.
+    pub member_cvr_lift: f64,
     /// Most page terms read per request.
     pub max_terms: usize,
     /// Never read user data (purchase history, LTV): contextual signals only.
@@ -58,6 +62,8 @@ impl Default for ContextWeights {
             category_weight: 0.6,
             quality_weight: 0.0,
             quality_floor: 0.05,
+            interest_lift: 0.5,
+            member_cvr_lift: 1.0,
             max_terms: 256,
             contextual_only: false,
         }

@@ -8,6 +8,7 @@
 //! - [`category`]: IAB 1.0 categories and their exact / parent / sibling match.
 //! - [`index`]: per campaign, its keyword document as normalised BM25 weights (built with
 //!   the snapshot), its ad categories and brand-safety phrases.
+//! - [`interests`]: the user's declared interests and membership (with consent).
 //! - [`page`]: per request, the page's weighted terms, expansions and categories.
 //!
 //! - [`semantic`]: related words from a resource (embedding neighbours), beyond the
@@ -21,6 +22,7 @@
 
 pub mod category;
 pub mod index;
+pub mod interests;
 pub mod lexicon;
 pub mod page;
 pub mod semantic;
@@ -59,6 +61,24 @@ pub struct Relevance {
     pub total: f32,
 }
 
+/// Σ query weight × document weight over the terms both hold (both sorted by term): a
+/// merge, nothing allocated.
+pub fn match_score(query: &[(index::TermId, f32)], document: &[(index::TermId, f32)]) -> f32 {
+    let (mut i, mut j, mut score) = (0, 0, 0.0f32);
+    while i < query.len() && j < document.len() {
+        match query[i].0.cmp(&document[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                score += query[i].1 * document[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    score
+}
+
 /// The request's page, ready to score campaigns against.
 #[derive(Debug, Default, Clone)]
 pub struct RequestContext {
@@ -87,20 +107,7 @@ impl RequestContext {
 
     /// Relevance of campaign `id`.
     pub fn relevance(&self, index: &ContextIndex, id: usize, category_weight: f32) -> Relevance {
-        let document = index.document(id);
-        let (mut i, mut j, mut keyword) = (0, 0, 0.0f32);
-        let query = &self.terms.query;
-        while i < query.len() && j < document.len() {
-            match query[i].0.cmp(&document[j].0) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    keyword += query[i].1 * document[j].1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+        let keyword = match_score(&self.terms.query, index.document(id));
         let category = best_match(&self.page.categories, index.ad_categories(id));
         let semantic = self
             .terms

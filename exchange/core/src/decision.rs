@@ -266,6 +266,11 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                     if !every && best.full_above(reachable) {
                         break;
                     }
+                    // Ranks are eCPM × quality: a campaign whose quality cannot lift it into
+                    // the best found is skipped unscored (later ones may still fit better).
+                    if !every && best.full_above(reachable * signals.quality_bound(id)) {
+                        continue;
+                    }
                     let campaign = &snapshot.campaigns[id];
                     let admitted = memo.passes(id, || {
                         check_request(campaign, &features).map_err(FilterReason::as_str)?;

@@ -70,6 +70,13 @@ pub trait SignalSource {
         None
     }
 
+    /// An upper bound on campaign `id`'s `signals(..).quality` that is cheaper than its
+    /// signals: selection skips a campaign whose eCPM bound times this cannot enter the
+    /// best found. Default 1 (no bound).
+    fn quality_bound(&self, _id: usize) -> f64 {
+        1.0
+    }
+
     /// An upper bound on `score(c, signals(c)).ecpm / score(c, NEUTRAL).ecpm` over all
     /// campaigns. Candidate selection visits campaigns in descending neutral eCPM and stops
     /// once no later one can reach the best found; `f64::INFINITY` disables that.

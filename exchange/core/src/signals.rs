@@ -10,6 +10,7 @@
 
 use crate::campaign::{Campaign, LtvTier};
 use crate::config::AuctionConfig;
+use crate::context::interests::Interests;
 use crate::context::{Relevance, RequestContext};
 use crate::index::Snapshot;
 use crate::ltv::train::LtvModel;
@@ -114,6 +115,10 @@ pub struct AuctionSignals<'a> {
     category_weight: f32,
     quality_weight: f64,
     quality_floor: f64,
+    /// The user's declared interests and membership (none without consent).
+    interests: Option<Interests>,
+    interest_lift: f64,
+    member_cvr_lift: f64,
     user: UserInputs<'a>,
     /// Predictions per vertical, computed on first use.
     predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
@@ -135,6 +140,9 @@ pub struct SignalReport {
     pub relevance: Option<Relevance>,
     /// The pCTR multiplier applied.
     pub ctr_lift: f64,
+    /// How well the user's declared interests fit the campaign (absent: none, or no
+    /// consent).
+    pub interest: Option<f32>,
     /// The user's predicted value in the campaign's vertical.
     pub ltv: Option<Prediction>,
     /// The LTV tier applied (none: the campaign's default payout).
@@ -156,6 +164,14 @@ impl<'a> AuctionSignals<'a> {
         } else {
             RequestContext::default()
         };
+        let wants_interests =
+            config.context.interest_lift > 0.0 || config.context.member_cvr_lift > 1.0;
+        let interests = request
+            .user
+            .as_ref()
+            .filter(|_| wants_interests && UserInputs::allowed(request, config))
+            .map(|user| Interests::read(user, &snapshot.context))
+            .filter(|interests| !interests.is_empty());
         Self {
             snapshot,
             context,
@@ -163,6 +179,9 @@ impl<'a> AuctionSignals<'a> {
             category_weight: config.context.category_weight as f32,
             quality_weight: config.context.quality_weight,
             quality_floor: config.context.quality_floor,
+            interests,
+            interest_lift: config.context.interest_lift,
+            member_cvr_lift: config.context.member_cvr_lift,
             user,
             predictions: RefCell::new(Vec::new()),
         }
@@ -214,11 +233,37 @@ impl<'a> AuctionSignals<'a> {
         campaign.ltv_tiers.iter().find(|t| ltv >= t.min_ltv)
     }
 
+    /// The quality weight of a campaign of relevance `total` (1 without a weight).
+    fn quality_of(&self, total: f64) -> f64 {
+        if self.quality_weight > 0.0 {
+            let quality = self.quality_floor + (1.0 - self.quality_floor) * total;
+            quality
+                .clamp(f64::MIN_POSITIVE, 1.0)
+                .powf(self.quality_weight)
+        } else {
+            1.0
+        }
+    }
+
+    /// Campaign `id`'s quality weight on this page (1 when the page is empty or the
+    /// weight is off).
+    fn quality(&self, id: usize) -> f64 {
+        if self.quality_weight <= 0.0 {
+            return 1.0;
+        }
+        self.relevance(id)
+            .map_or(1.0, |r| self.quality_of(f64::from(r.total)))
+    }
+
     /// What the signals made of campaign `id`.
     pub fn report(&self, id: usize, campaign: &Campaign) -> SignalReport {
         SignalReport {
             relevance: self.relevance(id),
             ctr_lift: self.signals(id, campaign).ctr_lift,
+            interest: self
+                .interests
+                .as_ref()
+                .map(|i| i.fit(&self.snapshot.context, id)),
             ltv: self.prediction(campaign.vertical.as_deref()),
             tier: self.tier(campaign).map(|t| t.name.clone()),
         }
@@ -231,11 +276,13 @@ impl SignalSource for AuctionSignals<'_> {
         if let Some(relevance) = self.relevance(id) {
             let total = f64::from(relevance.total);
             signals.ctr_lift = 1.0 + self.relevance_lift * total;
-            if self.quality_weight > 0.0 {
-                let quality = self.quality_floor + (1.0 - self.quality_floor) * total;
-                signals.quality = quality
-                    .clamp(f64::MIN_POSITIVE, 1.0)
-                    .powf(self.quality_weight);
+            signals.quality = self.quality_of(total);
+        }
+        if let Some(interests) = &self.interests {
+            let fit = f64::from(interests.fit(&self.snapshot.context, id));
+            signals.ctr_lift *= 1.0 + self.interest_lift * fit;
+            if interests.member {
+                signals.cvr_lift *= self.member_cvr_lift;
             }
         }
         if let Some(tier) = self.tier(campaign) {
@@ -262,6 +309,10 @@ impl SignalSource for AuctionSignals<'_> {
         None
     }
 
+    fn quality_bound(&self, id: usize) -> f64 {
+        self.quality(id)
+    }
+
     fn max_boost(&self) -> f64 {
         let context = if self.context.is_empty() {
             1.0
@@ -273,7 +324,11 @@ impl SignalSource for AuctionSignals<'_> {
         } else {
             1.0
         };
-        context * ltv
+        let interests = self.interests.as_ref().map_or(1.0, |i| {
+            let member = if i.member { self.member_cvr_lift } else { 1.0 };
+            (1.0 + self.interest_lift) * member
+        });
+        context * ltv * interests
     }
 }
 
@@ -316,6 +371,65 @@ mod tests {
         let read = AuctionSignals::new(&request, &ruled, &config, UserInputs::default());
         assert!(!read.context().is_empty());
         assert_eq!(read.exclusion(0, &ruled.campaigns[0]), None);
+    }
+
+    #[test]
+    fn declared_interests_and_membership_boost_within_the_bound_and_only_with_consent() {
+        let mut tent = campaign(Pricing::Cpc { bid: 0.5 });
+        tent.id = "tent".into();
+        tent.keywords = vec!["camping tent".into(), "帐篷".into(), "露营".into()];
+        let mut coffee = campaign(Pricing::Cpc { bid: 0.5 });
+        coffee.id = "coffee".into();
+        coffee.keywords = vec!["espresso".into(), "咖啡".into()];
+        let snapshot = crate::index::build(vec![tent, coffee], 1, "t".into());
+        let tent_id = snapshot.ids["tent"] as usize;
+        let coffee_id = snapshot.ids["coffee"] as usize;
+        let mut config = AuctionConfig::default();
+        config.context.member_cvr_lift = 1.2;
+        let user = r#""user":{"id":"u","keywords":"camping tent,hiking",
+            "data":[{"segment":[{"name":"outdoor lovers","value":"露营"}]}],
+            "ext":{"interests":["露营"],"member":true}}"#;
+        let body = |regs: &str| {
+            format!(
+                r#"{{"id":"r","imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],"site":{{"id":"s"}},{user}{regs}}}"#
+            )
+        };
+        let request = self::request(&body(""));
+        let signals = AuctionSignals::new(&request, &snapshot, &config, UserInputs::default());
+        let on_tent = signals.signals(tent_id, &snapshot.campaigns[tent_id]);
+        let on_coffee = signals.signals(coffee_id, &snapshot.campaigns[coffee_id]);
+        assert!(on_tent.ctr_lift > 1.2, "{on_tent:?}");
+        assert_eq!(on_coffee.ctr_lift, 1.0, "no interest in coffee");
+        assert_eq!(
+            (on_tent.cvr_lift, on_coffee.cvr_lift),
+            (1.2, 1.2),
+            "a member"
+        );
+        let bound = signals.max_boost();
+        for (id, s) in [(tent_id, on_tent), (coffee_id, on_coffee)] {
+            let boost = s.ctr_lift * s.cvr_lift;
+            assert!(boost <= bound + 1e-9, "{id}: {boost} > {bound}");
+        }
+        let fit = signals
+            .report(tent_id, &snapshot.campaigns[tent_id])
+            .interest;
+        assert!(fit.is_some_and(|f| f > 0.3), "{fit:?}");
+        // Under COPPA, or GDPR without consent, or contextual-only: nothing is read.
+        for regs in [r#","regs":{"coppa":1}"#, r#","regs":{"gdpr":1}"#] {
+            let request = self::request(&body(regs));
+            let signals = AuctionSignals::new(&request, &snapshot, &config, UserInputs::default());
+            assert_eq!(
+                signals.signals(tent_id, &snapshot.campaigns[tent_id]),
+                Signals::NEUTRAL
+            );
+            assert_eq!(signals.max_boost(), 1.0);
+        }
+        config.context.contextual_only = true;
+        let signals = AuctionSignals::new(&request, &snapshot, &config, UserInputs::default());
+        assert_eq!(
+            signals.signals(tent_id, &snapshot.campaigns[tent_id]),
+            Signals::NEUTRAL
+        );
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub struct ContextConfig {
     pub quality_weight: f64,
     /// The quality of a campaign the page is not relevant to at all, (0, 1]. Default 0.05.
     pub quality_floor: f64,
+    /// pCTR is also multiplied by `1 + interest_lift × fit` of the user's declared
+    /// interests (`user.keywords`, `user.data` segments, `user.ext.interests`), when user
+    /// data may be used. Default 0.5, at most 2; 0 ignores them.
+    pub interest_lift: f64,
+    /// pCVR multiplier for a member (`user.ext.member: true`), when user data may be used.
+    /// Default 1 (off), 1..=3.
+    pub member_cvr_lift: f64,
     /// Most page terms read per request (1..=1024). Default 256.
     pub max_terms: usize,
     /// Never use user data (LTV history, publisher signals) in the auction: contextual
@@ -41,6 +48,8 @@ impl Default for ContextConfig {
             category_weight: 0.6,
             quality_weight: 0.0,
             quality_floor: 0.05,
+            interest_lift: 0.5,
+            member_cvr_lift: 1.0,
             max_terms: 256,
             contextual_only: false,
         }
@@ -66,6 +75,12 @@ impl ContextConfig {
             && self.quality_floor <= 1.0)
         {
             return fail("quality_floor", "must be in (0, 1]");
+        }
+        if !(self.interest_lift.is_finite() && (0.0..=2.0).contains(&self.interest_lift)) {
+            return fail("interest_lift", "must be in [0, 2]");
+        }
+        if !(self.member_cvr_lift.is_finite() && (1.0..=3.0).contains(&self.member_cvr_lift)) {
+            return fail("member_cvr_lift", "must be in [1, 3]");
         }
         if !(1..=1024).contains(&self.max_terms) {
             return fail("max_terms", "must be in 1..=1024");

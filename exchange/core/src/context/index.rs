@@ -66,11 +66,11 @@ impl ContextIndex {
         for campaign in campaigns {
             let rules = &campaign.context.exclude_keywords;
             for text in campaign.keywords.iter().chain(rules) {
-                user_words.add_text(text);
+                super::tokenize::add_user_text(&mut user_words, text);
             }
         }
         for phrase in lexicon.phrases() {
-            user_words.add_text(phrase);
+            super::tokenize::add_user_text(&mut user_words, phrase);
         }
         lexicon.compile(&user_words);
         let mut vocabulary: HashMap<String, TermId> = HashMap::new();
@@ -155,9 +155,12 @@ impl ContextIndex {
         let vectors = match lexicon.semantic.as_deref() {
             Some(semantic) => {
                 let mut names: Vec<&str> = vec![""; next as usize];
+                // One name per id (synonyms share ids): the smallest, so builds agree
+                // whatever the map's order.
                 for (term, &id) in &vocabulary {
-                    if names[id as usize].is_empty() {
-                        names[id as usize] = term;
+                    let name = &mut names[id as usize];
+                    if name.is_empty() || term.as_str() < *name {
+                        *name = term;
                     }
                 }
                 documents

@@ -163,7 +163,7 @@ impl Lexicon {
         }
         let mut user = UserWords::default();
         for text in lexicon.phrases() {
-            user.add_text(text);
+            super::tokenize::add_user_text(&mut user, text);
         }
         for (field, terms) in checked {
             for (i, term) in terms.iter().enumerate() {
@@ -377,7 +377,7 @@ mod tests {
     fn expand(lexicon: &Lexicon, text: &str) -> Vec<(String, f32)> {
         let mut user = UserWords::default();
         for phrase in lexicon.phrases() {
-            user.add_text(phrase);
+            crate::context::tokenize::add_user_text(&mut user, phrase);
         }
         let mut page = tokenizer().terms_with_user(text, 64, &user);
         page.sort();

@@ -341,6 +341,27 @@ impl LatinPhrase {
     }
 }
 
+/// Adds to `user` what `text` (a keyword or lexicon phrase as written) holds: each run of
+/// Han characters as a word (a lone character only when it is the whole text), and the
+/// stems of an all-English text of 2..=3 words as a phrase.
+pub fn add_user_text(user: &mut UserWords, text: &str) {
+    let text = text.trim();
+    let mut han_runs = text
+        .split(|c: char| !is_han(c))
+        .filter(|run| !run.is_empty())
+        .peekable();
+    if han_runs.peek().is_none() {
+        let stems = tokenizer().terms(text, super::user_words::MAX_PHRASE_WORDS + 1);
+        user.add_phrase(&stems);
+        return;
+    }
+    for run in han_runs {
+        if run.chars().count() >= 2 || run == text {
+            user.add_han(run);
+        }
+    }
+}
+
 /// `compute()` for `key`, memoised in this thread's `memo`: pages repeat across requests
 /// (titles, keywords, the same words), a stem costs ~3k instructions and a segmentation
 /// a few thousand where a hit costs a hash and a clone. The functions are pure, so a memo
@@ -498,7 +519,7 @@ mod tests {
     fn user_words_stay_whole_parts_are_found_and_lone_characters_go() {
         let mut user = UserWords::default();
         for word in ["辅食机", "耳机", "power bank", "伞"] {
-            user.add_text(word);
+            add_user_text(&mut user, word);
         }
         let t =
             tokenizer().terms_with_user("宝宝辅食机和降噪耳机，带把伞和power bank出门", 64, &user);

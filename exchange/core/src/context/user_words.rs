@@ -6,7 +6,7 @@
 //!
 //! jieba's own dictionary is process-wide and immutable (adding words to it would need a
 //! copy per snapshot of its ~60 MiB); these sets are per snapshot, built with it, and
-//! applied by [`Tokenizer::terms_with`](super::tokenize::Tokenizer::terms_with) on both
+//! applied by the tokenizer (`Tokenizer::terms_with`) on both
 //! sides of a match, so campaign documents, lexicon rules and pages agree.
 
 use std::collections::HashSet;
@@ -55,27 +55,6 @@ impl UserWords {
             self.phrase_prefixes.insert(stems[..end].join(" "));
         }
         self.phrases.insert(stems.join(" "));
-    }
-
-    /// Adds what `text` (a keyword or lexicon phrase as written) holds: each run of Han
-    /// characters as a word (a lone character only when it is the whole text), and the
-    /// stems of an all-English text of 2..=3 words as a phrase.
-    pub fn add_text(&mut self, text: &str) {
-        let text = text.trim();
-        let mut han_runs = text
-            .split(|c: char| !is_han(c))
-            .filter(|run| !run.is_empty())
-            .peekable();
-        if han_runs.peek().is_none() {
-            let stems = super::tokenize::tokenizer().terms(text, MAX_PHRASE_WORDS + 1);
-            self.add_phrase(&stems);
-            return;
-        }
-        for run in han_runs {
-            if run.chars().count() >= 2 || run == text {
-                self.add_han(run);
-            }
-        }
     }
 
     /// Number of words and phrases.
@@ -146,11 +125,6 @@ impl UserWords {
     pub fn is_phrase(&self, phrase: &str) -> bool {
         self.phrases.contains(phrase)
     }
-}
-
-fn is_han(c: char) -> bool {
-    matches!(c as u32,
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF | 0x30000..=0x3134F)
 }
 
 #[cfg(test)]

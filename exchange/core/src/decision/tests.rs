@@ -313,6 +313,11 @@ impl SignalSource for RandomQuality {
         }
     }
 
+    fn quality_bound(&self, id: usize) -> f64 {
+        let any = crate::testing::campaign(crate::campaign::Pricing::Cpm { bid: 1.0 });
+        self.signals(id, &any).quality
+    }
+
     fn max_boost(&self) -> f64 {
         1.0
     }
