@@ -61,7 +61,7 @@ pub struct Case {
 impl Case {
     /// The script of the text.
     pub fn script(&self) -> Script {
-        let han = self.text.chars().any(is_han);
+        let han = self.text.chars().any(crate::context::tokenize::is_han);
         let latin = self.text.chars().any(|c| c.is_ascii_alphabetic());
         match (han, latin) {
             (true, true) => Script::Mixed,
@@ -79,10 +79,6 @@ impl Case {
                     .is_some_and(|rest| rest.starts_with('-'))
         })
     }
-}
-
-fn is_han(c: char) -> bool {
-    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
 }
 
 /// Parses a case file: `split<TAB>expected<TAB>text` per line, `#` comments and blank
@@ -403,26 +399,12 @@ fn answer(
             reason.push_str("; expected ");
             describe(id, &mut reason);
         }
-        let page = signals.context();
-        let terms: Vec<&str> = page
-            .page
-            .terms
-            .iter()
-            .take(16)
-            .map(|(t, _)| t.as_str())
-            .collect();
-        let expansions: Vec<&str> = page
-            .page
-            .expansions
-            .iter()
-            .take(8)
-            .map(|(t, _)| t.as_str())
-            .collect();
+        let page = &signals.context().page;
         let _ = write!(
             reason,
             "; page terms [{}] expansions [{}]",
-            terms.join(" "),
-            expansions.join(" ")
+            first_terms(&page.terms, 16),
+            first_terms(&page.expansions, 8)
         );
     }
     Answer {
@@ -433,6 +415,12 @@ fn answer(
         ecpm,
         reason,
     }
+}
+
+/// The first `n` of weighted `terms`, space-separated.
+fn first_terms(terms: &[(String, f32)], n: usize) -> String {
+    let words: Vec<&str> = terms.iter().take(n).map(|(t, _)| t.as_str()).collect();
+    words.join(" ")
 }
 
 #[cfg(test)]

@@ -268,7 +268,10 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                     }
                     // Ranks are eCPM × quality: a campaign whose quality cannot lift it into
                     // the best found is skipped unscored (later ones may still fit better).
-                    if !every && best.full_above(reachable * signals.quality_bound(id)) {
+                    if !every
+                        && best.is_full()
+                        && best.full_above(reachable * signals.quality_bound(id))
+                    {
                         continue;
                     }
                     let campaign = &snapshot.campaigns[id];
@@ -491,10 +494,15 @@ impl TopValues {
         }
     }
 
+    /// Whether `k` values are held.
+    fn is_full(&self) -> bool {
+        self.values.len() == self.k
+    }
+
     /// Whether `k` values are held and the lowest of them beats `bound` outright (equal
     /// values still compete on the tie-break).
     fn full_above(&self, bound: f64) -> bool {
-        self.values.len() == self.k && self.values[self.k - 1] > bound
+        self.is_full() && self.values[self.k - 1] > bound
     }
 }
 

@@ -323,6 +323,10 @@ struct LatinPhrase {
 impl LatinPhrase {
     /// Adds `term` after the words before it; pushes every user phrase that ends with it.
     fn push(&mut self, term: &str, user: &UserWords, out: &mut Vec<String>, max_terms: usize) {
+        // Most words start no phrase and follow none: nothing to join, nothing allocated.
+        if self.words.is_empty() && !user.starts_phrase(term) {
+            return;
+        }
         self.words.push(term.to_owned());
         if self.words.len() > super::user_words::MAX_PHRASE_WORDS {
             self.words.remove(0);
@@ -397,7 +401,8 @@ fn class_of(ch: char) -> Option<bool> {
     }
 }
 
-fn is_han(ch: char) -> bool {
+/// Whether `ch` is a Han (CJK unified ideograph) character.
+pub fn is_han(ch: char) -> bool {
     matches!(ch as u32,
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF | 0x30000..=0x3134F)
 }

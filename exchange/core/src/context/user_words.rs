@@ -95,16 +95,17 @@ impl UserWords {
     /// The user words strictly inside `word` (at least two characters each), longest
     /// first, at most `limit`.
     pub fn parts_of<'w>(&self, word: &'w str, limit: usize) -> Vec<&'w str> {
+        let mut parts = Vec::new();
+        // Most words are one or two characters: nothing to find, nothing allocated.
+        let chars = word.chars().count();
+        if !(3..=MAX_WORD_CHARS * 2).contains(&chars) {
+            return parts;
+        }
         let bounds: Vec<usize> = word
             .char_indices()
             .map(|(at, _)| at)
             .chain(std::iter::once(word.len()))
             .collect();
-        let chars = bounds.len() - 1;
-        let mut parts = Vec::new();
-        if !(3..=MAX_WORD_CHARS * 2).contains(&chars) {
-            return parts;
-        }
         for length in (2..chars).rev() {
             for start in 0..=chars - length {
                 let part = &word[bounds[start]..bounds[start + length]];
