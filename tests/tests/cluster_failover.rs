@@ -53,12 +53,24 @@ fn spend(i: usize, n: usize) -> Write {
     }
 }
 
+/// Campaign `i`'s total spend, or -1 when the store cannot say. A read may fail while the
+/// cluster client refreshes its slot map after a node died; it is retried for a bounded
+/// time (what is asserted is what landed, not how the client rides a topology change).
 async fn spent(store: &SharedStore, i: usize) -> i64 {
-    store
-        .spend(&campaign_id(i), DAY)
-        .await
-        .map(|view| view.spent_total)
-        .unwrap_or(-1)
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.spend(&campaign_id(i), DAY).await {
+            Ok(view) => return view.spent_total,
+            Err(error) if Instant::now() < until => {
+                eprintln!("reading campaign {i} failed, retrying: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                eprintln!("reading campaign {i} failed: {error}");
+                return -1;
+            }
+        }
+    }
 }
 
 /// A writer draining into `store`, journaling what it does not take in `folder`.
