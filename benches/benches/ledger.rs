@@ -109,6 +109,7 @@ fn populated(dir: &tempfile::TempDir, orders: usize) -> AffiliateDb {
             placement: Some(["guide-top", "live-room"][i % 2].into()),
             sub_id: Some(format!("koc-{}", i % 7)),
             source_mismatch: false,
+            page_category: None,
             cpc_micros: None,
             commission_rate: Some(0.2),
             served_ms: (ORDER_TIME - 61) * 1000,

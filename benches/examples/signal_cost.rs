@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release -p benches --example signal_cost
-//! for v in price_only contextual_ltv page_reading; do
+//! for v in price_only contextual_ltv learned learned_explore page_reading; do
 //!   valgrind --tool=callgrind --toggle-collect='signal_cost::measure*' \
 //!     target/release/examples/signal_cost $v 2000 2>&1 | grep 'refs'
 //! done   # instructions per request = I refs / 2000
@@ -12,11 +12,14 @@
 //!
 //! Same fixture as `benches/benches/contextual.rs`: 10,000 synthetic campaigns with
 //! keyword documents and LTV tiers, the sample lexicon, word vectors, quality weight and
-//! model, the typical request from a user with a purchase history.
+//! model, the typical request from a user with a purchase history. `learned` adds rates
+//! learned from outcomes of every campaign on four page categories (the request's among
+//! them), `learned_explore` draws them per request (`[learning] explore = 1`).
 
 use benches::{ContextualFixture, BENCH_NOW as NOW};
 use exchange::context::RequestContext;
 use exchange::decision::decide;
+use exchange::learning::{LearnedRates, OutcomeTable, Outcomes};
 use exchange::scoring::Neutral;
 use exchange::signals::{AuctionSignals, UserInputs};
 use std::hint::black_box;
@@ -24,8 +27,34 @@ use std::hint::black_box;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Rates learned from outcomes of every campaign on categories 1, 6, 9 and 18 (the
+/// declared CTR × 0.5..1.5, one order per 20 clicks).
+fn learned(fixture: &ContextualFixture) -> LearnedRates {
+    let mut table = OutcomeTable::default();
+    for (i, campaign) in fixture.snapshot.campaigns.iter().enumerate() {
+        for (j, category) in [1u16, 6, 9, 18].into_iter().enumerate() {
+            let impressions = 1_000.0 + (i * 37 + j * 101) as f64 % 5_000.0;
+            let factor = 0.5 + ((i * 13 + j * 7) % 11) as f64 / 10.0;
+            let clicks = impressions * campaign.base_ctr * factor;
+            let outcomes = Outcomes {
+                impressions,
+                clicks,
+                orders: clicks / 20.0,
+            };
+            table.add(&campaign.id, Some(category), outcomes);
+        }
+    }
+    LearnedRates::build(&fixture.snapshot, &table, &fixture.config.learning)
+}
+
 #[inline(never)]
-fn measure(fixture: &ContextualFixture, variant: &str, runs: usize) -> usize {
+fn measure(
+    fixture: &ContextualFixture,
+    variant: &str,
+    runs: usize,
+    rates: &LearnedRates,
+    explore: &exchange::config::AuctionConfig,
+) -> usize {
     let ContextualFixture {
         snapshot,
         config,
@@ -46,6 +75,19 @@ fn measure(fixture: &ContextualFixture, variant: &str, runs: usize) -> usize {
                 let decision = decide(request, snapshot, config, &signals, NOW);
                 decision.clearings.iter().flatten().count()
             }
+            "learned" | "learned_explore" => {
+                let config = if variant == "learned" {
+                    config
+                } else {
+                    explore
+                };
+                let user = UserInputs::new(request, config, Some(model), Some(stored), NOW);
+                let category = exchange::learning::page_category(request, &snapshot.context);
+                let signals = AuctionSignals::new(black_box(request), snapshot, config, user)
+                    .with_learning(category, rates, config, 0x5eed);
+                let decision = decide(request, snapshot, config, &signals, NOW);
+                decision.clearings.iter().flatten().count()
+            }
             _ => RequestContext::new(black_box(request), &snapshot.context, 256)
                 .page
                 .terms
@@ -60,6 +102,9 @@ fn main() {
     let variant = args.next().unwrap_or_else(|| "contextual_ltv".into());
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
     let fixture = ContextualFixture::new();
+    let mut explore = fixture.config.clone();
+    explore.learning.explore = 1.0;
+    let rates = learned(&fixture);
     // The tokenizer's dictionary loads once per process (at start-up), never per request.
     exchange::context::tokenize::tokenizer();
     if args.next().as_deref() == Some("--timing") {
@@ -67,7 +112,7 @@ fn main() {
         let mut histogram = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
         for _ in 0..runs {
             let started = std::time::Instant::now();
-            black_box(measure(&fixture, &variant, 1));
+            black_box(measure(&fixture, &variant, 1, &rates, &explore));
             let _ = histogram.record(started.elapsed().as_nanos() as u64);
         }
         let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
@@ -81,6 +126,6 @@ fn main() {
         );
         return;
     }
-    let result = measure(&fixture, &variant, runs);
+    let result = measure(&fixture, &variant, runs, &rates, &explore);
     println!("{variant}: {runs} runs ({result})");
 }

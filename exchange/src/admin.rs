@@ -1,5 +1,5 @@
 //! Admin endpoints behind a bearer token: `POST /admin/reload`,
-//! `GET /admin/campaigns/{id}/pacing`, `POST /admin/users/history`.
+//! `GET /admin/campaigns/{id}/pacing`, `POST /admin/users/history`, `GET /admin/learning`.
 
 pub mod history;
 pub mod scrape;
@@ -130,4 +130,98 @@ pub async fn seed_history(
             &serde_json::json!({ "error": error.message, "field": "body" }),
         ),
     }
+}
+
+/// Most campaigns `GET /admin/learning` lists.
+const MAX_LEARNING_ROWS: usize = 1_000;
+
+/// `GET /admin/learning[?campaign=ID][&limit=N]`: what outcomes taught, per campaign with
+/// evidence (most impressions first, at most `limit`, default 100): declared and learned
+/// rates, the decayed counts behind them, and the same per page category.
+pub fn learning<B>(state: &AppState, request: &Request<B>) -> Response<Body> {
+    if let Some(refusal) = refuse(state, request) {
+        return refusal;
+    }
+    let query = request.uri().query().unwrap_or("");
+    let mut only = None;
+    let mut limit = 100;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        match name {
+            "campaign" if value.len() <= 256 => only = Some(value.into_owned()),
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=MAX_LEARNING_ROWS).contains(&n) => limit = n,
+                _ => {
+                    return json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({ "error": format!("limit must be in 1..={MAX_LEARNING_ROWS}"), "field": "limit" }),
+                    )
+                }
+            },
+            _ => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({ "error": "unknown or oversized parameter (campaign, limit)", "field": name }),
+                )
+            }
+        }
+    }
+    let serving = state.serving();
+    let snapshot = &serving.snapshot;
+    let row = |learned: &crate::learning::Learned, campaign: &crate::campaign::Campaign| {
+        serde_json::json!({
+            "ctr": campaign.base_ctr * learned.ctr_lift,
+            "cvr": campaign.base_cvr * learned.cvr_lift,
+            "ctr_lift": learned.ctr_lift, "cvr_lift": learned.cvr_lift,
+            "impressions": learned.impressions, "clicks": learned.clicks, "orders": learned.orders,
+        })
+    };
+    let mut rows: Vec<(f64, serde_json::Value)> = Vec::new();
+    for (id, campaign) in snapshot.campaigns.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != campaign.id) {
+            continue;
+        }
+        let Some((overall, categories)) = serving.learned.of_campaign(id) else {
+            continue;
+        };
+        if overall.impressions + overall.clicks + overall.orders <= 0.0 {
+            continue;
+        }
+        let mut entry = row(&overall, campaign);
+        entry["campaign"] = serde_json::json!(campaign.id);
+        entry["declared_ctr"] = serde_json::json!(campaign.base_ctr);
+        entry["declared_cvr"] = serde_json::json!(campaign.base_cvr);
+        entry["categories"] = categories
+            .iter()
+            .map(|(key, learned)| {
+                let mut cell = row(learned, campaign);
+                cell["category"] = serde_json::json!(crate::learning::category_label(*key));
+                cell
+            })
+            .collect();
+        rows.push((overall.impressions, entry));
+    }
+    if let Some(id) = &only {
+        if snapshot.campaign(id).is_none() {
+            return json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "error": "no such campaign", "field": "campaign" }),
+            );
+        }
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let learning = &state.config.learning;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "enabled": learning.enabled,
+            "half_life_hours": learning.half_life_hours,
+            "explore": learning.explore,
+            "counts": state.learner.refreshes.load(std::sync::atomic::Ordering::Relaxed),
+            "cells": state.learner.cells(),
+            "max_boost": serving.learned.max_boost(),
+            "campaigns": rows.into_iter().take(limit).map(|r| r.1).collect::<Vec<_>>(),
+        }),
+    )
 }

@@ -18,7 +18,7 @@ pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 use serde::Deserialize;
-pub use signals::{ContextConfig, LtvConfig};
+pub use signals::{ContextConfig, LearningConfig, LtvConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
@@ -70,6 +70,8 @@ pub struct ExchangeConfig {
     pub ltv: LtvConfig,
     /// Contextual relevance.
     pub context: ContextConfig,
+    /// pCTR and pCVR learned from outcomes.
+    pub learning: LearningConfig,
     /// Notice URLs: validity and signing keys.
     pub notices: NoticeConfig,
     /// Which page origins may call the public endpoints from a browser.
@@ -236,6 +238,7 @@ impl Default for ExchangeConfig {
             store: StoreConfig::default(),
             ltv: LtvConfig::default(),
             context: ContextConfig::default(),
+            learning: LearningConfig::default(),
             notices: NoticeConfig::default(),
             cors: CorsConfig::default(),
             prebid: PrebidConfig::default(),
@@ -500,6 +503,7 @@ impl ExchangeConfig {
         self.store
             .validate()
             .and_then(|()| self.context.validate())
+            .and_then(|()| self.learning.validate())
             .and_then(|()| self.ltv.validate())
             .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
             .and_then(|()| self.enrichment.validate())
@@ -547,6 +551,7 @@ impl ExchangeConfig {
                 contextual_only: self.context.contextual_only,
             },
             ltv_horizon_weeks: self.ltv.horizon_weeks,
+            learning: self.learning.settings(),
             bidders: self
                 .bidders
                 .iter()

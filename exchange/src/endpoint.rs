@@ -28,6 +28,10 @@ pub use refusal::Refusal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Mixed into the auction seed for the learned rates' exploration draws (independent of
+/// the pacing throttle's draws, which take the seed itself).
+const LEARNING_DRAWS: u64 = 0x6c65_6172_6e69_6e67;
+
 /// What the endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -138,9 +142,20 @@ async fn decide_and_answer(
         tmax: Duration::from_millis(tmax),
     };
     let serving = state.serving();
-    // Who sold each imp (publisher, placement, sub-id): carried into every notice URL.
+    // Who sold each imp (publisher, placement, sub-id), and on a page of which category
+    // (what outcomes are learned under): carried into every notice and click URL.
+    let page_category = config
+        .learning
+        .enabled
+        .then(|| crate::learning::page_category(request, &serving.snapshot.context))
+        .flatten();
     let provenance = match publishers::provenance(&serving.snapshot.publishers, request) {
-        Ok(provenance) => provenance,
+        Ok(mut provenance) => {
+            for imp in &mut provenance {
+                imp.page_category = page_category;
+            }
+            provenance
+        }
         Err(field) => {
             let refusal = Refusal::Invalid {
                 message: "a sub-id is 1–64 letters, digits, '-', '_', '.' or ':'".to_owned(),
@@ -174,13 +189,20 @@ async fn decide_and_answer(
         user.stored_history(),
         now_unix,
     );
-    let signals = AuctionSignals::new(request, &serving.snapshot, rules, user_inputs);
+    let seed = crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default());
+    let signals = AuctionSignals::new(request, &serving.snapshot, rules, user_inputs)
+        .with_learning(
+            page_category,
+            &serving.learned,
+            rules,
+            seed ^ LEARNING_DRAWS,
+        );
     let gate = RequestGate {
         caps: &user.read,
         pacers: &serving.pacers,
         now_unix,
         now_ms,
-        seed: crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default()),
+        seed,
         cap_stats: &state.caps,
         pacing_stats: &state.budgets.stats,
     };

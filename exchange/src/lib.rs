@@ -14,8 +14,8 @@
 //!   records, CPC charges) and advertisers' orders (authenticated, attributed, durable).
 //! - [`shared`]: the state nodes share (the embedded store, Redis, the writer, the journal).
 //!
-//! What requests are served from: [`serving`] (the snapshot, the LTV model and the pacer
-//! table as one value, their files and reloads). Around it: `admin` (the admin API and
+//! What requests are served from: [`serving`] (the snapshot, the LTV model, the pacer
+//! table and the learned rates as one value, their files, reloads and the learner). Around it: `admin` (the admin API and
 //! `/metrics`), [`config`], [`metrics`], [`state`].
 
 // In the order a request meets them:
@@ -40,8 +40,8 @@ pub mod state;
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
     auction, campaign, click, clock, commission, context, cycle, debug_view, decision, features,
-    index, ledger, ltv, native, notice, orders, publishers, response, scoring, screen, signals,
-    targeting,
+    index, learning, ledger, ltv, native, notice, orders, publishers, response, scoring, screen,
+    signals, targeting,
 };
 
 pub use receive::{run, run_with_admin};

@@ -165,6 +165,7 @@ fn campaign_writes(
         placement: provenance.placement.as_deref().map(str::to_owned),
         sub_id: provenance.sub_id.as_deref().map(str::to_owned),
         source_mismatch: provenance.source_mismatch,
+        page_category: provenance.page_category,
         at_ms: now_ms,
         charge_micros: micros,
     };

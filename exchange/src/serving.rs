@@ -1,10 +1,13 @@
 //! What a request is served from, as one value: the campaign snapshot (with the lexicon
-//! built into it), the LTV model and the pacer table of that snapshot. Built together off
-//! the request path (at start and after every reload of campaigns, lexicon or model) and
+//! built into it), the LTV model, the pacer table of that snapshot and the rates learned
+//! for it. Built together off the request path (at start, after every reload of campaigns,
+//! lexicon or model, and after every count of outcomes: [`learning`]) and
 //! swapped in whole; a request loads it once and passes it down, so it never mixes two
 //! versions and never takes a lock.
 
+pub mod learning;
 pub mod model_file;
+pub mod outcomes;
 pub mod reload;
 pub mod snapshots;
 
@@ -22,4 +25,6 @@ pub struct Serving {
     pub model: Option<Arc<LtvModel>>,
     /// The budget pacer of each campaign of `snapshot` (by dense id).
     pub pacers: Arc<PacerTable>,
+    /// pCTR and pCVR learned from outcomes, for `snapshot`'s campaigns.
+    pub learned: Arc<crate::learning::LearnedRates>,
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub connections: crate::receive::connections::Connections,
     /// Clicks and orders: the database, the click queue, the advertisers' credentials.
     pub affiliate: crate::affiliate::Affiliate,
+    /// Outcomes counted so far, and the rates learned from them.
+    pub learner: crate::serving::learning::Learner,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -102,8 +104,10 @@ impl AppState {
             std::time::Duration::from_millis(limits.idle_timeout_ms),
         );
         let snapshot = store.load_full();
+        let learner = crate::serving::learning::Learner::new(&config.learning);
         let serving = ArcSwap::from_pointee(Serving {
             pacers: pacing.table(&snapshot),
+            learned: learner.rates(&snapshot),
             snapshot,
             model: None,
         });
@@ -122,6 +126,7 @@ impl AppState {
             model_file: crate::serving::model_file::ModelStore::none(),
             bidders: Arc::new(Fanout::new(&config)),
             affiliate: crate::affiliate::Affiliate::new(&config),
+            learner,
             auction: config.auction_config(),
             config,
             snapshots: store,
@@ -185,6 +190,7 @@ impl AppState {
         let snapshot = self.snapshots.load_full();
         self.serving.store(Arc::new(Serving {
             pacers: self.budgets.table(&snapshot),
+            learned: self.learner.rates(&snapshot),
             model: self.model_file.load(),
             snapshot,
         }));
@@ -226,4 +232,22 @@ impl AppState {
         let n = self.auction_counter.fetch_add(1, Relaxed);
         format!("{:016x}", crate::auction::mix(self.auction_id_base ^ n))
     }
+}
+
+/// Runs `tick` every `period` (the first at once) on a task that holds `state` only weakly
+/// between ticks: it ends when the exchange is gone, and never keeps a stopped one alive.
+pub fn every<F, Fut>(state: &Arc<AppState>, period: std::time::Duration, tick: F)
+where
+    F: Fn(Arc<AppState>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        loop {
+            interval.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            tick(state).await;
+        }
+    });
 }

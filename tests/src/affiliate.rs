@@ -60,3 +60,28 @@ pub fn click_id_of(location: &str, param: &str) -> String {
         .expect("value")
         .to_owned()
 }
+
+/// The test HMAC key of advertiser `jd` (the affiliate tests' `[[advertisers]]`).
+pub const JD_KEY: &str = "jd-test-hmac-key-0123456789abcdefghij";
+
+/// POSTs the order report `body` to `/orders` as advertiser `jd`, signed with its key now.
+pub async fn report_signed(exchange: &crate::TestExchange, client: &Client, body: &str) -> Reply {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let signature = exchange::affiliate::auth::sign(JD_KEY.as_bytes(), at, body.as_bytes());
+    client
+        .send(
+            http::Method::POST,
+            &exchange.url("/orders"),
+            &[
+                ("content-type", "application/json"),
+                ("x-advertiser", "jd"),
+                ("x-timestamp", &at.to_string()),
+                ("x-signature", &signature),
+            ],
+            body.to_owned(),
+        )
+        .await
+}

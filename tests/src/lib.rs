@@ -337,6 +337,18 @@ impl TestExchange {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET` an admin `path` with the test token.
+    pub async fn admin_get(&self, client: &Client, path: &str) -> Reply {
+        client
+            .send(
+                Method::GET,
+                &self.url(path),
+                &[("authorization", "Bearer test-token")],
+                Bytes::new(),
+            )
+            .await
+    }
+
     /// `POST /admin/reload` with the test token.
     pub async fn admin_reload(&self, client: &Client) -> Reply {
         client

@@ -6,13 +6,12 @@
 use exchange::affiliate::auth::sign;
 use exchange::shared::PacingStore;
 use std::time::Duration;
-use tests::affiliate::{click, click_id_of, click_url, REGISTRY};
+use tests::affiliate::{click, click_id_of, click_url, report_signed, JD_KEY, REGISTRY};
 use tests::{Client, Reply, TestExchange};
 
 /// Request headers as name, value pairs.
 type Headers<'a> = Vec<(&'a str, &'a str)>;
 
-const JD_KEY: &str = "jd-test-hmac-key-0123456789abcdefghij";
 const TB_TOKEN: &str = "tb-test-bearer-token-0123456789abcdef";
 
 /// A CPS campaign of advertiser `jd` (10% of the order; the click id under `jdclk`).
@@ -144,25 +143,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64
-}
-
-/// POSTs `body` as advertiser `jd`, signed with its key.
-async fn report_signed(exchange: &TestExchange, client: &Client, body: &str) -> Reply {
-    let at = now();
-    let signature = sign(JD_KEY.as_bytes(), at, body.as_bytes());
-    client
-        .send(
-            http::Method::POST,
-            &exchange.url("/orders"),
-            &[
-                ("content-type", "application/json"),
-                ("x-advertiser", "jd"),
-                ("x-timestamp", &at.to_string()),
-                ("x-signature", &signature),
-            ],
-            body.to_owned(),
-        )
-        .await
 }
 
 async fn admin_get(exchange: &TestExchange, client: &Client, path: &str) -> Reply {

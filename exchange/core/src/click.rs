@@ -3,7 +3,7 @@
 //!
 //! A click URL is `{public_url}/c/ad?{signed}&sig={tag}` where `signed` is `auction=&imp=
 //! &campaign=&creative=`, then `user=` (the hashed user key, if any), `pub=`, `plc=`,
-//! `sub=`, `mm=1` (the provenance, as in notices), `cpc=` (CPC campaigns: micros of the
+//! `sub=`, `mm=1`, `pc=` (the provenance, as in notices), `cpc=` (CPC campaigns: micros of the
 //! exchange currency one click costs, the clearing price per click) or `cr=` (CPS
 //! campaigns: the commission rate stamped at auction time, LTV tier included), `at=` (the
 //! serving time, unix ms), `exp=` and `kid=`. The tag is the same HMAC-SHA256 as a
@@ -26,9 +26,9 @@ const SIGNATURE_DOMAIN: &[u8] = b"exchange-click-v1\n";
 pub const AD_CLICK_PATH: &str = "/c/ad";
 
 /// The names of the signed fields, in the order they are written.
-const FIELDS: [&str; 14] = [
-    "auction", "imp", "campaign", "creative", "user", "pub", "plc", "sub", "mm", "cpc", "cr", "at",
-    "exp", "kid",
+const FIELDS: [&str; 15] = [
+    "auction", "imp", "campaign", "creative", "user", "pub", "plc", "sub", "mm", "pc", "cpc", "cr",
+    "at", "exp", "kid",
 ];
 
 /// What a click URL states about the impression it was served with.
@@ -122,7 +122,7 @@ pub fn verify(
 ) -> Result<VerifiedClick, Rejection> {
     let (signed, tag) = split_signature(query)?;
     let values = split_fields(signed, &FIELDS)?;
-    let [auction, imp, campaign, creative, user, publisher, placement, sub_id, mm, cpc, cr, served, exp, kid] =
+    let [auction, imp, campaign, creative, user, publisher, placement, sub_id, mm, pc, cpc, cr, served, exp, kid] =
         values;
     let (Some(auction), Some(imp), Some(campaign), Some(creative), Some(kid)) =
         (auction, imp, campaign, creative, kid)
@@ -165,6 +165,7 @@ pub fn verify(
             placement: placement.map(Into::into),
             sub_id: sub_id.map(Into::into),
             source_mismatch,
+            page_category: crate::notice::read_page_category(pc)?,
         },
         cpc_micros,
         commission_rate,
@@ -252,6 +253,7 @@ pub fn verify_link(
             placement: placement.map(Into::into),
             sub_id: sub_id.map(Into::into),
             source_mismatch: false,
+            page_category: None,
         },
         cpc_micros: None,
         commission_rate: parse_rate(cr)?,

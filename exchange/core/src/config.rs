@@ -98,6 +98,8 @@ pub struct AuctionConfig {
     pub ltv_horizon_weeks: f64,
     /// External bidders, by index (as the fan-out numbers them).
     pub bidders: Vec<BidderTerms>,
+    /// Learned rates: their priors, bound and exploration (`[learning]`).
+    pub learning: crate::learning::LearningSettings,
 }
 
 impl Default for AuctionConfig {
@@ -109,6 +111,7 @@ impl Default for AuctionConfig {
             context: ContextWeights::default(),
             ltv_horizon_weeks: 52.0,
             bidders: Vec::new(),
+            learning: crate::learning::LearningSettings::default(),
         }
     }
 }

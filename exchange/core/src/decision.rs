@@ -266,13 +266,15 @@ pub fn prepare_observed<'r, S: SignalSource, G: Gate, O: Observer>(
                     if !every && best.full_above(reachable) {
                         break;
                     }
-                    // Ranks are eCPM × quality: a campaign whose quality cannot lift it into
-                    // the best found is skipped unscored (later ones may still fit better).
-                    if !every
-                        && best.is_full()
-                        && best.full_above(reachable * signals.quality_bound(id))
-                    {
-                        continue;
+                    // Ranks are eCPM × quality: a campaign whose own boost, then whose quality,
+                    // cannot lift it into the best found is skipped unscored (later ones may
+                    // still fit better).
+                    if !every && best.is_full() {
+                        let own = reachable * signals.boost_share(id);
+                        if best.full_above(own) || best.full_above(own * signals.quality_bound(id))
+                        {
+                            continue;
+                        }
                     }
                     let campaign = &snapshot.campaigns[id];
                     let admitted = memo.passes(id, || {

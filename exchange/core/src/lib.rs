@@ -27,6 +27,7 @@ pub mod debug_view;
 pub mod decision;
 pub mod features;
 pub mod index;
+pub mod learning;
 pub mod ledger;
 pub mod ltv;
 pub mod native;

@@ -4,7 +4,8 @@
 //! A notice URL is `{public_url}/notice/{win|bill}?{signed}&sig={tag}&price=${AUCTION_PRICE}`
 //! where `signed` is `auction=&imp=&bid=` then `campaign=&creative=` (an internal
 //! campaign) or `bidder=` (an external bidder), then `cur=`, `user=` (if any), `res=`
-//! (micros the win took from a budgeted campaign's lease, if any), `max=` (the
+//! (micros the win took from a budgeted campaign's lease, if any), `pub=`, `plc=`, `sub=`,
+//! `mm=1`, `pc=` (the provenance: who sold the imp, on a page of which category), `max=` (the
 //! bid price as sent, in `cur`), `exp=` (expiry, unix seconds) and `kid=` (the key id),
 //! values percent-encoded; `tag` is the unpadded base64url HMAC-SHA256, under key `kid`,
 //! of a version tag and `signed` exactly as written. Only the price (the macro the
@@ -260,13 +261,24 @@ pub fn verify(keys: &KeyRing, query: &str, now_unix: i64) -> Result<VerifiedNoti
     Ok(notice)
 }
 
+/// Reads a signed `pc` (the page's category) back: absent is none, anything but a
+/// tier-1 number is malformed.
+pub(crate) fn read_page_category(value: Option<String>) -> Result<Option<u16>, Rejection> {
+    match value {
+        None => Ok(None),
+        Some(text) => crate::context::category::category_from_text(&text)
+            .map(Some)
+            .ok_or(Rejection::Malformed),
+    }
+}
+
 /// The clearing-price macro as written at the end of a notice URL, before substitution.
 pub const PRICE_MACRO: &str = "${AUCTION_PRICE}";
 
 /// The names of the signed fields, in the order they are written.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "auction", "imp", "bid", "campaign", "creative", "bidder", "cur", "user", "res", "pub", "plc",
-    "sub", "mm", "max", "exp", "kid",
+    "sub", "mm", "pc", "max", "exp", "kid",
 ];
 
 /// The decoded values of a signed query's `fields` (by position): each known field at most
@@ -296,7 +308,7 @@ pub(crate) fn split_fields<const N: usize>(
 /// The fields of the signed part, and its key id; each known field at most once.
 fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
     let values = split_fields(signed, &FIELDS)?;
-    let [auction, imp, bid, campaign, creative, bidder, cur, user, res, publisher, placement, sub_id, mm, max, exp, kid] =
+    let [auction, imp, bid, campaign, creative, bidder, cur, user, res, publisher, placement, sub_id, mm, pc, max, exp, kid] =
         values;
     let (Some(auction), Some(imp), Some(bid), Some(cur), Some(kid)) = (auction, imp, bid, cur, kid)
     else {
@@ -345,6 +357,7 @@ fn parse_signed(signed: &str) -> Result<(VerifiedNotice, String), Rejection> {
             placement: placement.map(Into::into),
             sub_id: sub_id.map(Into::into),
             source_mismatch,
+            page_category: read_page_category(pc)?,
         },
     };
     Ok((notice, kid))

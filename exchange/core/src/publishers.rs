@@ -166,6 +166,10 @@ pub struct Provenance<'a> {
     pub sub_id: Option<Cow<'a, str>>,
     /// The registry does not know the publisher, or not this domain or bundle for it.
     pub source_mismatch: bool,
+    /// The page's IAB tier-1 category, the key outcomes are learned under
+    /// (`learning::page_category`); filled by the endpoint, signed as `pc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_category: Option<u16>,
 }
 
 /// 1–64 letters, digits, `-`, `_`, `.` or `:`.
@@ -367,13 +371,14 @@ pub fn provenance<'r>(
                     .map(Cow::Borrowed),
                 sub_id: sub_id.map(Cow::Borrowed),
                 source_mismatch,
+                page_category: None,
             })
         })
         .collect()
 }
 
-/// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, and `mm=1` for a source
-/// the publisher registry does not have.
+/// The signed fields naming who sold the imp: `pub`, `plc`, `sub`, `mm=1` for a source
+/// the publisher registry does not have, and `pc`, the page's category.
 pub(crate) fn push_signed<'a>(
     pairs: &mut Vec<(&'static str, &'a str)>,
     provenance: Option<&'a Provenance<'a>>,
@@ -392,6 +397,12 @@ pub(crate) fn push_signed<'a>(
     }
     if provenance.source_mismatch {
         pairs.push(("mm", "1"));
+    }
+    if let Some(text) = provenance
+        .page_category
+        .and_then(crate::context::category::category_text)
+    {
+        pairs.push(("pc", text));
     }
 }
 

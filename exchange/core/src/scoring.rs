@@ -77,6 +77,14 @@ pub trait SignalSource {
         1.0
     }
 
+    /// A cheaper upper bound still, on the share of [`Self::max_boost`] campaign `id` can
+    /// get (e.g. learned rates that demoted it): selection skips a campaign whose neutral
+    /// eCPM × `max_boost` × this cannot enter the best found, before asking its quality.
+    /// Default 1 (no bound).
+    fn boost_share(&self, _id: usize) -> f64 {
+        1.0
+    }
+
     /// An upper bound on `score(c, signals(c)).ecpm / score(c, NEUTRAL).ecpm` over all
     /// campaigns. Candidate selection visits campaigns in descending neutral eCPM and stops
     /// once no later one can reach the best found; `f64::INFINITY` disables that.

@@ -4,6 +4,11 @@
 //! multiplier). Built once per request from the snapshot, the page and the user's
 //! history; no IO.
 //!
+//! Learned rates ([`crate::learning`]), when the serving set has them, multiply pCTR and
+//! pCVR by what outcomes taught about the campaign on this page category; with
+//! exploration on, each campaign's lifts are drawn from their posterior per request, from
+//! a hash of the auction id and the campaign (the same request draws the same).
+//!
 //! Without consent (COPPA, or GDPR without a consent string), without a user, without a
 //! model, or with `[context] contextual_only`, no user data is used: every campaign pays
 //! its default tier and the auction runs on context alone.
@@ -13,6 +18,7 @@ use crate::config::AuctionConfig;
 use crate::context::interests::Interests;
 use crate::context::{Relevance, RequestContext};
 use crate::index::Snapshot;
+use crate::learning::{Learned, LearnedRates, LearningSettings};
 use crate::ltv::train::LtvModel;
 use crate::ltv::user::{customer, predict, publisher_history, HistorySource, Prediction};
 use crate::ltv::PurchaseHistory;
@@ -122,6 +128,44 @@ pub struct AuctionSignals<'a> {
     user: UserInputs<'a>,
     /// Predictions per vertical, computed on first use.
     predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
+    /// What outcomes taught, when the serving set has it.
+    learning: Option<Learning<'a>>,
+}
+
+/// The learned rates a request applies.
+struct Learning<'a> {
+    rates: &'a LearnedRates,
+    settings: LearningSettings,
+    /// The page's learning key.
+    page_category: Option<u16>,
+    /// Seed of this request's exploration draws.
+    seed: u64,
+    /// The largest learned boost on this page's category.
+    max_boost: f64,
+}
+
+impl Learning<'_> {
+    /// Campaign `id`'s `(ctr, cvr)` lifts on this request.
+    fn lifts(&self, id: usize) -> (f64, f64) {
+        if self.settings.explore > 0.0 {
+            let draws = normal_pair(self.seed ^ crate::auction::mix(id as u64));
+            self.rates
+                .drawn_lifts(id, self.page_category, draws, &self.settings)
+        } else {
+            self.rates.lifts(id, self.page_category)
+        }
+    }
+}
+
+/// Two independent standard normal draws from a 64-bit key (Box–Muller on two hashes).
+fn normal_pair(key: u64) -> (f64, f64) {
+    let first = crate::auction::mix(key);
+    let second = crate::auction::mix(first);
+    // (0, 1]: the logarithm stays finite.
+    let uniform = |bits: u64| ((bits >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    let radius = (-2.0 * uniform(first).ln()).sqrt();
+    let angle = std::f64::consts::TAU * uniform(second);
+    (radius * angle.cos(), radius * angle.sin())
 }
 
 impl std::fmt::Debug for AuctionSignals<'_> {
@@ -147,6 +191,23 @@ pub struct SignalReport {
     pub ltv: Option<Prediction>,
     /// The LTV tier applied (none: the campaign's default payout).
     pub tier: Option<String>,
+    /// What outcomes taught about the campaign on this page's category (absent: learning
+    /// off), and the lifts this request drew from it.
+    pub learned: Option<LearnedReport>,
+}
+
+/// One campaign's learned rates as a request applied them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LearnedReport {
+    /// The page category they are for (`None`: campaign-wide).
+    pub page_category: Option<u16>,
+    /// The posterior and the evidence behind it.
+    #[serde(flatten)]
+    pub learned: Learned,
+    /// The CTR lift this request ranked by (the mean, or an exploration draw).
+    pub applied_ctr_lift: f64,
+    /// The CVR lift this request ranked by.
+    pub applied_cvr_lift: f64,
 }
 
 impl<'a> AuctionSignals<'a> {
@@ -184,7 +245,28 @@ impl<'a> AuctionSignals<'a> {
             member_cvr_lift: config.context.member_cvr_lift,
             user,
             predictions: RefCell::new(Vec::new()),
+            learning: None,
         }
+    }
+
+    /// The same signals, applying `rates` (learned for this snapshot) on a page of
+    /// `page_category` ([`crate::learning::page_category`]) with `config`'s learning
+    /// settings; `seed` keys this request's exploration draws.
+    pub fn with_learning(
+        mut self,
+        page_category: Option<u16>,
+        rates: &'a LearnedRates,
+        config: &AuctionConfig,
+        seed: u64,
+    ) -> Self {
+        self.learning = Some(Learning {
+            rates,
+            settings: config.learning,
+            page_category,
+            seed,
+            max_boost: rates.max_boost_on(page_category),
+        });
+        self
     }
 
     /// The page as read.
@@ -266,6 +348,16 @@ impl<'a> AuctionSignals<'a> {
                 .map(|i| i.fit(&self.snapshot.context, id)),
             ltv: self.prediction(campaign.vertical.as_deref()),
             tier: self.tier(campaign).map(|t| t.name.clone()),
+            learned: self.learning.as_ref().and_then(|learning| {
+                let learned = learning.rates.learned(id, learning.page_category)?;
+                let (applied_ctr_lift, applied_cvr_lift) = learning.lifts(id);
+                Some(LearnedReport {
+                    page_category: learning.page_category,
+                    learned,
+                    applied_ctr_lift,
+                    applied_cvr_lift,
+                })
+            }),
         }
     }
 }
@@ -284,6 +376,11 @@ impl SignalSource for AuctionSignals<'_> {
             if interests.member {
                 signals.cvr_lift *= self.member_cvr_lift;
             }
+        }
+        if let Some(learning) = &self.learning {
+            let (ctr, cvr) = learning.lifts(id);
+            signals.ctr_lift *= ctr;
+            signals.cvr_lift *= cvr;
         }
         if let Some(tier) = self.tier(campaign) {
             signals.commission_rate = tier.commission_rate;
@@ -313,6 +410,16 @@ impl SignalSource for AuctionSignals<'_> {
         self.quality(id)
     }
 
+    fn boost_share(&self, id: usize) -> f64 {
+        self.learning.as_ref().map_or(1.0, |learning| {
+            if learning.max_boost > 0.0 {
+                learning.rates.campaign_bound(id) / learning.max_boost
+            } else {
+                1.0
+            }
+        })
+    }
+
     fn max_boost(&self) -> f64 {
         let context = if self.context.is_empty() {
             1.0
@@ -328,7 +435,11 @@ impl SignalSource for AuctionSignals<'_> {
             let member = if i.member { self.member_cvr_lift } else { 1.0 };
             (1.0 + self.interest_lift) * member
         });
-        context * ltv * interests
+        let learned = self
+            .learning
+            .as_ref()
+            .map_or(1.0, |learning| learning.max_boost);
+        context * ltv * interests * learned
     }
 }
 

@@ -30,6 +30,20 @@ impl Collector for ExchangeCollector {
         state.bidders.describe(&state.config, &mut out);
         shared_store::describe(state, &mut out);
         affiliate::describe(state, &mut out);
+        let learner = &state.learner;
+        out.counter(
+            "exchange_learning_counts",
+            "Counts of new outcomes by the learner (failed: the affiliate database did not answer; retried at the next tick).",
+            &[
+                (&[("result", "ok")], learner.refreshes.load(std::sync::atomic::Ordering::Relaxed)),
+                (&[("result", "failed")], learner.failures.load(std::sync::atomic::Ordering::Relaxed)),
+            ],
+        );
+        out.gauge(
+            "exchange_learning_cells",
+            "Campaign × page-category cells with decayed outcome counts.",
+            &[(&[], learner.cells() as i64)],
+        );
         state.connections.describe(&mut out);
         out.finish()
     }

@@ -164,6 +164,7 @@ fn record(
         placement: provenance.placement.map(Into::into),
         sub_id: provenance.sub_id.map(Into::into),
         source_mismatch: provenance.source_mismatch,
+        page_category: provenance.page_category,
         cpc_micros: click.cpc_micros,
         commission_rate: click.commission_rate,
         served_ms: click.served_ms,

@@ -21,7 +21,7 @@ use std::path::Path;
 
 /// Schema versions, applied in order (`schema_version` counts those applied); the same
 /// statements for SQLite and PostgreSQL.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE clicks (
   click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
@@ -131,6 +131,13 @@ CREATE TABLE statements (
 CREATE TABLE ledger_keys (id BIGINT PRIMARY KEY, public_key TEXT NOT NULL);
 CREATE TABLE ledger_queue (id TEXT PRIMARY KEY, body TEXT NOT NULL, at_ms BIGINT NOT NULL)
 ",
+    "
+ALTER TABLE impressions ADD COLUMN page_cat BIGINT;
+ALTER TABLE clicks ADD COLUMN page_cat BIGINT;
+CREATE INDEX impressions_at ON impressions (at_ms);
+CREATE INDEX clicks_at ON clicks (at_ms);
+CREATE INDEX orders_received ON orders (received_ms)
+",
 ];
 
 /// A click as the click endpoint saw it, on its way to the database.
@@ -160,6 +167,8 @@ pub struct ClickRecord {
     pub sub_id: Option<String>,
     /// The source was not registered for the publisher.
     pub source_mismatch: bool,
+    /// The page's learning category (IAB tier-1 number), signed in the click URL.
+    pub page_category: Option<u16>,
     /// CPC: price of the click, micros of the exchange currency.
     pub cpc_micros: Option<i64>,
     /// CPS: commission rate stamped at auction time.
@@ -198,6 +207,8 @@ pub struct ImpressionRecord {
     pub sub_id: Option<String>,
     /// Source mismatch.
     pub source_mismatch: bool,
+    /// The page's learning category (IAB tier-1 number), signed in the notice URL.
+    pub page_category: Option<u16>,
     /// When the notice arrived, unix ms.
     pub at_ms: i64,
     /// What the impression cost its campaign (CPM), micros of the exchange currency; 0 for
@@ -771,9 +782,23 @@ impl AffiliateDb {
             .transaction(|tx| super::report::summary(tx, publisher))
             .map_err(unavailable)
     }
+
+    /// Impressions, valid clicks and attributed orders recorded in `[from_ms, to_ms)`, by
+    /// campaign, page category and hour (what the learner counts).
+    pub fn outcome_counts(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<OutcomeCount>, StoreError> {
+        self.database
+            .transaction(|tx| outcomes::counts(tx, from_ms, to_ms))
+            .map_err(unavailable)
+    }
 }
 
 mod events;
+mod outcomes;
+pub use outcomes::OutcomeCount;
 mod holds;
 pub mod ledger;
 mod orders;

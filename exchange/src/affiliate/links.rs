@@ -136,6 +136,7 @@ pub async fn create(state: Arc<AppState>, body: Bytes) -> Response<Body> {
         placement: request.placement.as_deref().map(Cow::Borrowed),
         sub_id: request.sub_id.as_deref().map(Cow::Borrowed),
         source_mismatch: false,
+        page_category: None,
     };
     let signer = Signer {
         keys: &state.notice_keys,

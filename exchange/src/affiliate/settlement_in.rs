@@ -419,31 +419,25 @@ pub fn start(state: &Arc<AppState>) {
     ) else {
         return;
     };
-    let every = Duration::from_secs(settings.check_secs);
+    let period = Duration::from_secs(settings.check_secs);
     // Only a weak hold between checks: the task never keeps a stopped exchange alive.
-    let weak = Arc::downgrade(state);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            let Some(database) = state.affiliate.database.clone() else {
-                return;
-            };
-            let period = cycle.last_payable(state.clock.now_millis());
-            let db = Arc::clone(&database);
-            let name = period.to_string();
-            let settled = tokio::task::spawn_blocking(move || db.is_settled(&name)).await;
-            if !matches!(settled, Ok(Ok(false))) {
-                continue;
+    crate::state::every(state, period, move |state| async move {
+        let Some(database) = state.affiliate.database.clone() else {
+            return;
+        };
+        let period = cycle.last_payable(state.clock.now_millis());
+        let db = Arc::clone(&database);
+        let name = period.to_string();
+        let settled = tokio::task::spawn_blocking(move || db.is_settled(&name)).await;
+        if !matches!(settled, Ok(Ok(false))) {
+            return;
+        }
+        match settle_now(&state, &database, period).await {
+            Ok(summary) => {
+                tracing::info!(period = %period, lines = %summary["lines"], "settled")
             }
-            match settle_now(&state, &database, period).await {
-                Ok(summary) => {
-                    tracing::info!(period = %period, lines = %summary["lines"], "settled")
-                }
-                Err(error) => {
-                    tracing::warn!(period = %period, ?error, "scheduled settlement failed")
-                }
+            Err(error) => {
+                tracing::warn!(period = %period, ?error, "scheduled settlement failed")
             }
         }
     });

@@ -1,4 +1,5 @@
-//! `[context]` (contextual relevance) and `[ltv]` (lifetime value) settings.
+//! `[context]` (contextual relevance), `[ltv]` (lifetime value) and `[learning]` (rates
+//! learned from outcomes) settings.
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -124,5 +125,99 @@ impl LtvConfig {
             return fail("history_ttl_days", "must be in 1..=3650");
         }
         Ok(())
+    }
+}
+
+/// `[learning]`: pCTR and pCVR learned from served impressions, clicks and orders
+/// (`exchange_core::learning`; counted from the affiliate database by
+/// `crate::learning`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearningConfig {
+    /// Learn and apply. Default true (until outcomes are counted every lift is exactly 1).
+    pub enabled: bool,
+    /// Seconds between two counts of new outcomes, each republishing the rates (1..=3600).
+    /// Default 60.
+    pub refresh_secs: u64,
+    /// Half-life of an outcome's weight, hours (1..=8760). Default 168 (a week).
+    pub half_life_hours: f64,
+    /// How far counting trails the clock, ms (0..=600000): longer than a click batch
+    /// takes to reach the database, so no row lands in a range already counted. Default
+    /// 10000.
+    pub settle_ms: u64,
+    /// Pseudo-impressions behind a campaign's declared `base_ctr` (1..=10⁷). Default 2000.
+    pub ctr_prior: f64,
+    /// Pseudo-clicks behind a campaign's declared `base_cvr` (1..=10⁷). Default 100.
+    pub cvr_prior: f64,
+    /// Pseudo-impressions behind a campaign's rate on one page category (1..=10⁷).
+    /// Default 1000.
+    pub category_prior: f64,
+    /// Largest factor between a learned and a declared rate, each way (1..=20). Default 4.
+    pub max_lift: f64,
+    /// Thompson-sampling exploration: standard deviations of spread in each request's
+    /// draw (0..=3; 0 ranks by the posterior mean, no randomness). Default 0; the sample
+    /// config uses 1 (`docs/intent.md` "Learning from outcomes" has the trade-off).
+    pub explore: f64,
+}
+
+impl Default for LearningConfig {
+    fn default() -> Self {
+        let core = exchange_core::learning::LearningSettings::default();
+        Self {
+            enabled: true,
+            refresh_secs: 60,
+            half_life_hours: 168.0,
+            settle_ms: 10_000,
+            ctr_prior: core.ctr_prior,
+            cvr_prior: core.cvr_prior,
+            category_prior: core.category_prior,
+            max_lift: core.max_lift,
+            explore: core.explore,
+        }
+    }
+}
+
+impl LearningConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let fail =
+            |field: &str, message: &str| Err((format!("learning.{field}"), message.to_owned()));
+        let within = |x: f64, low: f64, high: f64| x.is_finite() && (low..=high).contains(&x);
+        if !(1..=3600).contains(&self.refresh_secs) {
+            return fail("refresh_secs", "must be in 1..=3600");
+        }
+        if self.settle_ms > 600_000 {
+            return fail("settle_ms", "must be in 0..=600000");
+        }
+        if !within(self.half_life_hours, 1.0, 8760.0) {
+            return fail("half_life_hours", "must be in [1, 8760]");
+        }
+        for (field, value) in [
+            ("ctr_prior", self.ctr_prior),
+            ("cvr_prior", self.cvr_prior),
+            ("category_prior", self.category_prior),
+        ] {
+            if !within(value, 1.0, 1e7) {
+                return fail(field, "must be in [1, 10000000]");
+            }
+        }
+        if !within(self.max_lift, 1.0, 20.0) {
+            return fail("max_lift", "must be in [1, 20]");
+        }
+        if !within(self.explore, 0.0, 3.0) {
+            return fail("explore", "must be in [0, 3]");
+        }
+        Ok(())
+    }
+
+    /// The core's settings.
+    pub fn settings(&self) -> exchange_core::learning::LearningSettings {
+        exchange_core::learning::LearningSettings {
+            ctr_prior: self.ctr_prior,
+            cvr_prior: self.cvr_prior,
+            category_prior: self.category_prior,
+            max_lift: self.max_lift,
+            explore: self.explore,
+        }
     }
 }

@@ -205,6 +205,7 @@ async fn dispatch(
         }
         (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
         (&Method::POST, "/admin/users/history") => admin::seed_history(state, request).await,
+        (&Method::GET, "/admin/learning") => admin::learning(&state, &request),
         (method, path) if pacing_path(path).is_some() => {
             if method == Method::GET {
                 let id = pacing_path(path).unwrap_or_default();
@@ -234,7 +235,8 @@ async fn dispatch(
             | "/c/ad"
             | "/c/p"
             | "/admin/orders"
-            | "/admin/affiliate/report",
+            | "/admin/affiliate/report"
+            | "/admin/learning",
         ) => method_not_allowed("GET"),
         _ => no_such_endpoint(),
     }

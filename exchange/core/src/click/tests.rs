@@ -17,6 +17,7 @@ fn provenance() -> Provenance<'static> {
         placement: Some(Cow::Borrowed("live room/1")),
         sub_id: Some(Cow::Borrowed("koc&7")),
         source_mismatch: true,
+        page_category: Some(8),
     }
 }
 
@@ -165,6 +166,7 @@ fn a_promotion_link_verifies_as_a_click_of_its_link_and_nothing_else_does() {
         placement: Some(Cow::Borrowed("friday-live")),
         sub_id: Some(Cow::Borrowed("koc-lily")),
         source_mismatch: false,
+        page_category: None,
     };
     let url = link_url(
         &signer,

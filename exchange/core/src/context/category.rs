@@ -71,6 +71,29 @@ pub fn best_match(page: &[Category], ad: &[Category]) -> f32 {
     best
 }
 
+/// IAB 1.0 tier-1 categories: `IAB1` to `IAB26`.
+pub const TIER1: u16 = 26;
+
+/// A tier-1 number as URLs carry it (`8`); `None` past the tier-1 list.
+pub fn category_text(key: u16) -> Option<&'static str> {
+    const TEXT: [&str; TIER1 as usize] = [
+        "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "17", "18", "19", "20", "21", "22", "23", "24", "25", "26",
+    ];
+    TEXT.get(usize::from(key).checked_sub(1)?).copied()
+}
+
+/// Reads a tier-1 number back from a URL (`8`); `None` for anything else.
+pub fn category_from_text(text: &str) -> Option<u16> {
+    let key: u16 = text.parse().ok()?;
+    category_text(key).filter(|t| *t == text).map(|_| key)
+}
+
+/// The label of a tier-1 number in reports (`IAB8`).
+pub fn category_label(key: u16) -> String {
+    format!("IAB{key}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

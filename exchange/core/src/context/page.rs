@@ -196,7 +196,9 @@ fn url_path_words(url: &str) -> String {
     decoded.replace(['/', '-', '_', '.', '+'], " ")
 }
 
-fn categories(request: &BidRequest, index: &ContextIndex) -> Vec<Category> {
+/// The page's IAB 1.0 categories (other taxonomies mapped by the lexicon), most specific
+/// list first, at most [`MAX_CATEGORIES`].
+pub(crate) fn categories(request: &BidRequest, index: &ContextIndex) -> Vec<Category> {
     let mut out = Vec::new();
     let mut read = |codes: &[String], cattax: Option<i32>| {
         for code in codes {

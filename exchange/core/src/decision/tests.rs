@@ -297,18 +297,35 @@ fn arbitrary_request() -> impl Strategy<Value = serde_json::Value> {
         })
 }
 
-/// No adjustment but a quality weight in (0, 1] drawn per campaign from the seed (none:
-/// neutral).
-struct RandomQuality(Option<u64>);
+/// No adjustment but, drawn per campaign from the seed, a quality weight in (0, 1] and a
+/// bid multiplier in [0.25, 2] (learned rates that demote or promote it), with their exact
+/// bounds (none: neutral).
+struct RandomRanking(Option<u64>);
 
-impl SignalSource for RandomQuality {
+/// Largest multiplier [`RandomRanking`] draws.
+const MAX_MULTIPLIER: f64 = 2.0;
+
+impl RandomRanking {
+    /// A uniform draw in [0, 1) for campaign `id` and stream `stream`.
+    fn draw(seed: u64, id: usize, stream: u64) -> f64 {
+        let bits = auction::mix(seed ^ id as u64 ^ stream) >> 11;
+        bits as f64 / (1u64 << 53) as f64
+    }
+
+    fn multiplier(&self, id: usize) -> f64 {
+        self.0
+            .map_or(1.0, |seed| 0.25 + 1.75 * Self::draw(seed, id, 0x6d75_6c74))
+    }
+}
+
+impl SignalSource for RandomRanking {
     fn signals(&self, id: usize, _campaign: &Campaign) -> Signals {
-        let quality = self.0.map_or(1.0, |seed| {
-            let draw = auction::mix(seed ^ id as u64) >> 11;
-            0.01 + 0.99 * (draw as f64 / (1u64 << 53) as f64)
-        });
+        let quality = self
+            .0
+            .map_or(1.0, |seed| 0.01 + 0.99 * Self::draw(seed, id, 0));
         Signals {
             quality,
+            bid_multiplier: self.multiplier(id),
             ..Signals::NEUTRAL
         }
     }
@@ -318,8 +335,16 @@ impl SignalSource for RandomQuality {
         self.signals(id, &any).quality
     }
 
+    fn boost_share(&self, id: usize) -> f64 {
+        self.multiplier(id) / self.max_boost()
+    }
+
     fn max_boost(&self) -> f64 {
-        1.0
+        if self.0.is_some() {
+            MAX_MULTIPLIER
+        } else {
+            1.0
+        }
     }
 }
 
@@ -347,18 +372,19 @@ proptest! {
     ) {
         let snap = snapshot(campaigns);
         let r = two_imps(body, floor);
-        // Neutral, or quality weights in (0, 1] per campaign (the contextual ranking).
-        let source = RandomQuality(quality_seed);
+        // Neutral, or per campaign a quality weight in (0, 1] (the contextual ranking) and
+        // a multiplier (learned rates).
+        let source = RandomRanking(quality_seed);
         let decision = decide(&r, &snap, &config(), &source, NOON);
         let mut reference: Vec<ImpAuction> = decision.imps.iter().zip(&decision.seeds).map(|(imp, &seed)| ImpAuction {
             floor: imp.floor,
             candidates: (0..snap.len() as u32)
                 .filter_map(|id| explain(&snap, id, &decision.request, imp).ok().map(|creative| Candidate {
                     source: auction::Source::Campaign { id, creative },
-                    ecpm: score(&snap.campaigns[id as usize], Signals::NEUTRAL).ecpm,
+                    ecpm: score(&snap.campaigns[id as usize], source.signals(id as usize, &snap.campaigns[id as usize])).ecpm,
                     quality: source.signals(id as usize, &snap.campaigns[id as usize]).quality,
                     tiebreak: auction::mix(seed ^ u64::from(id)),
-                    event_rate: score(&snap.campaigns[id as usize], Signals::NEUTRAL)
+                    event_rate: score(&snap.campaigns[id as usize], source.signals(id as usize, &snap.campaigns[id as usize]))
                         .event_rate(&snap.campaigns[id as usize]),
                 }))
                 .collect(),

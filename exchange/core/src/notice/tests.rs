@@ -227,6 +227,7 @@ fn who_sold_the_imp_is_signed_and_read_back() {
             placement: Some("home-top".into()),
             sub_id: Some("wechat-group-7".into()),
             source_mismatch: true,
+            page_category: None,
         }
     );
     let unmarked = verify(&keys, &fields(""), NOW).expect("verifies");

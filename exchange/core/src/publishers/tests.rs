@@ -131,6 +131,7 @@ fn each_imp_carries_publisher_placement_and_sub_id() {
             placement: Some("home-top".into()),
             sub_id: Some("wechat-group-7".into()),
             source_mismatch: false,
+            page_category: None,
         }
     );
     assert_eq!(imps[1].placement, None);

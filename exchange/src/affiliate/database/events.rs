@@ -15,8 +15,8 @@ pub(super) fn insert_impression(
 ) -> Result<bool, SqlError> {
     tx.execute(
         "INSERT INTO impressions (auction, imp, campaign, creative, advertiser, user_key, publisher,
-           placement, sub_id, source_mismatch, at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+           placement, sub_id, source_mismatch, at_ms, page_cat)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
         &[
             (&impression.auction).into(),
             (&impression.imp).into(),
@@ -29,6 +29,7 @@ pub(super) fn insert_impression(
             impression.sub_id.as_ref().into(),
             impression.source_mismatch.into(),
             impression.at_ms.into(),
+            impression.page_category.map(i64::from).into(),
         ],
     )
     .map(|inserted| inserted == 1)
@@ -110,8 +111,9 @@ pub(super) fn insert_click(
 ) -> Result<ClickVerdict, SqlError> {
     const INSERT: &str = "INSERT INTO clicks (click_id, at_ms, auction, imp, campaign, creative,
            advertiser, user_key, publisher, placement, sub_id, source_mismatch, cpc_micros,
-           commission_rate, served_ms, ip, user_agent, valid, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+           commission_rate, served_ms, ip, user_agent, valid, reason, page_cat)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+           $20)
          ON CONFLICT DO NOTHING";
     let row = |valid: bool, reason: Option<&str>| -> Vec<Value> {
         vec![
@@ -134,6 +136,7 @@ pub(super) fn insert_click(
             click.user_agent.as_ref().into(),
             valid.into(),
             reason.into(),
+            click.page_category.map(i64::from).into(),
         ]
     };
     let flag = match click.flag {
