@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release -p benches --example signal_cost
-//! for v in price_only contextual_ltv learned learned_explore page_reading; do
+//! for v in price_only contextual_ltv learned learned_explore page_reading page_topics; do
 //!   valgrind --tool=callgrind --toggle-collect='signal_cost::measure*' \
 //!     target/release/examples/signal_cost $v 2000 2>&1 | grep 'refs'
 //! done   # instructions per request = I refs / 2000
@@ -14,13 +14,15 @@
 //! keyword documents and LTV tiers, the sample lexicon, word vectors, quality weight and
 //! model, the typical request from a user with a purchase history. `learned` adds rates
 //! learned from outcomes of every campaign on four page categories (the request's among
-//! them), `learned_explore` draws them per request (`[learning] explore = 1`).
+//! them), `learned_explore` draws them per request (`[learning] explore = 1`);
+//! `page_topics` is `page_reading` plus counting the page's topics for trends.
 
 use benches::{ContextualFixture, BENCH_NOW as NOW};
 use exchange::context::RequestContext;
 use exchange::decision::decide;
 use exchange::learning::{LearnedRates, OutcomeTable, Outcomes};
 use exchange::scoring::Neutral;
+use exchange::serving::trending::TopicCounters;
 use exchange::signals::{AuctionSignals, UserInputs};
 use std::hint::black_box;
 
@@ -54,6 +56,7 @@ fn measure(
     runs: usize,
     rates: &LearnedRates,
     explore: &exchange::config::AuctionConfig,
+    topics: &TopicCounters,
 ) -> usize {
     let ContextualFixture {
         snapshot,
@@ -88,6 +91,11 @@ fn measure(
                 let decision = decide(request, snapshot, config, &signals, NOW);
                 decision.clearings.iter().flatten().count()
             }
+            "page_topics" => {
+                let context = RequestContext::new(black_box(request), &snapshot.context, 256);
+                topics.count(&context.terms);
+                context.page.terms.len()
+            }
             _ => RequestContext::new(black_box(request), &snapshot.context, 256)
                 .page
                 .terms
@@ -105,6 +113,7 @@ fn main() {
     let mut explore = fixture.config.clone();
     explore.learning.explore = 1.0;
     let rates = learned(&fixture);
+    let topics = TopicCounters::new(fixture.snapshot.context.term_count());
     // The tokenizer's dictionary loads once per process (at start-up), never per request.
     exchange::context::tokenize::tokenizer();
     if args.next().as_deref() == Some("--timing") {
@@ -112,7 +121,7 @@ fn main() {
         let mut histogram = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
         for _ in 0..runs {
             let started = std::time::Instant::now();
-            black_box(measure(&fixture, &variant, 1, &rates, &explore));
+            black_box(measure(&fixture, &variant, 1, &rates, &explore, &topics));
             let _ = histogram.record(started.elapsed().as_nanos() as u64);
         }
         let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
@@ -126,6 +135,6 @@ fn main() {
         );
         return;
     }
-    let result = measure(&fixture, &variant, runs, &rates, &explore);
+    let result = measure(&fixture, &variant, runs, &rates, &explore, &topics);
     println!("{variant}: {runs} runs ({result})");
 }

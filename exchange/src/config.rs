@@ -18,7 +18,7 @@ pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 use serde::Deserialize;
-pub use signals::{ContextConfig, LearningConfig, LtvConfig};
+pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
@@ -72,6 +72,8 @@ pub struct ExchangeConfig {
     pub context: ContextConfig,
     /// pCTR and pCVR learned from outcomes.
     pub learning: LearningConfig,
+    /// Page topics rising over the traffic.
+    pub trends: TrendsConfig,
     /// Notice URLs: validity and signing keys.
     pub notices: NoticeConfig,
     /// Which page origins may call the public endpoints from a browser.
@@ -239,6 +241,7 @@ impl Default for ExchangeConfig {
             ltv: LtvConfig::default(),
             context: ContextConfig::default(),
             learning: LearningConfig::default(),
+            trends: TrendsConfig::default(),
             notices: NoticeConfig::default(),
             cors: CorsConfig::default(),
             prebid: PrebidConfig::default(),
@@ -504,6 +507,7 @@ impl ExchangeConfig {
             .validate()
             .and_then(|()| self.context.validate())
             .and_then(|()| self.learning.validate())
+            .and_then(|()| self.trends.validate())
             .and_then(|()| self.ltv.validate())
             .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
             .and_then(|()| self.enrichment.validate())

@@ -196,7 +196,10 @@ async fn decide_and_answer(
             &serving.learned,
             rules,
             seed ^ LEARNING_DRAWS,
-        );
+        )
+        .with_trends(&serving.trends);
+    // The page's strongest topics count toward what trends (a few relaxed atomic adds).
+    serving.topics.count(&signals.context().terms);
     let gate = RequestGate {
         caps: &user.read,
         pacers: &serving.pacers,

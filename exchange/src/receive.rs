@@ -94,7 +94,7 @@ pub async fn run_with_admin(
     crate::affiliate::click_writer::start(&state);
     crate::affiliate::settlement_in::start(&state);
     crate::affiliate::settlement_in::start_sequencer(&state);
-    crate::serving::outcomes::start(&state);
+    crate::serving::refresh::start(&state);
     if let Some(journal) = state.shared.journal() {
         let replayer = Arc::clone(&state);
         let stop = stop_rx.clone();

@@ -59,6 +59,8 @@ pub struct AppState {
     pub affiliate: crate::affiliate::Affiliate,
     /// Outcomes counted so far, and the rates learned from them.
     pub learner: crate::serving::learning::Learner,
+    /// Page topics counted so far, and what trends.
+    pub trending: crate::serving::trending::Trending,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
     auction_counter: AtomicU64,
@@ -105,9 +107,12 @@ impl AppState {
         );
         let snapshot = store.load_full();
         let learner = crate::serving::learning::Learner::new(&config.learning);
+        let trending = crate::serving::trending::Trending::new(&config.trends);
         let serving = ArcSwap::from_pointee(Serving {
             pacers: pacing.table(&snapshot),
             learned: learner.rates(&snapshot),
+            topics: trending.counters(&snapshot),
+            trends: trending.lifts(&snapshot),
             snapshot,
             model: None,
         });
@@ -127,6 +132,7 @@ impl AppState {
             bidders: Arc::new(Fanout::new(&config)),
             affiliate: crate::affiliate::Affiliate::new(&config),
             learner,
+            trending,
             auction: config.auction_config(),
             config,
             snapshots: store,
@@ -191,6 +197,8 @@ impl AppState {
         self.serving.store(Arc::new(Serving {
             pacers: self.budgets.table(&snapshot),
             learned: self.learner.rates(&snapshot),
+            topics: self.trending.counters(&snapshot),
+            trends: self.trending.lifts(&snapshot),
             model: self.model_file.load(),
             snapshot,
         }));

@@ -4,13 +4,20 @@
 use crate::{Client, Reply};
 use std::time::Duration;
 
-/// A publisher registry: `p1` on `mama.example`, its placements `home-top` and
-/// `friday-live`, its sub-id `wechat-group-7`.
+/// The bearer token `p1` reads its statements, trends and product selection with.
+pub const P1_TOKEN: &str = "p1-selection-token-0123456789abcdef";
+/// Its SHA-256, as [`REGISTRY`] holds it.
+pub const P1_TOKEN_SHA256: &str =
+    "061c3ee50e795019f4aa19a6409791edba239ec9bbcce4c5ec8fcbce0b5f451a";
+
+/// A publisher registry: `p1` on `mama.example` (with the SHA-256 of [`P1_TOKEN`]), its
+/// placements `home-top` and `friday-live`, its sub-id `wechat-group-7`.
 pub const REGISTRY: &str = r#"
 [[publishers]]
 id = "p1"
 name = "Mama Reviews"
 domains = ["mama.example"]
+statement_token_sha256 = "061c3ee50e795019f4aa19a6409791edba239ec9bbcce4c5ec8fcbce0b5f451a"
 
 [[publishers.placements]]
 id = "home-top"

@@ -531,3 +531,27 @@ pub fn schema_errors(definition: &str, document: &serde_json::Value) -> Vec<Stri
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// The debug view's row of campaign `id` among `rows` (one imp's candidates).
+pub fn debug_row<'a>(rows: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["campaign"] == id)
+        .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"))
+}
+
+/// The debug view of `body` (`?debug=1`) and its first imp's candidate rows.
+pub async fn debug_rows(
+    client: &Client,
+    exchange: &TestExchange,
+    body: String,
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let reply = client
+        .post(&exchange.url("/openrtb2/auction?debug=1"), body)
+        .await;
+    let debug = reply.json_if(200)["ext"]["debug"].clone();
+    let rows = debug["imps"][0]["candidates"]
+        .as_array()
+        .expect("rows")
+        .clone();
+    (debug, rows)
+}

@@ -4,6 +4,7 @@
 //! products the page never names, product phrases whole;
 //! brand-safety exclusions and minimum relevance hold; hostile page text is bounded.
 
+use tests::{debug_row as row, debug_rows};
 use tests::{Client, TestExchange};
 
 const LEXICON: &str = r#"
@@ -110,29 +111,6 @@ async fn winner(client: &Client, exchange: &TestExchange, body: String) -> Strin
         .as_str()
         .expect("a winner")
         .to_owned()
-}
-
-/// The debug rows of imp 1, by campaign id.
-async fn debug_rows(
-    client: &Client,
-    exchange: &TestExchange,
-    body: String,
-) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let reply = client
-        .post(&exchange.url("/openrtb2/auction?debug=1"), body)
-        .await;
-    let debug = reply.json_if(200)["ext"]["debug"].clone();
-    let rows = debug["imps"][0]["candidates"]
-        .as_array()
-        .expect("rows")
-        .clone();
-    (debug, rows)
-}
-
-fn row<'a>(rows: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
-    rows.iter()
-        .find(|r| r["campaign"] == id)
-        .unwrap_or_else(|| panic!("no row for {id}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 use tests::affiliate::{click, click_id_of, click_url, report_signed};
+use tests::debug_row as row;
 use tests::{Client, TestExchange};
 
 /// A CPS pot (eCPM 0.02 × 0.05 × 100 × 0.1 × 1000 = 10) and a CPC kettle (eCPM 0.2 ×
@@ -83,12 +84,6 @@ fn winner(answer: &serde_json::Value) -> &str {
         .expect("a campaign won")
 }
 
-fn row<'a>(rows: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
-    rows.iter()
-        .find(|r| r["campaign"] == id)
-        .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"))
-}
-
 /// One count of new outcomes, after the queued records reached the database.
 async fn learn(exchange: &TestExchange) {
     let clicks = &exchange.state.affiliate.clicks;
@@ -96,7 +91,7 @@ async fn learn(exchange: &TestExchange) {
         clicks.flush(Duration::from_secs(5)).await,
         "records written"
     );
-    exchange::serving::outcomes::refresh(&exchange.state)
+    exchange::serving::refresh::count_outcomes(&exchange.state)
         .await
         .expect("outcomes counted");
 }

@@ -9,7 +9,7 @@ use exchange::affiliate::auth::sign;
 use exchange::cycle::{Cycle, Period};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tests::affiliate::{click, click_id_of, click_now, click_url, REGISTRY};
+use tests::affiliate::{click, click_id_of, click_now, click_url, P1_TOKEN_SHA256, REGISTRY};
 use tests::{Client, Reply, TestExchange};
 
 const GLOW_KEY: &str = "glow-test-hmac-key-0123456789abcdefgh";
@@ -85,10 +85,7 @@ impl Network {
         let settlement = setup.settlement.unwrap_or("schedule = false");
         let mut builder = TestExchange::builder()
             .campaigns(&tests::campaign_file(&[glow()]))
-            .publishers(&REGISTRY.replace(
-                "domains = [\"mama.example\"]\n",
-                &format!("domains = [\"mama.example\"]\nstatement_token_sha256 = \"{MAMA_TOKEN_SHA256}\"\n"),
-            ))
+            .publishers(&REGISTRY.replace(P1_TOKEN_SHA256, MAMA_TOKEN_SHA256))
             .file("ltv.json", MODEL);
         if let Some(seed) = setup.key {
             builder = builder.file("ledger.key", seed);

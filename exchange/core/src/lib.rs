@@ -41,4 +41,5 @@ pub mod signals;
 pub mod targeting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trends;
 pub mod url_host;

@@ -130,6 +130,8 @@ pub struct AuctionSignals<'a> {
     predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
     /// What outcomes taught, when the serving set has it.
     learning: Option<Learning<'a>>,
+    /// The lifts of trending topics, when the serving set has them.
+    trends: Option<&'a crate::trends::TrendLifts>,
 }
 
 /// The learned rates a request applies.
@@ -194,6 +196,8 @@ pub struct SignalReport {
     /// What outcomes taught about the campaign on this page's category (absent: learning
     /// off), and the lifts this request drew from it.
     pub learned: Option<LearnedReport>,
+    /// The pCTR lift of trending topics it is about (absent: trends off).
+    pub trend_lift: Option<f64>,
 }
 
 /// One campaign's learned rates as a request applied them.
@@ -246,7 +250,15 @@ impl<'a> AuctionSignals<'a> {
             user,
             predictions: RefCell::new(Vec::new()),
             learning: None,
+            trends: None,
         }
+    }
+
+    /// The same signals, lifting pCTR of campaigns about trending topics by `lifts`
+    /// (built for this snapshot).
+    pub fn with_trends(mut self, lifts: &'a crate::trends::TrendLifts) -> Self {
+        self.trends = Some(lifts);
+        self
     }
 
     /// The same signals, applying `rates` (learned for this snapshot) on a page of
@@ -358,6 +370,7 @@ impl<'a> AuctionSignals<'a> {
                     applied_cvr_lift,
                 })
             }),
+            trend_lift: self.trends.map(|lifts| lifts.lift(id)),
         }
     }
 }
@@ -381,6 +394,9 @@ impl SignalSource for AuctionSignals<'_> {
             let (ctr, cvr) = learning.lifts(id);
             signals.ctr_lift *= ctr;
             signals.cvr_lift *= cvr;
+        }
+        if let Some(trends) = self.trends {
+            signals.ctr_lift *= trends.lift(id);
         }
         if let Some(tier) = self.tier(campaign) {
             signals.commission_rate = tier.commission_rate;
@@ -411,13 +427,17 @@ impl SignalSource for AuctionSignals<'_> {
     }
 
     fn boost_share(&self, id: usize) -> f64 {
-        self.learning.as_ref().map_or(1.0, |learning| {
+        let learned = self.learning.as_ref().map_or(1.0, |learning| {
             if learning.max_boost > 0.0 {
                 learning.rates.campaign_bound(id) / learning.max_boost
             } else {
                 1.0
             }
-        })
+        });
+        let trend = self
+            .trends
+            .map_or(1.0, |lifts| lifts.lift(id) / lifts.max());
+        learned * trend
     }
 
     fn max_boost(&self) -> f64 {
@@ -439,7 +459,8 @@ impl SignalSource for AuctionSignals<'_> {
             .learning
             .as_ref()
             .map_or(1.0, |learning| learning.max_boost);
-        context * ltv * interests * learned
+        let trends = self.trends.map_or(1.0, crate::trends::TrendLifts::max);
+        context * ltv * interests * learned * trends
     }
 }
 

@@ -39,6 +39,29 @@ impl Collector for ExchangeCollector {
                 (&[("result", "failed")], learner.failures.load(std::sync::atomic::Ordering::Relaxed)),
             ],
         );
+        let (_, _, topics) = state.trending.volume();
+        out.counter(
+            "exchange_trend_folds",
+            "Folds of the page topics counted on the request path into the trend windows.",
+            &[(
+                &[],
+                state
+                    .trending
+                    .folds
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )],
+        );
+        out.gauge(
+            "exchange_trend_topics",
+            "Page topics tracked (decayed counts), and how many trend now.",
+            &[
+                (&[("state", "tracked")], topics as i64),
+                (
+                    &[("state", "trending")],
+                    state.trending.trends().len() as i64,
+                ),
+            ],
+        );
         out.gauge(
             "exchange_learning_cells",
             "Campaign × page-category cells with decayed outcome counts.",

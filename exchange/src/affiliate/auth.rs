@@ -27,6 +27,34 @@ const fn fail(field: &'static str, message: &'static str) -> AuthError {
     AuthError { field, message }
 }
 
+/// The publisher a call is from: `X-Publisher: <id>` and `Authorization: Bearer <token>`
+/// where `registry` holds the token's SHA-256 (`statement_token_sha256`), compared in
+/// constant time. Their statements, trends and product selection use it.
+pub fn authenticate_publisher(
+    headers: &HeaderMap,
+    registry: &crate::publishers::Registry,
+) -> Result<String, AuthError> {
+    let publisher = header(headers, "x-publisher")
+        .filter(|p| !p.is_empty() && p.len() <= 64)
+        .ok_or(fail("X-Publisher", "name the publisher"))?;
+    let token = header(headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = registry
+        .get(publisher)
+        .and_then(|p| p.statement_token_sha256);
+    let given: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+        <Sha256 as sha2::Digest>::new(),
+        token.as_bytes(),
+    ))
+    .into();
+    let allowed = expected.is_some_and(|hash| crate::config::same_secret(&given, &hash));
+    if token.is_empty() || !allowed {
+        return Err(fail("Authorization", "unknown publisher or wrong token"));
+    }
+    Ok(publisher.to_owned())
+}
+
 /// The advertiser that sent `body` with `headers`, among `advertisers`, at `now_unix`.
 pub fn authenticate<'a>(
     advertisers: &'a [AdvertiserCredentials],

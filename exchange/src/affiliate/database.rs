@@ -21,7 +21,7 @@ use std::path::Path;
 
 /// Schema versions, applied in order (`schema_version` counts those applied); the same
 /// statements for SQLite and PostgreSQL.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "
 CREATE TABLE clicks (
   click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
@@ -137,6 +137,9 @@ ALTER TABLE clicks ADD COLUMN page_cat BIGINT;
 CREATE INDEX impressions_at ON impressions (at_ms);
 CREATE INDEX clicks_at ON clicks (at_ms);
 CREATE INDEX orders_received ON orders (received_ms)
+",
+    "
+CREATE INDEX impressions_placement ON impressions (publisher, placement, at_ms)
 ",
 ];
 
@@ -783,6 +786,19 @@ impl AffiliateDb {
             .map_err(unavailable)
     }
 
+    /// What `publisher`'s `placement` did since `since_ms`, per campaign, and its usual
+    /// page category.
+    pub fn placement_outcomes(
+        &self,
+        publisher: &str,
+        placement: &str,
+        since_ms: i64,
+    ) -> Result<PlacementOutcomes, StoreError> {
+        self.database
+            .transaction(|tx| outcomes::at_placement(tx, publisher, placement, since_ms))
+            .map_err(unavailable)
+    }
+
     /// Impressions, valid clicks and attributed orders recorded in `[from_ms, to_ms)`, by
     /// campaign, page category and hour (what the learner counts).
     pub fn outcome_counts(
@@ -798,7 +814,7 @@ impl AffiliateDb {
 
 mod events;
 mod outcomes;
-pub use outcomes::OutcomeCount;
+pub use outcomes::{CampaignAtPlacement, OutcomeCount, PlacementOutcomes};
 mod holds;
 pub mod ledger;
 mod orders;

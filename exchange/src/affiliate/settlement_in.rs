@@ -273,42 +273,11 @@ pub async fn publisher_statement(
     let Some(database) = state.affiliate.database.clone() else {
         return no_database();
     };
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+    let registry = &state.serving().snapshot.publishers;
+    let publisher = match super::auth::authenticate_publisher(request.headers(), registry) {
+        Ok(publisher) => publisher,
+        Err(error) => return bad(StatusCode::UNAUTHORIZED, error.field, error.message),
     };
-    let Some(publisher) = header("x-publisher").filter(|p| p.len() <= 64) else {
-        return bad(
-            StatusCode::UNAUTHORIZED,
-            "X-Publisher",
-            "name the publisher",
-        );
-    };
-    let token = header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
-        .unwrap_or_default();
-    let expected = state
-        .serving()
-        .snapshot
-        .publishers
-        .get(&publisher)
-        .and_then(|p| p.statement_token_sha256);
-    let given: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        token.as_bytes(),
-    ))
-    .into();
-    let allowed = expected.is_some_and(|hash| crate::config::same_secret(&given, &hash));
-    if token.is_empty() || !allowed {
-        return bad(
-            StatusCode::UNAUTHORIZED,
-            "Authorization",
-            "unknown publisher or wrong token",
-        );
-    }
     let query = request.uri().query().unwrap_or("");
     let Some(period) = query_param(query, "period").filter(|p| Period::parse(p).is_some()) else {
         return bad(StatusCode::BAD_REQUEST, "period", "give period=YYYY-MM");

@@ -1,5 +1,5 @@
-//! `[context]` (contextual relevance), `[ltv]` (lifetime value) and `[learning]` (rates
-//! learned from outcomes) settings.
+//! `[context]` (contextual relevance), `[ltv]` (lifetime value), `[learning]` (rates
+//! learned from outcomes) and `[trends]` (rising page topics) settings.
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -218,6 +218,103 @@ impl LearningConfig {
             category_prior: self.category_prior,
             max_lift: self.max_lift,
             explore: self.explore,
+        }
+    }
+}
+
+/// `[trends]`: page topics rising over the traffic (`exchange_core::trends`), counted on
+/// the request path and folded every `window_secs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrendsConfig {
+    /// Count topics and lift products of trending ones. Default true.
+    pub enabled: bool,
+    /// Seconds between two folds of the counted topics (1..=3600). Default 60.
+    pub window_secs: u64,
+    /// Half-life of the recent window, hours (0.1..=168). Default 6.
+    pub recent_half_life_hours: f64,
+    /// Half-life of the baseline, hours (more than the recent one, ..=8760). Default 720.
+    pub baseline_half_life_hours: f64,
+    /// A topic trends at this ratio of recent to baseline share (1..=100). Default 1.8.
+    pub min_ratio: f64,
+    /// The ratio at which a trend's lift is full (more than `min_ratio`, ..=1000).
+    /// Default 4.
+    pub full_ratio: f64,
+    /// Recent (decayed) pages a topic needs to trend (0..=10⁹). Default 30.
+    pub min_pages: f64,
+    /// Pseudo-pages smoothing a topic's recent share toward its baseline (0..=10⁹).
+    /// Default 200.
+    pub prior_pages: f64,
+    /// The largest pCTR lift trends give a product (1..=2; 1: report trends, lift
+    /// nothing). Default 1.2.
+    pub max_lift: f64,
+}
+
+impl Default for TrendsConfig {
+    fn default() -> Self {
+        let core = exchange_core::trends::TrendSettings::default();
+        Self {
+            enabled: true,
+            window_secs: 60,
+            recent_half_life_hours: core.recent_half_life_hours,
+            baseline_half_life_hours: core.baseline_half_life_hours,
+            min_ratio: core.min_ratio,
+            full_ratio: core.full_ratio,
+            min_pages: core.min_pages,
+            prior_pages: core.prior_pages,
+            max_lift: core.max_lift,
+        }
+    }
+}
+
+impl TrendsConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let fail =
+            |field: &str, message: &str| Err((format!("trends.{field}"), message.to_owned()));
+        let within = |x: f64, low: f64, high: f64| x.is_finite() && (low..=high).contains(&x);
+        if !(1..=3600).contains(&self.window_secs) {
+            return fail("window_secs", "must be in 1..=3600");
+        }
+        if !within(self.recent_half_life_hours, 0.1, 168.0) {
+            return fail("recent_half_life_hours", "must be in [0.1, 168]");
+        }
+        if !within(self.baseline_half_life_hours, 0.1, 8760.0)
+            || self.baseline_half_life_hours <= self.recent_half_life_hours
+        {
+            return fail(
+                "baseline_half_life_hours",
+                "must be in [0.1, 8760] and above recent_half_life_hours",
+            );
+        }
+        if !within(self.min_ratio, 1.0, 100.0) {
+            return fail("min_ratio", "must be in [1, 100]");
+        }
+        if !within(self.full_ratio, 1.0, 1000.0) || self.full_ratio <= self.min_ratio {
+            return fail("full_ratio", "must be in [1, 1000] and above min_ratio");
+        }
+        if !within(self.min_pages, 0.0, 1e9) {
+            return fail("min_pages", "must be in [0, 1000000000]");
+        }
+        if !within(self.prior_pages, 0.0, 1e9) {
+            return fail("prior_pages", "must be in [0, 1000000000]");
+        }
+        if !within(self.max_lift, 1.0, 2.0) {
+            return fail("max_lift", "must be in [1, 2]");
+        }
+        Ok(())
+    }
+
+    /// The core's settings.
+    pub fn settings(&self) -> exchange_core::trends::TrendSettings {
+        exchange_core::trends::TrendSettings {
+            recent_half_life_hours: self.recent_half_life_hours,
+            baseline_half_life_hours: self.baseline_half_life_hours,
+            min_ratio: self.min_ratio,
+            full_ratio: self.full_ratio,
+            min_pages: self.min_pages,
+            prior_pages: self.prior_pages,
+            max_lift: self.max_lift,
         }
     }
 }

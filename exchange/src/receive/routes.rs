@@ -135,6 +135,10 @@ async fn dispatch(
             crate::affiliate::settlement_in::own_statement(state, request).await
         }
         (&Method::GET, "/ledger/key") => crate::affiliate::settlement_in::key(&state),
+        (&Method::GET, "/publisher/trends") => crate::selection::trends(&state, &request),
+        (&Method::GET, "/publisher/products") => {
+            crate::selection::products(Arc::clone(&state), request).await
+        }
         (&Method::GET, "/publisher/statement") => {
             crate::affiliate::settlement_in::publisher_statement(state, request).await
         }

@@ -201,6 +201,27 @@ impl ContextIndex {
         self.vocabulary.get(term).copied()
     }
 
+    /// Term ids in use: every id is below this.
+    pub fn term_count(&self) -> usize {
+        self.vocabulary
+            .values()
+            .max()
+            .map_or(0, |&max| max as usize + 1)
+    }
+
+    /// Each term id's name (a synonym group's smallest string), by id: built on demand
+    /// (trends name their topics with it once a fold), never on the request path.
+    pub fn term_names(&self) -> Vec<Option<&str>> {
+        let mut names: Vec<Option<&str>> = vec![None; self.term_count()];
+        for (term, &id) in &self.vocabulary {
+            let slot = &mut names[id as usize];
+            if slot.is_none_or(|name| term.as_str() < name) {
+                *slot = Some(term.as_str());
+            }
+        }
+        names
+    }
+
     /// Campaign `id`'s unit vector in the semantic resource (empty: none).
     pub fn vector(&self, id: usize) -> &[f32] {
         self.vectors.get(id).map_or(&[], |v| v)

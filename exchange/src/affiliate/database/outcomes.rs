@@ -1,7 +1,8 @@
-//! The outcomes the learner counts (`crate::learning`): impressions (verified notices),
-//! valid clicks and attributed orders in a time range, grouped by campaign, page category
-//! and hour. Each range query walks one time index; an order takes the page category of
-//! the impression it was credited to.
+//! Outcomes read back: what the learner counts (`crate::learning`): impressions (verified
+//! notices), valid clicks and attributed orders in a time range, grouped by campaign, page
+//! category and hour (each range query walks one time index; an order takes the page
+//! category of the impression it was credited to); and what one placement's traffic did
+//! per campaign, for product selection (`crate::selection`).
 
 use crate::affiliate::sql::{SqlError, Tx};
 
@@ -67,4 +68,75 @@ pub(super) fn counts(
             },
         )
         .collect())
+}
+
+/// One campaign's outcomes at one placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignAtPlacement {
+    /// Campaign id.
+    pub campaign: String,
+    /// Impressions.
+    pub impressions: i64,
+    /// Valid clicks.
+    pub clicks: i64,
+    /// Attributed orders.
+    pub orders: i64,
+}
+
+/// What one placement's traffic did, per campaign, and its usual page category.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlacementOutcomes {
+    /// Per campaign that served there.
+    pub campaigns: Vec<CampaignAtPlacement>,
+    /// The page category most of its impressions had.
+    pub page_category: Option<u16>,
+}
+
+/// The outcomes at `publisher`'s `placement` since `since_ms`.
+pub(super) fn at_placement(
+    tx: &mut dyn Tx,
+    publisher: &str,
+    placement: &str,
+    since_ms: i64,
+) -> Result<PlacementOutcomes, SqlError> {
+    let queries = [
+        "SELECT campaign, COUNT(*) FROM impressions
+         WHERE publisher = $1 AND placement = $2 AND at_ms >= $3 GROUP BY campaign",
+        "SELECT campaign, COUNT(*) FROM clicks
+         WHERE publisher = $1 AND placement = $2 AND valid = 1 AND at_ms >= $3 GROUP BY campaign",
+        "SELECT campaign, COUNT(*) FROM orders
+         WHERE publisher = $1 AND placement = $2 AND received_ms >= $3 AND campaign IS NOT NULL
+         GROUP BY campaign",
+    ];
+    let mut merged: std::collections::BTreeMap<String, [i64; 3]> = Default::default();
+    for (slot, sql) in queries.into_iter().enumerate() {
+        let rows = tx.query(sql, &[publisher.into(), placement.into(), since_ms.into()])?;
+        for row in rows {
+            merged.entry(row.text(0)).or_default()[slot] += row.int(1);
+        }
+    }
+    let page_category = tx
+        .query_one(
+            "SELECT page_cat, COUNT(*) FROM impressions
+             WHERE publisher = $1 AND placement = $2 AND at_ms >= $3 AND page_cat IS NOT NULL
+             GROUP BY page_cat ORDER BY COUNT(*) DESC, page_cat LIMIT 1",
+            &[publisher.into(), placement.into(), since_ms.into()],
+        )?
+        .and_then(|row| row.opt_int(0))
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| exchange_core::learning::category_text(*c).is_some());
+    Ok(PlacementOutcomes {
+        campaigns: merged
+            .into_iter()
+            .map(
+                |(campaign, [impressions, clicks, orders])| CampaignAtPlacement {
+                    campaign,
+                    impressions,
+                    clicks,
+                    orders,
+                },
+            )
+            .collect(),
+        page_category,
+    })
 }
