@@ -4,11 +4,12 @@
 //! - `GET /publisher/trends[?limit=N]`: the page topics rising over the exchange's traffic,
 //!   with the numbers behind each (recent and baseline share, ratio, the lift it gives).
 //! - `GET /publisher/products?topic=T[&limit=N]`: the products to promote on pages about
-//!   `T`, ranked by expected earnings per thousand impressions × relevance. Each is read
+//!   `T`, ranked as the auction ranks them on such a page, times relevance. Each is read
 //!   as the auction reads a page about `T` (the same lexicon, vectors, learned rates and
 //!   trend lifts): relevance, pCTR, pCVR, commission, `epm` = what an impression of it
-//!   earns on such a page, and `score` = `epm × relevance` (only earnings on readers it is
-//!   about count; a product must reach `MIN_RELEVANCE`).
+//!   earns on such a page, `quality` = the auction's quality weight there
+//!   (`context.quality_weight`; 1 without one), and `score` = `epm × quality × relevance`,
+//!   counting only the readers it is about (a product must reach `MIN_RELEVANCE`).
 //! - `GET /publisher/products?placement=P[&limit=N]`: the products to promote at one of the
 //!   publisher's placements, ranked by expected earnings per thousand impressions there:
 //!   its CTR and CVR observed at that placement over 30 days (affiliate database),
@@ -284,8 +285,11 @@ fn for_topic(
         if relevance < MIN_RELEVANCE {
             continue;
         }
-        let scored = score(campaign, signals.signals(id, campaign));
-        let value = scored.ecpm * f64::from(relevance);
+        let adjustments = signals.signals(id, campaign);
+        let scored = score(campaign, adjustments);
+        // What the auction ranks by on such a page (eCPM × the quality weight), counting
+        // only the readers the product is about.
+        let value = scored.ecpm * adjustments.quality * f64::from(relevance);
         rows.push((
             value,
             product(
@@ -296,6 +300,7 @@ fn for_topic(
                     "learned": report.learned,
                     "trend_lift": report.trend_lift,
                     "epm": scored.ecpm,
+                    "quality": adjustments.quality,
                     "score": value,
                 }),
             ),

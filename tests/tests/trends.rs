@@ -171,7 +171,9 @@ async fn a_rising_topic_trends_lifts_its_products_and_selection_ranks_them_with_
         tent["relevance"].as_f64().expect("relevance"),
     );
     assert!(relevance >= 0.1 && epm > 0.0, "{tent}");
-    assert!((tent["score"].as_f64().expect("score") - epm * relevance).abs() < 1e-6);
+    let quality = tent["quality"].as_f64().expect("quality");
+    assert_eq!(quality, 1.0, "no quality weight in this config");
+    assert!((tent["score"].as_f64().expect("score") - epm * quality * relevance).abs() < 1e-6);
     assert_eq!(tent["payout"]["per_order"], 40.0);
     assert!(tent["trend_lift"].as_f64().expect("lift") > 1.0);
     assert!(
