@@ -85,9 +85,8 @@ fn measure(
                     explore
                 };
                 let user = UserInputs::new(request, config, Some(model), Some(stored), NOW);
-                let category = exchange::learning::page_category(request, &snapshot.context);
                 let signals = AuctionSignals::new(black_box(request), snapshot, config, user)
-                    .with_learning(category, rates, config, 0x5eed);
+                    .with_learning(request, rates, config, 0x5eed);
                 let decision = decide(request, snapshot, config, &signals, NOW);
                 decision.clearings.iter().flatten().count()
             }

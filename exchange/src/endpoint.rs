@@ -142,20 +142,10 @@ async fn decide_and_answer(
         tmax: Duration::from_millis(tmax),
     };
     let serving = state.serving();
-    // Who sold each imp (publisher, placement, sub-id), and on a page of which category
-    // (what outcomes are learned under): carried into every notice and click URL.
-    let page_category = config
-        .learning
-        .enabled
-        .then(|| crate::learning::page_category(request, &serving.snapshot.context))
-        .flatten();
-    let provenance = match publishers::provenance(&serving.snapshot.publishers, request) {
-        Ok(mut provenance) => {
-            for imp in &mut provenance {
-                imp.page_category = page_category;
-            }
-            provenance
-        }
+    // Who sold each imp (publisher, placement, sub-id): carried into every notice and
+    // click URL, with the page's category once the page is read (step 3).
+    let mut provenance = match publishers::provenance(&serving.snapshot.publishers, request) {
+        Ok(provenance) => provenance,
         Err(field) => {
             let refusal = Refusal::Invalid {
                 message: "a sub-id is 1–64 letters, digits, '-', '_', '.' or ':'".to_owned(),
@@ -190,14 +180,15 @@ async fn decide_and_answer(
         now_unix,
     );
     let seed = crate::auction::mix(u64::from_str_radix(&auction_id, 16).unwrap_or_default());
-    let signals = AuctionSignals::new(request, &serving.snapshot, rules, user_inputs)
-        .with_learning(
-            page_category,
-            &serving.learned,
-            rules,
-            seed ^ LEARNING_DRAWS,
-        )
+    let mut signals = AuctionSignals::new(request, &serving.snapshot, rules, user_inputs)
         .with_trends(&serving.trends);
+    if config.learning.enabled {
+        // What outcomes are learned under: the page's category, as the page read it.
+        signals = signals.with_learning(request, &serving.learned, rules, seed ^ LEARNING_DRAWS);
+        for imp in &mut provenance {
+            imp.page_category = signals.page_category();
+        }
+    }
     // The page's strongest topics count toward what trends (a few relaxed atomic adds).
     serving.topics.count(&signals.context().terms);
     let gate = RequestGate {

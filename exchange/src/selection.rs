@@ -21,12 +21,14 @@
 
 use crate::affiliate::auth::authenticate_publisher;
 use crate::campaign::{Campaign, Pricing};
+use crate::context::index::TermId;
 use crate::learning::posterior_mean;
 use crate::receive::reply::{json, Body};
 use crate::scoring::{score, SignalSource, Signals};
 use crate::serving::Serving;
 use crate::signals::{AuctionSignals, UserInputs};
 use crate::state::AppState;
+use crate::trends::Trend;
 use http::{Request, Response, StatusCode};
 use std::sync::Arc;
 
@@ -121,14 +123,33 @@ fn read_query(query: &str, allowed: &[&str]) -> Result<Query, Problem> {
 }
 
 /// The calling publisher, or the 401.
-fn caller<B>(state: &AppState, request: &Request<B>) -> Result<String, Problem> {
-    authenticate_publisher(request.headers(), &state.serving().snapshot.publishers)
+fn caller<B>(serving: &Serving, request: &Request<B>) -> Result<String, Problem> {
+    authenticate_publisher(request.headers(), &serving.snapshot.publishers)
         .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, e.field, e.message))
+}
+
+/// How many campaigns of `snapshot` have each of `terms` in their keyword document (one
+/// pass over the documents).
+fn products_about(
+    snapshot: &crate::index::Snapshot,
+    terms: &[Option<TermId>],
+) -> std::collections::HashMap<TermId, usize> {
+    let mut counts: std::collections::HashMap<TermId, usize> =
+        terms.iter().flatten().map(|&t| (t, 0)).collect();
+    for id in 0..snapshot.len() {
+        for (term, _) in snapshot.context.document(id) {
+            if let Some(n) = counts.get_mut(term) {
+                *n += 1;
+            }
+        }
+    }
+    counts
 }
 
 /// `GET /publisher/trends`.
 pub fn trends<B>(state: &AppState, request: &Request<B>) -> Response<Body> {
-    if let Err(refusal) = caller(state, request) {
+    let serving = state.serving();
+    if let Err(refusal) = caller(&serving, request) {
         return refusal.answer();
     }
     let query = match read_query(request.uri().query().unwrap_or(""), &["limit"]) {
@@ -137,31 +158,24 @@ pub fn trends<B>(state: &AppState, request: &Request<B>) -> Response<Body> {
     };
     let settings = state.trending.settings();
     let (recent, baseline, topics) = state.trending.volume();
-    let serving = state.serving();
-    let list: Vec<serde_json::Value> = state
+    let trending: Vec<Trend> = state
         .trending
         .trends()
         .into_iter()
         .take(query.limit)
-        .map(|trend| {
-            let products = serving
-                .snapshot
-                .context
-                .term(&trend.topic)
-                .map_or(0, |term| {
-                    (0..serving.snapshot.len())
-                        .filter(|&id| {
-                            serving
-                                .snapshot
-                                .context
-                                .document(id)
-                                .iter()
-                                .any(|(t, _)| *t == term)
-                        })
-                        .count()
-                });
+        .collect();
+    let terms: Vec<Option<TermId>> = trending
+        .iter()
+        .map(|t| serving.snapshot.context.term(&t.topic))
+        .collect();
+    let about = products_about(&serving.snapshot, &terms);
+    let list: Vec<serde_json::Value> = trending
+        .iter()
+        .zip(&terms)
+        .map(|(trend, term)| {
+            let products = term.and_then(|t| about.get(&t).copied()).unwrap_or(0);
             let lift = 1.0 + (settings.max_lift - 1.0) * trend.strength;
-            let mut row = serde_json::to_value(&trend).unwrap_or_default();
+            let mut row = serde_json::to_value(trend).unwrap_or_default();
             row["max_product_lift"] = serde_json::json!(lift);
             row["products"] = serde_json::json!(products);
             row
@@ -183,7 +197,8 @@ pub fn trends<B>(state: &AppState, request: &Request<B>) -> Response<Body> {
 
 /// `GET /publisher/products`.
 pub async fn products<B>(state: Arc<AppState>, request: Request<B>) -> Response<Body> {
-    let publisher = match caller(&state, &request) {
+    let serving = state.serving();
+    let publisher = match caller(&serving, &request) {
         Ok(publisher) => publisher,
         Err(refusal) => return refusal.answer(),
     };
@@ -192,7 +207,6 @@ pub async fn products<B>(state: Arc<AppState>, request: Request<B>) -> Response<
         Ok(query) => query,
         Err(refusal) => return refusal.answer(),
     };
-    let serving = state.serving();
     match (&query.topic, &query.placement) {
         (Some(topic), None) => for_topic(&state, &serving, &publisher, topic, query.limit),
         (None, Some(placement)) => {
@@ -271,9 +285,8 @@ fn for_topic(
     let mut config = state.auction.clone();
     config.learning.explore = 0.0;
     let snapshot = &serving.snapshot;
-    let category = crate::learning::page_category(&request, &snapshot.context);
     let signals = AuctionSignals::new(&request, snapshot, &config, UserInputs::default())
-        .with_learning(category, &serving.learned, &config, 0)
+        .with_learning(&request, &serving.learned, &config, 0)
         .with_trends(&serving.trends);
     let mut rows: Vec<(f64, serde_json::Value)> = Vec::new();
     for (id, campaign) in snapshot.campaigns.iter().enumerate() {

@@ -71,9 +71,12 @@ pub fn page_category(
     request: &bidder_sdk::openrtb::BidRequest,
     index: &crate::context::index::ContextIndex,
 ) -> Option<u16> {
-    crate::context::page::categories(request, index)
-        .first()
-        .and_then(category_key)
+    key_of(&crate::context::page::categories(request, index))
+}
+
+/// The learning key of a page whose categories were read (`PageContext::categories`).
+pub fn key_of(categories: &[Category]) -> Option<u16> {
+    categories.first().and_then(category_key)
 }
 
 /// Outcome counts by campaign id and page category (`None`: the page had none).

@@ -261,16 +261,22 @@ impl<'a> AuctionSignals<'a> {
         self
     }
 
-    /// The same signals, applying `rates` (learned for this snapshot) on a page of
-    /// `page_category` ([`crate::learning::page_category`]) with `config`'s learning
-    /// settings; `seed` keys this request's exploration draws.
+    /// The same signals, applying `rates` (learned for this snapshot) on `request`'s page
+    /// category ([`crate::learning::page_category`], taken from the page as read when it
+    /// was) with `config`'s learning settings; `seed` keys this request's exploration
+    /// draws.
     pub fn with_learning(
         mut self,
-        page_category: Option<u16>,
+        request: &BidRequest,
         rates: &'a LearnedRates,
         config: &AuctionConfig,
         seed: u64,
     ) -> Self {
+        let page_category = if self.context.is_empty() {
+            crate::learning::page_category(request, &self.snapshot.context)
+        } else {
+            crate::learning::key_of(&self.context.page.categories)
+        };
         self.learning = Some(Learning {
             rates,
             settings: config.learning,
@@ -284,6 +290,11 @@ impl<'a> AuctionSignals<'a> {
     /// The page as read.
     pub fn context(&self) -> &RequestContext {
         &self.context
+    }
+
+    /// The page category learned rates apply on (none without learning, or a category).
+    pub fn page_category(&self) -> Option<u16> {
+        self.learning.as_ref().and_then(|l| l.page_category)
     }
 
     fn relevance(&self, id: usize) -> Option<Relevance> {
