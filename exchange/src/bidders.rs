@@ -24,7 +24,7 @@ pub mod verdicts;
 
 use crate::config::ExchangeConfig;
 use bidder_sdk::gzip::gzip;
-use bidder_sdk::openrtb::{encode_request, BidRequest};
+use bidder_sdk::openrtb::{encode_request, BidRequest, Json};
 use bytes::Bytes;
 use circuit::{Circuit, Permit};
 use client::{call, new_client, CallOutcome, HttpClient, Outgoing};
@@ -189,12 +189,13 @@ impl Timing {
     }
 }
 
-/// Starts a call to every eligible bidder; `floors` are the imps' floors in the exchange
+/// Starts a call to every eligible bidder with the request and the supply chain they get
+/// (`None`: the request's own, as given); `floors` are the imps' floors in the exchange
 /// currency (`None` where the floor's currency is unknown: that imp is not offered).
 pub fn start(
     fanout: &Arc<Fanout>,
     config: &ExchangeConfig,
-    request: &BidRequest,
+    (request, schain): (&BidRequest, Option<&Json>),
     floors: &[Option<f64>],
     auction_id: &str,
     timing: Timing,
@@ -246,6 +247,7 @@ pub fn start(
             tmax_ms: told.as_millis() as u64,
             rate,
             adjustment: bidder.bid_adjustment,
+            schain,
         };
         let sent = build_request(request, bidder, &runtime.sizes, &imps, &known_floors, terms);
         let encoded = encode_request(&sent);

@@ -9,6 +9,7 @@ mod enrichment;
 mod notices;
 mod signals;
 mod store;
+mod supply;
 
 pub use affiliate::{
     AdvertiserConfig, AdvertiserCredentials, AffiliateConfig, FraudConfig,
@@ -22,6 +23,7 @@ pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
+pub use supply::{IncompleteChain, InvalidChain, SupplyChainConfig};
 use thiserror::Error;
 
 /// Whether a secret a caller sent equals the configured one, compared in constant time
@@ -84,6 +86,8 @@ pub struct ExchangeConfig {
     pub enrichment: EnrichmentConfig,
     /// The exchange's own user-id cookie.
     pub first_party_id: FirstPartyIdConfig,
+    /// The exchange's node in supply chains, chain policies, `sellers.json`.
+    pub supply_chain: SupplyChainConfig,
     /// Clicks, orders and attribution: the database and the click batches.
     pub affiliate: AffiliateConfig,
     /// Advertisers that report orders, with their credentials (`[[advertisers]]`).
@@ -247,6 +251,7 @@ impl Default for ExchangeConfig {
             prebid: PrebidConfig::default(),
             enrichment: EnrichmentConfig::default(),
             first_party_id: FirstPartyIdConfig::default(),
+            supply_chain: SupplyChainConfig::default(),
             affiliate: AffiliateConfig::default(),
             advertisers: Vec::new(),
         }
@@ -512,6 +517,7 @@ impl ExchangeConfig {
             .and_then(|()| self.notices.validate(self.auction.bid_expiry_secs))
             .and_then(|()| self.enrichment.validate())
             .and_then(|()| self.first_party_id.validate())
+            .and_then(|()| self.supply_chain.validate())
             .and_then(|()| self.affiliate.validate())
             .and_then(|()| self.advertiser_credentials().map(drop))
             .map_err(|(field, message)| invalid(&field, message))

@@ -5,6 +5,7 @@
 mod answer;
 pub mod prebid;
 pub mod refusal;
+mod supply;
 mod user;
 
 use crate::admission::{charge_winners, RequestGate};
@@ -157,12 +158,17 @@ async fn decide_and_answer(
     if provenance.first().is_some_and(|p| p.source_mismatch) {
         state.metrics.marked(Mark::SourceMismatch);
     }
+    // Who sold it before the exchange: the supply chain bidders get (or a policy's refusal).
+    let chain = match supply::chain(state, &serving, request, &auction_id, prebid) {
+        Ok(chain) => chain,
+        Err(reply) => return (reply, None),
+    };
     let floors = imp_floors(request, rules);
     // 1. The calls go out first; the rest happens while they are on the wire.
     let in_flight = bidders::start(
         &state.bidders,
         config,
-        request,
+        (request, chain.as_ref().map(|c| &c.chain)),
         &floors,
         &auction_id,
         timing,
@@ -241,6 +247,7 @@ async fn decide_and_answer(
         calls: &calls,
         prebid,
         provenance: &provenance,
+        supply_chain: chain.as_ref(),
         elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));

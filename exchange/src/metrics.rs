@@ -8,6 +8,7 @@ pub mod log_limit;
 
 use crate::decision::ImpNoBid;
 use crate::notice::Rejection;
+use crate::supply_chain::ChainStatus;
 use exposition::Exposition;
 use histogram::LatencyHistogram;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -112,6 +113,29 @@ impl Mark {
     }
 }
 
+/// Why an auction request was refused by policy (answered with no bid, or 400 for an
+/// invalid supply chain under `invalid = "refuse"`), a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its supply chain breaks the specification (`supply_chain.invalid = "refuse"`).
+    SchainInvalid,
+    /// The chain bidders would get is incomplete (`supply_chain.incomplete = "refuse"`).
+    SchainIncomplete,
+}
+
+impl Refused {
+    /// Every reason, in label order.
+    pub const ALL: [Refused; 2] = [Self::SchainInvalid, Self::SchainIncomplete];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SchainInvalid => "schain_invalid",
+            Self::SchainIncomplete => "schain_incomplete",
+        }
+    }
+}
+
 /// The `ext.prebid.channel.name` values counted by name (Prebid Server's); any other is
 /// counted as `other`.
 pub const PREBID_CHANNELS: [&str; 5] = ["pbjs", "amp", "app", "web", "other"];
@@ -131,6 +155,10 @@ pub struct Metrics {
     enriched: [AtomicU64; ENRICHED_FIELDS.len()],
     /// Requests marked, per [`Mark`].
     marks: [AtomicU64; Mark::ALL.len()],
+    /// Supply chains sent to bidders, per [`ChainStatus`].
+    chains: [AtomicU64; ChainStatus::ALL.len()],
+    /// Requests refused by policy, per [`Refused`].
+    refused: [AtomicU64; Refused::ALL.len()],
     /// Prebid calls per channel ([`PREBID_CHANNELS`]).
     prebid_calls: [AtomicU64; PREBID_CHANNELS.len()],
     decision: LatencyHistogram,
@@ -210,6 +238,21 @@ impl Metrics {
         self.marks[mark as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts the supply chain of one request by what it says.
+    pub fn supply_chain(&self, status: ChainStatus) {
+        self.chains[status as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request refused by policy.
+    pub fn refused(&self, reason: Refused) {
+        self.refused[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Requests refused for `reason` so far.
+    pub fn refused_count(&self, reason: Refused) -> u64 {
+        self.refused[reason as usize].load(Relaxed)
+    }
+
     /// Requests marked `mark` so far.
     pub fn marked_count(&self, mark: Mark) -> u64 {
         self.marks[mark as usize].load(Relaxed)
@@ -262,7 +305,7 @@ impl Metrics {
     /// Describes the request families; `snapshot` is (version, campaigns, creatives).
     pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
         let results = ["ok", "error"];
-        let families: [CounterFamily<'_>; 9] = [
+        let families: [CounterFamily<'_>; 11] = [
             (
                 "exchange_requests",
                 "Auction requests by outcome.",
@@ -321,6 +364,23 @@ impl Metrics {
                 "mark",
                 &Mark::ALL.map(Mark::as_str),
                 &self.marks,
+            ),
+            (
+                "exchange_supply_chains",
+                "Auction requests by the supply chain the exchange built for them (complete: \
+                 every seller back to the owner is named; incomplete; invalid: the request's \
+                 chain broke the specification and was replaced or refused).",
+                "status",
+                &ChainStatus::ALL.map(ChainStatus::as_str),
+                &self.chains,
+            ),
+            (
+                "exchange_requests_refused",
+                "Auction requests refused by a supply-chain policy ([supply_chain] invalid, \
+                 incomplete), by reason.",
+                "reason",
+                &Refused::ALL.map(Refused::as_str),
+                &self.refused,
             ),
             (
                 "exchange_prebid_requests",

@@ -38,6 +38,7 @@ pub mod response;
 pub mod scoring;
 pub mod screen;
 pub mod signals;
+pub mod supply_chain;
 pub mod targeting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

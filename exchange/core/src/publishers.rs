@@ -55,6 +55,30 @@ pub enum PlacementKind {
     CreatorLink,
 }
 
+/// What the publisher is to the inventory it sells, as `sellers.json` says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SellerType {
+    /// It owns the sites and apps it sells (the default).
+    #[default]
+    Publisher,
+    /// It resells other owners' inventory.
+    Intermediary,
+    /// Both.
+    Both,
+}
+
+impl SellerType {
+    /// The `sellers.json` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Publisher => "PUBLISHER",
+            Self::Intermediary => "INTERMEDIARY",
+            Self::Both => "BOTH",
+        }
+    }
+}
+
 /// Who a sub-id stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +113,12 @@ struct PublisherSpec {
     buyer_accounts: Vec<String>,
     #[serde(default)]
     statement_token_sha256: Option<String>,
+    #[serde(default)]
+    seller_type: SellerType,
+    #[serde(default)]
+    confidential: bool,
+    #[serde(default)]
+    business_domain: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +176,12 @@ pub struct Publisher {
     /// SHA-256 of the bearer token the publisher downloads its statements with (the
     /// registry holds no secret); none: only the operator reads them.
     pub statement_token_sha256: Option<[u8; 32]>,
+    /// What it is to its inventory (`sellers.json` `seller_type`).
+    pub seller_type: SellerType,
+    /// `sellers.json` names neither it nor its domain.
+    pub confidential: bool,
+    /// Its business domain for `sellers.json` (default: its first site domain).
+    pub business_domain: Option<String>,
 }
 
 /// The registry (empty: none configured, and nothing is marked).
@@ -199,8 +235,17 @@ impl Registry {
             }
             let mut publisher = Publisher {
                 name: spec.name,
+                seller_type: spec.seller_type,
+                confidential: spec.confidential,
                 ..Publisher::default()
             };
+            if let Some(domain) = &spec.business_domain {
+                let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+                if !crate::supply_chain::is_domain(&domain) {
+                    errors.push(error(format!("{field}.business_domain"), "a host name"));
+                }
+                publisher.business_domain = Some(domain);
+            }
             for (j, domain) in spec.domains.iter().enumerate() {
                 let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
                 if domain.is_empty()
@@ -288,6 +333,17 @@ impl Registry {
     /// A registered publisher.
     pub fn get(&self, id: &str) -> Option<&Publisher> {
         self.publishers.get(id)
+    }
+
+    /// Every publisher with its id, in id order.
+    pub fn sorted(&self) -> Vec<(&str, &Publisher)> {
+        let mut all: Vec<(&str, &Publisher)> = self
+            .publishers
+            .iter()
+            .map(|(id, p)| (id.as_str(), p))
+            .collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
     }
 
     /// Whether the request's source is registered for its publisher (always, without a
@@ -405,6 +461,8 @@ pub(crate) fn push_signed<'a>(
         pairs.push(("pc", text));
     }
 }
+
+pub mod sellers;
 
 #[cfg(test)]
 mod tests;

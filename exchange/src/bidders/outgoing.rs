@@ -3,7 +3,7 @@
 //! currency, floors in its currency, test flag, and the privacy filter.
 
 use crate::config::{BidderConfig, MediaType};
-use bidder_sdk::openrtb::{BidRequest, Imp, Source};
+use bidder_sdk::openrtb::{BidRequest, Imp, Json, Source};
 
 /// Indices of the imps `bidder` accepts (`sizes` is its parsed size list); empty when
 /// it should not be called.
@@ -76,6 +76,9 @@ pub struct CallTerms<'a> {
     /// The bidder's bid adjustment: the floor it is told is the price it must bid for
     /// its adjusted eCPM to reach the floor.
     pub adjustment: f64,
+    /// The supply chain it gets in `source.schain` (the request's `source.ext.schain` is
+    /// then removed); `None`: the request's source as given.
+    pub schain: Option<&'a Json>,
 }
 
 /// The request `bidder` gets: only the imps in `imps` (with media it does not take
@@ -110,10 +113,7 @@ pub fn build_request(
         cattax: request.cattax,
         badv: request.badv.clone(),
         bapp: request.bapp.clone(),
-        source: Some(Source {
-            tid: Some(terms.auction_id.to_owned()),
-            ..request.source.clone().unwrap_or_default()
-        }),
+        source: Some(outgoing_source(request, &terms)),
         regs: request.regs.clone(),
         ext: None,
         extra: request.extra.clone(),
@@ -146,6 +146,25 @@ pub fn build_request(
     }
     filter_privacy(&mut out);
     out
+}
+
+/// The publisher's `source` with our transaction id and, when the exchange builds one, its
+/// supply chain in the 2.6 place (never a second one in `ext`).
+fn outgoing_source(request: &BidRequest, terms: &CallTerms<'_>) -> Source {
+    let mut source = Source {
+        tid: Some(terms.auction_id.to_owned()),
+        ..request.source.clone().unwrap_or_default()
+    };
+    if let Some(chain) = terms.schain {
+        source.schain = Some(chain.clone());
+        if let Some(Json::Object(ext)) = &mut source.ext {
+            ext.remove("schain");
+            if ext.is_empty() {
+                source.ext = None;
+            }
+        }
+    }
+    source
 }
 
 /// The privacy filter every outgoing request passes (consent and regulation rules
@@ -225,6 +244,7 @@ mod tests {
             tmax_ms: 87,
             rate: 7.0,
             adjustment: 0.5,
+            schain: None,
         };
         let floors = [1.0 / 0.9, 0.0, 0.0];
         let out = build_request(&request, &video, &[], &[0], &floors, terms);
@@ -258,5 +278,40 @@ mod tests {
             "COPPA strips ids"
         );
         assert_eq!(out.device.as_ref().and_then(|d| d.ifa.as_deref()), None);
+    }
+
+    #[test]
+    fn the_exchange_chain_goes_in_the_2_6_place_and_nowhere_else() {
+        let request = decode_request(
+            br#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":250}}],"site":{"id":"s"},
+                "source":{"fd":1,"ext":{"schain":{"complete":1,"ver":"1.0","nodes":[]}}}}"#,
+        )
+        .expect("valid");
+        let chain = serde_json::json!({"complete": 0, "ver": "1.0", "nodes": [
+            {"asi": "exchange.example", "sid": "p", "rid": "auc-1", "hp": 1}
+        ]});
+        let terms = CallTerms {
+            auction_id: "auc-1",
+            tmax_ms: 100,
+            rate: 1.0,
+            adjustment: 1.0,
+            schain: Some(&chain),
+        };
+        let out = build_request(&request, &bidder(""), &[], &[0], &[0.0], terms);
+        let source = out.source.expect("source");
+        assert_eq!(source.schain.as_ref(), Some(&chain));
+        assert_eq!(source.ext, None, "the 2.5 copy is gone, and its empty ext");
+        assert_eq!(source.fd, Some(1));
+        let kept = CallTerms {
+            schain: None,
+            ..terms
+        };
+        let out = build_request(&request, &bidder(""), &[], &[0], &[0.0], kept);
+        let source = out.source.expect("source");
+        assert!(source.schain.is_none());
+        assert!(
+            source.ext.is_some(),
+            "without an asi, the source passes as given"
+        );
     }
 }

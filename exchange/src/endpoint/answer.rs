@@ -38,6 +38,8 @@ pub struct Facts<'a> {
     pub prebid: Option<&'a PrebidCall>,
     /// Who sold each imp (the request's imp order).
     pub provenance: &'a [crate::publishers::Provenance<'a>],
+    /// The supply chain the bidders got (none: no `asi` configured).
+    pub supply_chain: Option<&'a crate::supply_chain::Outgoing>,
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }
@@ -93,6 +95,20 @@ pub fn build(
             "bidders": external,
             "provenance": facts.provenance,
         });
+        if let (Some(chain), Some(ext)) = (facts.supply_chain, ext.as_object_mut()) {
+            let problem = chain
+                .problem
+                .as_ref()
+                .map(|p| serde_json::json!({"field": p.field, "reason": p.problem.as_str()}));
+            ext.insert(
+                "supply_chain".to_owned(),
+                serde_json::json!({
+                    "status": chain.status.as_str(),
+                    "problem": problem,
+                    "sent": chain.chain,
+                }),
+            );
+        }
         // A Prebid call keeps its per-code figures beside the debug document.
         if let (Some(serde_json::Value::Object(extra)), Some(ext)) =
             (response.ext.take(), ext.as_object_mut())

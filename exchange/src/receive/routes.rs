@@ -135,6 +135,7 @@ async fn dispatch(
             crate::affiliate::settlement_in::own_statement(state, request).await
         }
         (&Method::GET, "/ledger/key") => crate::affiliate::settlement_in::key(&state),
+        (&Method::GET, "/sellers.json") => crate::transparency::sellers_json(&state),
         (&Method::GET, "/publisher/trends") => crate::selection::trends(&state, &request),
         (&Method::GET, "/publisher/products") => {
             crate::selection::products(Arc::clone(&state), request).await
@@ -240,7 +241,8 @@ async fn dispatch(
             | "/c/p"
             | "/admin/orders"
             | "/admin/affiliate/report"
-            | "/admin/learning",
+            | "/admin/learning"
+            | "/sellers.json",
         ) => method_not_allowed("GET"),
         _ => no_such_endpoint(),
     }
