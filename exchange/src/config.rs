@@ -23,7 +23,7 @@ pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 pub use store::StoreConfig;
-pub use supply::{IncompleteChain, InvalidChain, SupplyChainConfig};
+pub use supply::{IncompleteChain, InvalidChain, SupplyChainConfig, Unauthorised};
 use thiserror::Error;
 
 /// Whether a secret a caller sent equals the configured one, compared in constant time
@@ -343,6 +343,7 @@ impl ExchangeConfig {
             &mut config.enrichment.geo_database,
             &mut config.affiliate.database,
             &mut config.affiliate.ledger_key,
+            &mut config.supply_chain.ads_txt_dir,
         ] {
             if file.is_relative() && !file.as_os_str().is_empty() {
                 *file = folder.join(&*file);

@@ -163,6 +163,10 @@ async fn decide_and_answer(
         Ok(chain) => chain,
         Err(reply) => return (reply, None),
     };
+    let ads_txt_unauthorised = match supply::unauthorised(state, &serving, request, prebid) {
+        Ok(unauthorised) => unauthorised,
+        Err(reply) => return (reply, None),
+    };
     let floors = imp_floors(request, rules);
     // 1. The calls go out first; the rest happens while they are on the wire.
     let in_flight = bidders::start(
@@ -248,6 +252,7 @@ async fn decide_and_answer(
         prebid,
         provenance: &provenance,
         supply_chain: chain.as_ref(),
+        ads_txt_unauthorised,
         elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));

@@ -41,9 +41,9 @@ pub mod transparency;
 
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
-    auction, campaign, click, clock, commission, context, cycle, debug_view, decision, features,
-    index, learning, ledger, ltv, native, notice, orders, publishers, response, scoring, screen,
-    signals, supply_chain, targeting, trends,
+    ads_txt, auction, campaign, click, clock, commission, context, cycle, debug_view, decision,
+    features, index, learning, ledger, ltv, native, notice, orders, publishers, response, scoring,
+    screen, signals, supply_chain, targeting, trends,
 };
 
 pub use receive::{run, run_with_admin};

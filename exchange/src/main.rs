@@ -53,6 +53,26 @@ enum Command {
     /// Run the labelled intent cases through the contextual auction on the configured
     /// campaigns and lexicon; report precision@1, the none rate and each miss's reason.
     IntentEval(IntentEvalArgs),
+    /// Check ads.txt or app-ads.txt files (or stdin) against the publisher registry and the
+    /// exchange's `supply_chain.asi`: unknown sellers, wrong relationships, owners left
+    /// out. Exit 1 when a file has an error.
+    AdsTxt(AdsTxtArgs),
+}
+
+/// `exchange ads-txt`.
+#[derive(Debug, clap::Args)]
+struct AdsTxtArgs {
+    /// The files (`-`: standard input). A file's domain is its name without `.ads.txt`,
+    /// `.app-ads.txt` or `.txt`, or its folder's name when it is called `ads.txt` or
+    /// `app-ads.txt`.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The domain the files belong to (needed for standard input).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `exchange intent-eval`.
@@ -201,6 +221,7 @@ fn main() -> ExitCode {
         Some(Command::Settle(args)) => settle(&args),
         Some(Command::Ledger(command)) => ledger(&command),
         Some(Command::IntentEval(args)) => intent_eval(&cli.config, &args),
+        Some(Command::AdsTxt(args)) => ads_txt(&cli.config, &args),
         None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
     };
     match result {
@@ -220,6 +241,54 @@ fn load_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<Ex
         config.validate(&path.display().to_string())?;
     }
     Ok(config)
+}
+
+fn ads_txt(config: &std::path::Path, args: &AdsTxtArgs) -> anyhow::Result<ExitCode> {
+    use exchange::transparency::{ads_txt_domain, render};
+    use std::io::Read;
+    let config = load_config(config, None)?;
+    if !config.supply_chain.enabled() {
+        anyhow::bail!("supply_chain.asi is not set: ads.txt lines name the exchange by it");
+    }
+    let registry = match &config.publishers {
+        Some(path) => exchange::serving::snapshots::read_publishers(path).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", list.join("; "))
+        })?,
+        None => anyhow::bail!("no publisher registry (exchange.toml: publishers) to check against"),
+    };
+    let mut reports = Vec::new();
+    for file in &args.files {
+        let stdin = file.as_os_str() == "-";
+        let domain = match (&args.domain, ads_txt_domain(file)) {
+            (Some(domain), _) => domain.clone(),
+            (None, Some(domain)) if !stdin => domain,
+            _ => anyhow::bail!("{}: give --domain", file.display()),
+        };
+        let mut bytes = Vec::new();
+        let limit = exchange::ads_txt::MAX_FILE_BYTES as u64 + 1;
+        if stdin {
+            std::io::stdin().take(limit).read_to_end(&mut bytes)?;
+        } else {
+            std::fs::File::open(file)
+                .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+                .with_context(|| format!("reading {}", file.display()))?;
+        }
+        if bytes.len() as u64 >= limit {
+            anyhow::bail!("{}: larger than {} bytes", file.display(), limit - 1);
+        }
+        let parsed = exchange::ads_txt::parse(&String::from_utf8_lossy(&bytes));
+        let report =
+            exchange::ads_txt::check(&parsed, &domain, &config.supply_chain.asi, &registry);
+        reports.push((file.display().to_string(), report));
+    }
+    let (text, errors) = render(&reports, &config.supply_chain.asi, args.json);
+    print!("{text}");
+    Ok(if errors {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn intent_eval(config: &std::path::Path, args: &IntentEvalArgs) -> anyhow::Result<ExitCode> {
@@ -651,6 +720,7 @@ fn serve(
             lexicon: config.context.lexicon.clone(),
             publishers: config.publishers.clone(),
             semantic: config.context.semantic.clone(),
+            ads_txt: config.supply_chain.ads_txt(),
         },
     )
     .map_err(|error| anyhow::anyhow!("{error}"))?;

@@ -6,6 +6,7 @@ pub mod exposition;
 pub mod histogram;
 pub mod log_limit;
 
+use crate::ads_txt::Verdict;
 use crate::decision::ImpNoBid;
 use crate::notice::Rejection;
 use crate::supply_chain::ChainStatus;
@@ -99,16 +100,19 @@ pub const ENRICHED_FIELDS: [&str; 5] = ["ip", "user_agent", "geo", "device", "cr
 pub enum Mark {
     /// The publisher registry does not have its publisher, or not its domain or bundle.
     SourceMismatch,
+    /// Its domain's ads.txt (or app-ads.txt) does not list its seller on the exchange.
+    AdsTxtUnauthorised,
 }
 
 impl Mark {
     /// Every mark, in label order.
-    pub const ALL: [Mark; 1] = [Mark::SourceMismatch];
+    pub const ALL: [Mark; 2] = [Mark::SourceMismatch, Mark::AdsTxtUnauthorised];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SourceMismatch => "source_mismatch",
+            Self::AdsTxtUnauthorised => "ads_txt_unauthorised",
         }
     }
 }
@@ -121,17 +125,25 @@ pub enum Refused {
     SchainInvalid,
     /// The chain bidders would get is incomplete (`supply_chain.incomplete = "refuse"`).
     SchainIncomplete,
+    /// Its domain's ads.txt does not authorise its seller (`supply_chain.unauthorised =
+    /// "refuse"`).
+    AdsTxtUnauthorised,
 }
 
 impl Refused {
     /// Every reason, in label order.
-    pub const ALL: [Refused; 2] = [Self::SchainInvalid, Self::SchainIncomplete];
+    pub const ALL: [Refused; 3] = [
+        Self::SchainInvalid,
+        Self::SchainIncomplete,
+        Self::AdsTxtUnauthorised,
+    ];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SchainInvalid => "schain_invalid",
             Self::SchainIncomplete => "schain_incomplete",
+            Self::AdsTxtUnauthorised => "ads_txt_unauthorised",
         }
     }
 }
@@ -159,6 +171,8 @@ pub struct Metrics {
     chains: [AtomicU64; ChainStatus::ALL.len()],
     /// Requests refused by policy, per [`Refused`].
     refused: [AtomicU64; Refused::ALL.len()],
+    /// ads.txt checks, per [`Verdict`].
+    ads_txt: [AtomicU64; Verdict::ALL.len()],
     /// Prebid calls per channel ([`PREBID_CHANNELS`]).
     prebid_calls: [AtomicU64; PREBID_CHANNELS.len()],
     decision: LatencyHistogram,
@@ -243,6 +257,11 @@ impl Metrics {
         self.chains[status as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts one request's ads.txt check.
+    pub fn ads_txt(&self, verdict: Verdict) {
+        self.ads_txt[verdict as usize].fetch_add(1, Relaxed);
+    }
+
     /// Counts a request refused by policy.
     pub fn refused(&self, reason: Refused) {
         self.refused[reason as usize].fetch_add(1, Relaxed);
@@ -305,7 +324,7 @@ impl Metrics {
     /// Describes the request families; `snapshot` is (version, campaigns, creatives).
     pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
         let results = ["ok", "error"];
-        let families: [CounterFamily<'_>; 11] = [
+        let families: [CounterFamily<'_>; 12] = [
             (
                 "exchange_requests",
                 "Auction requests by outcome.",
@@ -360,7 +379,8 @@ impl Metrics {
             (
                 "exchange_requests_marked",
                 "Auction requests answered with a mark in what they produce (source_mismatch: \
-                 the publisher registry does not have the request's publisher, domain or bundle).",
+                 the publisher registry does not have the request's publisher, domain or bundle; \
+                 ads_txt_unauthorised: its domain's ads.txt does not list its seller).",
                 "mark",
                 &Mark::ALL.map(Mark::as_str),
                 &self.marks,
@@ -375,9 +395,17 @@ impl Metrics {
                 &self.chains,
             ),
             (
+                "exchange_ads_txt_checks",
+                "Auction requests checked against their domain's ads.txt or app-ads.txt \
+                 ([supply_chain] ads_txt_dir), by verdict (no_file: none held for the domain).",
+                "verdict",
+                &Verdict::ALL.map(Verdict::as_str),
+                &self.ads_txt,
+            ),
+            (
                 "exchange_requests_refused",
                 "Auction requests refused by a supply-chain policy ([supply_chain] invalid, \
-                 incomplete), by reason.",
+                 incomplete, unauthorised), by reason.",
                 "reason",
                 &Refused::ALL.map(Refused::as_str),
                 &self.refused,

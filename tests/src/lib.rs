@@ -251,6 +251,7 @@ impl Builder {
                 lexicon: config.context.lexicon.clone(),
                 publishers: config.publishers.clone(),
                 semantic: config.context.semantic.clone(),
+                ads_txt: config.supply_chain.ads_txt(),
             },
         )
         .expect("valid test campaigns");

@@ -317,3 +317,104 @@ async fn sellers_json_lists_the_registry_and_hides_the_confidential() {
     assert_eq!(client.get(&bare.url("/sellers.json")).await.status, 404);
     bare.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ads_txt_marks_or_refuses_sellers_the_domain_does_not_list() {
+    let file = "exchange.example, pub-owner, DIRECT\nother-ssp.example, pub-quiet, DIRECT\n";
+    let start_with = |policy: &'static str| async move {
+        let dsp = spawn_local(MockConfig {
+            latency: Latency::Fixed(Duration::from_millis(1)),
+            price: Price::Fixed(2.0),
+            ..MockConfig::default()
+        })
+        .await
+        .expect("mock");
+        // The config folder itself holds the files (others there are skipped).
+        let config = format!(
+            "[supply_chain]\nasi = \"{ASI}\"\nads_txt_dir = \".\"\nunauthorised = \"{policy}\"\n\
+             [[bidders]]\nname = \"dsp\"\nendpoint = \"{}\"\ntimeout_ms = 250\n",
+            dsp.endpoint()
+        );
+        let exchange = TestExchange::builder()
+            .config(&config)
+            .campaigns(r#"{"campaigns": []}"#)
+            .publishers(REGISTRY)
+            .file("owner.example.ads.txt", file)
+            .start()
+            .await;
+        (exchange, dsp)
+    };
+    let (exchange, _dsp) = start_with("mark").await;
+    let client = Client::new();
+    let url = exchange.url("/openrtb2/auction");
+    let bid_ext = |answer: &Value| answer["seatbid"][0]["bid"][0]["ext"].clone();
+
+    // Listed: a clean bid. On a subdomain too (the parent's file applies).
+    for domain in ["owner.example", "m.owner.example"] {
+        let answer = client
+            .post(&url, request("a1", "pub-owner", domain, ""))
+            .await
+            .json_if(200);
+        assert!(bid_ext(&answer).is_null(), "{domain}: {answer}");
+    }
+    // Not listed under our asi (only under another system): answered, marked.
+    let answer = client
+        .post(&url, request("a2", "pub-quiet", "owner.example", ""))
+        .await
+        .json_if(200);
+    assert_eq!(bid_ext(&answer)["ads_txt_unauthorised"], true, "{answer}");
+    // No file for the domain: nothing to check.
+    let answer = client
+        .post(&url, request("a3", "pub-reseller", "resold.example", ""))
+        .await
+        .json_if(200);
+    assert!(bid_ext(&answer).is_null(), "{answer}");
+    let text = metrics(&client, &exchange).await;
+    for (verdict, count) in [("authorised", 2.0), ("unauthorised", 1.0), ("no_file", 1.0)] {
+        let series = format!("exchange_ads_txt_checks_total{{verdict=\"{verdict}\"}}");
+        assert_eq!(metric(&text, &series), count, "{series}");
+    }
+    assert_eq!(
+        metric(
+            &text,
+            "exchange_requests_marked_total{mark=\"ads_txt_unauthorised\"}"
+        ),
+        1.0
+    );
+
+    // A fetched file changes; a reload reads it: pub-owner is no longer listed.
+    let folder = exchange.campaigns_path.parent().expect("folder").to_owned();
+    std::fs::write(
+        folder.join("owner.example.ads.txt"),
+        "exchange.example, pub-quiet, DIRECT\n",
+    )
+    .expect("write");
+    assert_eq!(exchange.admin_reload(&client).await.status, 200);
+    let answer = client
+        .post(&url, request("a4", "pub-owner", "owner.example", ""))
+        .await
+        .json_if(200);
+    assert_eq!(bid_ext(&answer)["ads_txt_unauthorised"], true, "{answer}");
+    exchange.shutdown().await;
+
+    let (exchange, dsp) = start_with("refuse").await;
+    let url = exchange.url("/openrtb2/auction");
+    let reply = client
+        .post(&url, request("b1", "pub-quiet", "owner.example", ""))
+        .await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(dsp.stats.requests.load(Relaxed), 0, "no bidder called");
+    let reply = client
+        .post(&url, request("b2", "pub-owner", "owner.example", ""))
+        .await;
+    assert_eq!(reply.status, 200);
+    let text = metrics(&client, &exchange).await;
+    assert_eq!(
+        metric(
+            &text,
+            "exchange_requests_refused_total{reason=\"ads_txt_unauthorised\"}"
+        ),
+        1.0
+    );
+    exchange.shutdown().await;
+}

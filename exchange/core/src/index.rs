@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub any_ltv_tiers: bool,
     /// The publisher registry read with the campaigns (empty: none configured).
     pub publishers: crate::publishers::Registry,
+    /// The ads.txt / app-ads.txt lines naming the exchange, read with the registry (empty:
+    /// no folder configured, nothing checked).
+    pub ads_txt: crate::ads_txt::Table,
 }
 
 impl Snapshot {

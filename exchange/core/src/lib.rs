@@ -15,6 +15,7 @@
 //! [`index`] snapshot. [`config`] is the slice of settings the auction reads; [`clock`]
 //! the time it is told.
 
+pub mod ads_txt;
 pub mod auction;
 pub mod campaign;
 pub mod click;

@@ -31,6 +31,9 @@ pub struct ResponseSettings<'a> {
     pub provenance: &'a [Provenance<'a>],
     /// Now, unix ms: the serving time stamped into click URLs.
     pub served_ms: i64,
+    /// The request's domain's ads.txt does not authorise its seller: every bid says so in
+    /// `ext.ads_txt_unauthorised` (the `[supply_chain] unauthorised = "mark"` policy).
+    pub ads_txt_unauthorised: bool,
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -70,9 +73,17 @@ pub fn build(
                 campaign_bid(decision, snapshot, won, slot, settings)
             }
         };
-        if mismatch {
-            // JD Union's invalid code 14: answered, but marked in what it produces.
-            bid.ext = Some(serde_json::json!({ "source_mismatch": true }));
+        if mismatch || settings.ads_txt_unauthorised {
+            // Answered, but marked in what it produces (JD Union's invalid code 14 for a
+            // source the registry does not have).
+            let mut marks = serde_json::Map::new();
+            if mismatch {
+                marks.insert("source_mismatch".to_owned(), true.into());
+            }
+            if settings.ads_txt_unauthorised {
+                marks.insert("ads_txt_unauthorised".to_owned(), true.into());
+            }
+            bid.ext = Some(serde_json::Value::Object(marks));
         }
         match seatbids
             .iter_mut()

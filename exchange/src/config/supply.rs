@@ -3,6 +3,7 @@
 
 use crate::supply_chain::is_domain;
 use serde::Deserialize;
+use std::path::PathBuf;
 
 /// What to do with a request whose own `schain` breaks the specification.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -23,6 +24,17 @@ pub enum IncompleteChain {
     #[default]
     Mark,
     /// Answer with no bid (204; a Prebid call gets an empty 200).
+    Refuse,
+}
+
+/// What to do with a request its domain's ads.txt (or app-ads.txt) does not authorise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unauthorised {
+    /// Answer it, marked: counted, `bid.ext.ads_txt_unauthorised`, the debug view.
+    #[default]
+    Mark,
+    /// Answer with no bid (204; a Prebid call gets an empty 200) and call no bidder.
     Refuse,
 }
 
@@ -48,6 +60,12 @@ pub struct SupplyChainConfig {
     pub invalid: InvalidChain,
     /// An incomplete outgoing chain: `mark` or `refuse`.
     pub incomplete: IncompleteChain,
+    /// Folder of `<domain>.ads.txt` and `<domain>.app-ads.txt` files (fetched by the
+    /// operator; the exchange never crawls), relative to the config file, re-read with
+    /// every reload. Empty: no request-time check.
+    pub ads_txt_dir: PathBuf,
+    /// A request its domain's file does not authorise: `mark` or `refuse`.
+    pub unauthorised: Unauthorised,
     /// `sellers.json` `contact_email`.
     pub contact_email: String,
     /// `sellers.json` `contact_address`.
@@ -77,6 +95,12 @@ impl SupplyChainConfig {
                 "lower case, as ads.txt lines compare it",
             );
         }
+        if !self.ads_txt_dir.as_os_str().is_empty() && !self.enabled() {
+            return invalid(
+                "supply_chain.ads_txt_dir",
+                "needs supply_chain.asi: the domain ads.txt lines name the exchange by",
+            );
+        }
         let bounded = |text: &str| text.len() <= 256 && !text.chars().any(char::is_control);
         if !bounded(&self.contact_email) || !bounded(&self.contact_address) {
             return invalid(
@@ -96,6 +120,12 @@ impl SupplyChainConfig {
             );
         }
         Ok(())
+    }
+
+    /// The ads.txt folder and the `asi` its lines are read for (none: no check).
+    pub fn ads_txt(&self) -> Option<(PathBuf, String)> {
+        (!self.ads_txt_dir.as_os_str().is_empty())
+            .then(|| (self.ads_txt_dir.clone(), self.asi.clone()))
     }
 
     /// The `sellers.json` contact fields.

@@ -40,6 +40,8 @@ pub struct Facts<'a> {
     pub provenance: &'a [crate::publishers::Provenance<'a>],
     /// The supply chain the bidders got (none: no `asi` configured).
     pub supply_chain: Option<&'a crate::supply_chain::Outgoing>,
+    /// The domain's ads.txt leaves the seller out (its bids are marked).
+    pub ads_txt_unauthorised: bool,
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }
@@ -68,6 +70,7 @@ pub fn build(
         },
         provenance: facts.provenance,
         served_ms: facts.now_ms,
+        ads_txt_unauthorised: facts.ads_txt_unauthorised,
     };
     let mut response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
     let outcome = if response.is_some() {
@@ -94,6 +97,7 @@ pub fn build(
             "debug": view,
             "bidders": external,
             "provenance": facts.provenance,
+            "ads_txt_unauthorised": facts.ads_txt_unauthorised,
         });
         if let (Some(chain), Some(ext)) = (facts.supply_chain, ext.as_object_mut()) {
             let problem = chain

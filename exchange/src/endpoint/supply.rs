@@ -1,10 +1,12 @@
-//! The request's supply chain as the bidders will get it, or the refusal a policy asks for
-//! (`[supply_chain]`): read once per request, before the calls go out.
+//! The request's supply chain as the bidders will get it, and whether its domain's ads.txt
+//! authorises its seller, or the refusal a policy asks for (`[supply_chain]`): read once
+//! per request, before the calls go out.
 
 use super::{prebid::PrebidCall, Refusal, Reply};
-use crate::config::{IncompleteChain, InvalidChain};
+use crate::ads_txt::{self, Verdict};
+use crate::config::{IncompleteChain, InvalidChain, Unauthorised};
 use crate::enrich::uid::CookieAction;
-use crate::metrics::{Outcome, Refused};
+use crate::metrics::{Mark, Outcome, Refused};
 use crate::serving::Serving;
 use crate::state::AppState;
 use crate::supply_chain::{self, ChainStatus, Outgoing};
@@ -42,6 +44,33 @@ pub(super) fn chain(
         return Err(no_bid(request, prebid, debug));
     }
     Ok(Some(outgoing))
+}
+
+/// Whether the request's domain's ads.txt (or app-ads.txt) leaves its seller out (`true`:
+/// mark its bids), or the no-bid reply `unauthorised = "refuse"` asks for. No folder
+/// configured, or no file for the domain: `false`.
+pub(super) fn unauthorised(
+    state: &AppState,
+    serving: &Serving,
+    request: &BidRequest,
+    prebid: Option<&PrebidCall>,
+) -> Result<bool, Reply> {
+    let snapshot = &serving.snapshot;
+    let Some(verdict) = ads_txt::request_verdict(&snapshot.ads_txt, &snapshot.publishers, request)
+    else {
+        return Ok(false);
+    };
+    state.metrics.ads_txt(verdict);
+    if verdict != Verdict::Unauthorised {
+        return Ok(false);
+    }
+    if state.config.supply_chain.unauthorised == Unauthorised::Refuse {
+        state.metrics.refused(Refused::AdsTxtUnauthorised);
+        let debug = super::debug_wanted(state, request, false);
+        return Err(no_bid(request, prebid, debug));
+    }
+    state.metrics.marked(Mark::AdsTxtUnauthorised);
+    Ok(true)
 }
 
 /// The no-bid answer of a refused request: 204, or Prebid's empty 200 for a Prebid call.

@@ -11,6 +11,7 @@ pub(crate) mod source;
 
 pub use source::{Fingerprint, Stat, RACY_WINDOW};
 
+use crate::ads_txt;
 use crate::campaign::{self, Campaign, CampaignError};
 use crate::context::lexicon::{Lexicon, MAX_LEXICON_BYTES};
 use crate::context::semantic::{Embeddings, MAX_SEMANTIC_BYTES};
@@ -72,6 +73,9 @@ pub struct Sidecars {
     /// The semantic resource (`[context] semantic`): read once, when the store opens, and
     /// given to every snapshot (a change needs a restart).
     pub semantic: Option<PathBuf>,
+    /// The ads.txt folder (`[supply_chain] ads_txt_dir`) and the exchange's `asi`: its
+    /// files are re-read with every reload (not watched: reload after a fetch).
+    pub ads_txt: Option<(PathBuf, String)>,
 }
 
 /// Holds the serving snapshot and knows where to reload it from.
@@ -99,6 +103,7 @@ impl SnapshotStore {
             lexicon: lexicon.map(Path::to_owned),
             publishers: None,
             semantic: None,
+            ads_txt: None,
         };
         Self::open_with(path, sidecars)
     }
@@ -112,10 +117,11 @@ impl SnapshotStore {
             )),
             None => None,
         };
-        let (campaigns, mut lexicon, registry, files) = load_sources(path, &sidecars)?;
+        let (campaigns, mut lexicon, (registry, ads_txt), files) = load_sources(path, &sidecars)?;
         lexicon.semantic = semantic.clone();
         let mut snapshot = index::build_with(campaigns, lexicon, 1, path.display().to_string());
         snapshot.publishers = registry;
+        snapshot.ads_txt = ads_txt;
         Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
             sources: ArcSwap::from_pointee(LoadedSources { version: 1, files }),
@@ -173,8 +179,8 @@ impl SnapshotStore {
     pub fn reload(&self) -> Result<LoadSummary, LoadError> {
         // Held from the read to the swap, so two reloads cannot swap in out of order.
         let _serialised = self.serialise();
-        let (campaigns, lexicon, registry, files) = load_sources(&self.path, &self.sidecars)?;
-        let summary = self.swap_in(campaigns, lexicon, registry);
+        let (campaigns, lexicon, supply, files) = load_sources(&self.path, &self.sidecars)?;
+        let summary = self.swap_in(campaigns, lexicon, supply);
         self.sources.store(Arc::new(LoadedSources {
             version: summary.version,
             files,
@@ -186,8 +192,9 @@ impl SnapshotStore {
     /// requests see changes once `AppState::publish` runs: `AppState::replace_campaigns`).
     pub fn replace(&self, campaigns: Vec<Campaign>) -> LoadSummary {
         let _serialised = self.serialise();
-        let registry = self.load().publishers.clone();
-        self.swap_in(campaigns, Lexicon::default(), registry)
+        let serving = self.load();
+        let supply = (serving.publishers.clone(), serving.ads_txt.clone());
+        self.swap_in(campaigns, Lexicon::default(), supply)
     }
 
     fn serialise(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -200,13 +207,14 @@ impl SnapshotStore {
         &self,
         campaigns: Vec<Campaign>,
         mut lexicon: Lexicon,
-        registry: Registry,
+        (registry, ads_txt): (Registry, ads_txt::Table),
     ) -> LoadSummary {
         lexicon.semantic = self.semantic.clone();
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
         let mut snapshot =
             index::build_with(campaigns, lexicon, version, self.path.display().to_string());
         snapshot.publishers = registry;
+        snapshot.ads_txt = ads_txt;
         let summary = LoadSummary {
             version,
             campaigns: snapshot.len(),
@@ -219,7 +227,12 @@ impl SnapshotStore {
 
 /// What [`load_sources`] produced: campaigns, lexicon, publisher registry, and the
 /// fingerprints of the bytes they were built from.
-type Sources = (Vec<Campaign>, Lexicon, Registry, Vec<Fingerprint>);
+type Sources = (
+    Vec<Campaign>,
+    Lexicon,
+    (Registry, ads_txt::Table),
+    Vec<Fingerprint>,
+);
 
 /// Reads the campaign file and the lexicon, each once; every error of both.
 /// Reads and compiles a campaign file (JSON, or TOML by the `.toml` extension).
@@ -231,6 +244,56 @@ pub fn read_campaigns(path: &Path) -> Result<Vec<Campaign>, Vec<CampaignError>> 
 pub fn read_publishers(path: &Path) -> Result<Registry, Vec<CampaignError>> {
     read_text(path, MAX_REGISTRY_BYTES, "")
         .and_then(|(text, _)| Registry::parse(&text, &path.display().to_string()))
+}
+
+/// Most files read from the ads.txt folder.
+pub const MAX_ADS_TXT_FILES: usize = 100_000;
+
+/// Reads the ads.txt folder: `<domain>.ads.txt` and `<domain>.app-ads.txt` (other names are
+/// skipped with a warning), each at most `ads_txt::MAX_FILE_BYTES`, keeping the lines that
+/// name `asi`. A missing folder, an unreadable or oversized file is an error naming it.
+pub fn read_ads_txt(dir: &Path, asi: &str) -> Result<ads_txt::Table, Vec<CampaignError>> {
+    use std::io::Read;
+    let fail = |path: &Path, message: String| {
+        vec![CampaignError::new(&path.display().to_string(), "", message)]
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| fail(dir, e.to_string()))?;
+    let mut table = ads_txt::Table::default();
+    let mut read = 0usize;
+    for entry in entries {
+        let path = entry.map_err(|e| fail(dir, e.to_string()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let (domain, kind) = if let Some(domain) = name.strip_suffix(".app-ads.txt") {
+            (domain, ads_txt::Kind::App)
+        } else if let Some(domain) = name.strip_suffix(".ads.txt") {
+            (domain, ads_txt::Kind::Site)
+        } else {
+            tracing::warn!(file = %path.display(), "ads.txt folder: not <domain>.ads.txt or <domain>.app-ads.txt, skipped");
+            continue;
+        };
+        read += 1;
+        if read > MAX_ADS_TXT_FILES {
+            return Err(fail(dir, format!("more than {MAX_ADS_TXT_FILES} files")));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| {
+                f.take(ads_txt::MAX_FILE_BYTES as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(|e| fail(&path, e.to_string()))?;
+        if bytes.len() > ads_txt::MAX_FILE_BYTES {
+            return Err(fail(
+                &path,
+                format!("larger than {} bytes", ads_txt::MAX_FILE_BYTES),
+            ));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        table.insert(kind, domain, &ads_txt::parse(&text), asi);
+    }
+    Ok(table)
 }
 
 /// Reads the semantic resource (word vectors) at `path`, at most `MAX_SEMANTIC_BYTES`;
@@ -295,14 +358,21 @@ fn load_sources(campaigns: &Path, sidecars: &Sidecars) -> Result<Sources, LoadEr
         Some(path) => read(path, MAX_REGISTRY_BYTES, "")
             .and_then(|text| Registry::parse(&text, &path.display().to_string())),
     };
-    match (loaded, lexicon, registry) {
-        (Ok(campaigns), Ok(lexicon), Ok(registry)) => Ok((campaigns, lexicon, registry, files)),
-        (campaigns, lexicon, registry) => Err(LoadError {
+    let ads_txt = match &sidecars.ads_txt {
+        None => Ok(ads_txt::Table::default()),
+        Some((dir, asi)) => read_ads_txt(dir, asi),
+    };
+    match (loaded, lexicon, registry, ads_txt) {
+        (Ok(campaigns), Ok(lexicon), Ok(registry), Ok(ads_txt)) => {
+            Ok((campaigns, lexicon, (registry, ads_txt), files))
+        }
+        (campaigns, lexicon, registry, ads_txt) => Err(LoadError {
             errors: campaigns
                 .err()
                 .into_iter()
                 .chain(lexicon.err())
                 .chain(registry.err())
+                .chain(ads_txt.err())
                 .flatten()
                 .collect(),
         }),

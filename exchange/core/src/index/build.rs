@@ -104,6 +104,7 @@ pub fn build_with(
         campaigns,
         base_ecpm,
         publishers: crate::publishers::Registry::default(),
+        ads_txt: crate::ads_txt::Table::default(),
     }
 }
 
