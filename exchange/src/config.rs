@@ -6,6 +6,7 @@
 mod affiliate;
 mod bidders;
 mod enrichment;
+mod ivt;
 mod notices;
 mod signals;
 mod store;
@@ -17,6 +18,7 @@ pub use affiliate::{
 };
 pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
+pub use ivt::{IvtAction, IvtConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 use serde::Deserialize;
 pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
@@ -88,6 +90,8 @@ pub struct ExchangeConfig {
     pub first_party_id: FirstPartyIdConfig,
     /// The exchange's node in supply chains, chain policies, `sellers.json`.
     pub supply_chain: SupplyChainConfig,
+    /// Invalid traffic at the request: bots, data centers, impossible devices.
+    pub ivt: IvtConfig,
     /// Clicks, orders and attribution: the database and the click batches.
     pub affiliate: AffiliateConfig,
     /// Advertisers that report orders, with their credentials (`[[advertisers]]`).
@@ -252,6 +256,7 @@ impl Default for ExchangeConfig {
             enrichment: EnrichmentConfig::default(),
             first_party_id: FirstPartyIdConfig::default(),
             supply_chain: SupplyChainConfig::default(),
+            ivt: IvtConfig::default(),
             affiliate: AffiliateConfig::default(),
             advertisers: Vec::new(),
         }
@@ -344,6 +349,7 @@ impl ExchangeConfig {
             &mut config.affiliate.database,
             &mut config.affiliate.ledger_key,
             &mut config.supply_chain.ads_txt_dir,
+            &mut config.ivt.datacenter_ranges,
         ] {
             if file.is_relative() && !file.as_os_str().is_empty() {
                 *file = folder.join(&*file);

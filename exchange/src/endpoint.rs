@@ -3,6 +3,7 @@
 //! named steps (see `decide_and_answer`); refusals become HTTP in [`refusal`] only.
 
 mod answer;
+mod ivt;
 pub mod prebid;
 pub mod refusal;
 mod supply;
@@ -158,6 +159,12 @@ async fn decide_and_answer(
     if provenance.first().is_some_and(|p| p.source_mismatch) {
         state.metrics.marked(Mark::SourceMismatch);
     }
+    // Invalid traffic: counted, flagged or refused before anything is spent on it.
+    let ivt = match ivt::check(state, request, prebid) {
+        Ok(findings) => findings,
+        Err(reply) => return (reply, None),
+    };
+    let ivt_flags: Vec<&'static str> = ivt.found.iter().map(|(r, _)| r.as_str()).collect();
     // Who sold it before the exchange: the supply chain bidders get (or a policy's refusal).
     let chain = match supply::chain(state, &serving, request, &auction_id, prebid) {
         Ok(chain) => chain,
@@ -253,6 +260,8 @@ async fn decide_and_answer(
         provenance: &provenance,
         supply_chain: chain.as_ref(),
         ads_txt_unauthorised,
+        ivt: &ivt,
+        ivt_flags: &ivt_flags,
         elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));

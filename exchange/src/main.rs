@@ -410,6 +410,25 @@ fn check_config(path: &std::path::Path, redis: Option<&str>) -> anyhow::Result<E
             }
         }
     }
+    if let Some((dir, asi)) = config.supply_chain.ads_txt() {
+        match exchange::serving::snapshots::read_ads_txt(&dir, &asi) {
+            Ok(table) => println!("  ads.txt {}: {} files", dir.display(), table.len()),
+            Err(errors) => {
+                for error in &errors {
+                    eprintln!("{error}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    let ivt = config.ivt.detector().map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "  ivt: {} data-center ranges; crawler {:?}, datacenter {:?}, device_mismatch {:?}",
+        ivt.datacenter_ranges(),
+        config.ivt.crawler,
+        config.ivt.datacenter,
+        config.ivt.device_mismatch
+    );
     if let Some(path) = &config.publishers {
         match exchange::serving::snapshots::read_publishers(path) {
             Ok(registry) => println!(
@@ -743,6 +762,7 @@ fn serve(
             let (kind, built) = database.describe();
             tracing::info!(kind, built, "IP geolocation database loaded");
         }
+        let ivt = config.ivt.detector().map_err(|e| anyhow::anyhow!(e))?;
         let affiliate = exchange::affiliate::Affiliate::open(&config)
             .await
             .map_err(|e| anyhow::anyhow!("affiliate.database: {e}"))?;
@@ -752,6 +772,7 @@ fn serve(
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)
+                .with_ivt(ivt)
                 .with_shared_store(shared)
                 .with_affiliate(affiliate)
                 .with_stored_notice_key()

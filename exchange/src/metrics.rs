@@ -8,6 +8,7 @@ pub mod log_limit;
 
 use crate::ads_txt::Verdict;
 use crate::decision::ImpNoBid;
+use crate::ivt::IvtReason;
 use crate::notice::Rejection;
 use crate::supply_chain::ChainStatus;
 use exposition::Exposition;
@@ -128,15 +129,33 @@ pub enum Refused {
     /// Its domain's ads.txt does not authorise its seller (`supply_chain.unauthorised =
     /// "refuse"`).
     AdsTxtUnauthorised,
+    /// A known bot's agent (`ivt.crawler = "refuse"`).
+    IvtCrawler,
+    /// A data-center address (`ivt.datacenter = "refuse"`).
+    IvtDatacenter,
+    /// A device that contradicts itself (`ivt.device_mismatch = "refuse"`).
+    IvtDeviceMismatch,
 }
 
 impl Refused {
     /// Every reason, in label order.
-    pub const ALL: [Refused; 3] = [
+    pub const ALL: [Refused; 6] = [
         Self::SchainInvalid,
         Self::SchainIncomplete,
         Self::AdsTxtUnauthorised,
+        Self::IvtCrawler,
+        Self::IvtDatacenter,
+        Self::IvtDeviceMismatch,
     ];
+
+    /// The refusal of an invalid-traffic reason.
+    pub fn ivt(reason: IvtReason) -> Self {
+        match reason {
+            IvtReason::Crawler => Self::IvtCrawler,
+            IvtReason::Datacenter => Self::IvtDatacenter,
+            IvtReason::DeviceMismatch => Self::IvtDeviceMismatch,
+        }
+    }
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
@@ -144,6 +163,9 @@ impl Refused {
             Self::SchainInvalid => "schain_invalid",
             Self::SchainIncomplete => "schain_incomplete",
             Self::AdsTxtUnauthorised => "ads_txt_unauthorised",
+            Self::IvtCrawler => "ivt_crawler",
+            Self::IvtDatacenter => "ivt_datacenter",
+            Self::IvtDeviceMismatch => "ivt_device_mismatch",
         }
     }
 }
@@ -173,6 +195,8 @@ pub struct Metrics {
     refused: [AtomicU64; Refused::ALL.len()],
     /// ads.txt checks, per [`Verdict`].
     ads_txt: [AtomicU64; Verdict::ALL.len()],
+    /// Invalid-traffic findings, per [`IvtReason`].
+    ivt: [AtomicU64; IvtReason::ALL.len()],
     /// Prebid calls per channel ([`PREBID_CHANNELS`]).
     prebid_calls: [AtomicU64; PREBID_CHANNELS.len()],
     decision: LatencyHistogram,
@@ -262,6 +286,11 @@ impl Metrics {
         self.ads_txt[verdict as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts a request that gave an invalid-traffic reason.
+    pub fn ivt(&self, reason: IvtReason) {
+        self.ivt[reason as usize].fetch_add(1, Relaxed);
+    }
+
     /// Counts a request refused by policy.
     pub fn refused(&self, reason: Refused) {
         self.refused[reason as usize].fetch_add(1, Relaxed);
@@ -324,7 +353,7 @@ impl Metrics {
     /// Describes the request families; `snapshot` is (version, campaigns, creatives).
     pub fn describe(&self, out: &mut Exposition<'_, '_>, snapshot: (u64, usize, usize)) {
         let results = ["ok", "error"];
-        let families: [CounterFamily<'_>; 12] = [
+        let families: [CounterFamily<'_>; 13] = [
             (
                 "exchange_requests",
                 "Auction requests by outcome.",
@@ -403,9 +432,18 @@ impl Metrics {
                 &self.ads_txt,
             ),
             (
+                "exchange_ivt_requests",
+                "Auction requests that gave an invalid-traffic reason (crawler: a known bot's \
+                 agent; datacenter: an address in [ivt] datacenter_ranges; device_mismatch: a \
+                 device that contradicts itself), whether flagged or refused.",
+                "reason",
+                &IvtReason::ALL.map(IvtReason::as_str),
+                &self.ivt,
+            ),
+            (
                 "exchange_requests_refused",
-                "Auction requests refused by a supply-chain policy ([supply_chain] invalid, \
-                 incomplete, unauthorised), by reason.",
+                "Auction requests refused by policy ([supply_chain] invalid, incomplete, \
+                 unauthorised; [ivt] refuse), by reason.",
                 "reason",
                 &Refused::ALL.map(Refused::as_str),
                 &self.refused,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub cors: crate::receive::cors::Cors,
     /// What is filled into a browser's request (place, device), with its database.
     pub enricher: crate::enrich::Enricher,
+    /// Invalid-traffic checks (the bot list, the data-center ranges read at start).
+    pub ivt: crate::ivt::Detector,
     /// The open-connection cap and the connection timeouts.
     pub connections: crate::receive::connections::Connections,
     /// Clicks and orders: the database, the click queue, the advertisers' credentials.
@@ -123,6 +125,7 @@ impl AppState {
             connections,
             cors: crate::receive::cors::Cors::new(&config.cors),
             enricher: crate::enrich::Enricher::with_database(&config.enrichment, None),
+            ivt: crate::ivt::Detector::new(crate::ivt::IpRanges::default()),
             shared: SharedStore::default(),
             writer: Writer::new(store_config.write_queue),
             budgets: pacing,
@@ -154,6 +157,13 @@ impl AppState {
     /// `config.enrichment.geo_database`).
     pub fn with_enricher(mut self, enricher: crate::enrich::Enricher) -> Self {
         self.enricher = enricher;
+        self
+    }
+
+    /// The same state checking invalid traffic with `detector` (its ranges read from
+    /// `ivt.datacenter_ranges`).
+    pub fn with_ivt(mut self, detector: crate::ivt::Detector) -> Self {
+        self.ivt = detector;
         self
     }
 

@@ -470,6 +470,11 @@ fn at_the_file_limit_silent_connections_do_not_spin_or_starve_the_server() {
             "\"publishers.toml\"",
             &format!("{:?}", configs.join("publishers.toml")),
         )
+        .replace("\"ads-txt\"", &format!("{:?}", configs.join("ads-txt")))
+        .replace(
+            "\"ivt/datacenter.txt\"",
+            &format!("{:?}", configs.join("ivt/datacenter.txt")),
+        )
         .replace(
             "first_byte_timeout_ms = 5000",
             "first_byte_timeout_ms = 1000",

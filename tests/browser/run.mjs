@@ -66,6 +66,10 @@ function sampleConfig(port) {
     ['"semantic/zh-vectors.bin"', JSON.stringify(path.join(configs, 'semantic/zh-vectors.bin'))],
     ['"geo/sample.mmdb"', JSON.stringify(path.join(configs, 'geo/sample.mmdb'))],
     ['"publishers.toml"', JSON.stringify(path.join(configs, 'publishers.toml'))],
+    ['"ads-txt"', JSON.stringify(path.join(configs, 'ads-txt'))],
+    ['"ivt/datacenter.txt"', JSON.stringify(path.join(configs, 'ivt/datacenter.txt'))],
+    // Headless Chromium says "HeadlessChrome": a bot the sample refuses; this page is a person.
+    ['crawler = "refuse"', 'crawler = "flag"'],
     ['path = "../data/exchange.db"', 'path = ""'],
     ['database = "../data/affiliate.db"', 'database = "affiliate.db"'],
   ];

@@ -267,12 +267,14 @@ impl Builder {
         };
         let enricher =
             exchange::enrich::Enricher::open(&config.enrichment).expect("valid test geo database");
+        let ivt = config.ivt.detector().expect("valid test ranges");
         let affiliate = exchange::affiliate::Affiliate::open(&config)
             .await
             .expect("affiliate database opens");
         let state = Arc::new(
             AppState::new(config, store)
                 .with_enricher(enricher)
+                .with_ivt(ivt)
                 .with_affiliate(affiliate)
                 .with_clock(self.clock)
                 .with_shared_store(shared)

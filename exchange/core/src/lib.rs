@@ -28,6 +28,7 @@ pub mod debug_view;
 pub mod decision;
 pub mod features;
 pub mod index;
+pub mod ivt;
 pub mod learning;
 pub mod ledger;
 pub mod ltv;

@@ -34,6 +34,9 @@ pub struct ResponseSettings<'a> {
     /// The request's domain's ads.txt does not authorise its seller: every bid says so in
     /// `ext.ads_txt_unauthorised` (the `[supply_chain] unauthorised = "mark"` policy).
     pub ads_txt_unauthorised: bool,
+    /// Invalid-traffic reasons flagged on the request (`[ivt]` actions `flag`): every bid
+    /// lists them in `ext.ivt`.
+    pub ivt: &'a [&'static str],
 }
 
 /// Builds the response; `None` when no imp cleared (→ 204).
@@ -73,7 +76,7 @@ pub fn build(
                 campaign_bid(decision, snapshot, won, slot, settings)
             }
         };
-        if mismatch || settings.ads_txt_unauthorised {
+        if mismatch || settings.ads_txt_unauthorised || !settings.ivt.is_empty() {
             // Answered, but marked in what it produces (JD Union's invalid code 14 for a
             // source the registry does not have).
             let mut marks = serde_json::Map::new();
@@ -82,6 +85,9 @@ pub fn build(
             }
             if settings.ads_txt_unauthorised {
                 marks.insert("ads_txt_unauthorised".to_owned(), true.into());
+            }
+            if !settings.ivt.is_empty() {
+                marks.insert("ivt".to_owned(), settings.ivt.into());
             }
             bid.ext = Some(serde_json::Value::Object(marks));
         }

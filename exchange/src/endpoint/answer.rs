@@ -42,6 +42,10 @@ pub struct Facts<'a> {
     pub supply_chain: Option<&'a crate::supply_chain::Outgoing>,
     /// The domain's ads.txt leaves the seller out (its bids are marked).
     pub ads_txt_unauthorised: bool,
+    /// Invalid-traffic reasons flagged, with their details.
+    pub ivt: &'a crate::ivt::Findings,
+    /// Their labels, as bids list them.
+    pub ivt_flags: &'a [&'static str],
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }
@@ -71,6 +75,7 @@ pub fn build(
         provenance: facts.provenance,
         served_ms: facts.now_ms,
         ads_txt_unauthorised: facts.ads_txt_unauthorised,
+        ivt: facts.ivt_flags,
     };
     let mut response = response::build(decision, &serving.snapshot, facts.auction_id, settings);
     let outcome = if response.is_some() {
@@ -98,6 +103,12 @@ pub fn build(
             "bidders": external,
             "provenance": facts.provenance,
             "ads_txt_unauthorised": facts.ads_txt_unauthorised,
+            "ivt": facts
+                .ivt
+                .found
+                .iter()
+                .map(|(reason, detail)| serde_json::json!({"reason": reason.as_str(), "detail": detail}))
+                .collect::<Vec<_>>(),
         });
         if let (Some(chain), Some(ext)) = (facts.supply_chain, ext.as_object_mut()) {
             let problem = chain

@@ -74,7 +74,7 @@ pub(super) fn unauthorised(
 }
 
 /// The no-bid answer of a refused request: 204, or Prebid's empty 200 for a Prebid call.
-fn no_bid(request: &BidRequest, prebid: Option<&PrebidCall>, debug: bool) -> Reply {
+pub(super) fn no_bid(request: &BidRequest, prebid: Option<&PrebidCall>, debug: bool) -> Reply {
     match prebid {
         Some(call) => super::answer::empty_for_prebid(request, call, debug),
         None => Reply {
