@@ -37,8 +37,10 @@ fn contextual(c: &mut Criterion) {
     });
     group.bench_function("contextual_ltv", |b| {
         b.iter(|| {
+            let privacy = exchange::privacy::Privacy::read(&f.request, &f.config.privacy);
             let user = UserInputs::new(
                 &f.request,
+                privacy.own.allows(exchange::privacy::Activity::UseUserData),
                 &f.config,
                 Some(&f.model),
                 Some(&f.stored),

@@ -73,7 +73,10 @@ fn measure(
                 decision.clearings.iter().flatten().count()
             }
             "contextual_ltv" => {
-                let user = UserInputs::new(request, config, Some(model), Some(stored), NOW);
+                let privacy = exchange::privacy::Privacy::read(request, &config.privacy);
+                let permitted = privacy.own.allows(exchange::privacy::Activity::UseUserData);
+                let user =
+                    UserInputs::new(request, permitted, config, Some(model), Some(stored), NOW);
                 let signals = AuctionSignals::new(black_box(request), snapshot, config, user);
                 let decision = decide(request, snapshot, config, &signals, NOW);
                 decision.clearings.iter().flatten().count()
@@ -84,7 +87,10 @@ fn measure(
                 } else {
                     explore
                 };
-                let user = UserInputs::new(request, config, Some(model), Some(stored), NOW);
+                let privacy = exchange::privacy::Privacy::read(request, &config.privacy);
+                let permitted = privacy.own.allows(exchange::privacy::Activity::UseUserData);
+                let user =
+                    UserInputs::new(request, permitted, config, Some(model), Some(stored), NOW);
                 let signals = AuctionSignals::new(black_box(request), snapshot, config, user)
                     .with_learning(request, rates, config, 0x5eed);
                 let decision = decide(request, snapshot, config, &signals, NOW);

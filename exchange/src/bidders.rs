@@ -23,6 +23,8 @@ mod throttle;
 pub mod verdicts;
 
 use crate::config::ExchangeConfig;
+use crate::privacy::scrub::scrub;
+use crate::privacy::{Activity, Permissions, Privacy, Rules};
 use bidder_sdk::gzip::gzip;
 use bidder_sdk::openrtb::{encode_request, BidRequest, Json};
 use bytes::Bytes;
@@ -146,6 +148,8 @@ pub struct InFlight {
     /// Created with the first call: a request that calls nobody allocates nothing here.
     tasks: Option<JoinSet<(usize, CallOutcome, Duration)>>,
     deadline: Instant,
+    /// What privacy denied each bidder it touched (for the debug view).
+    privacy: Vec<BidderPrivacy>,
 }
 
 /// One call that went out.
@@ -189,13 +193,40 @@ impl Timing {
     }
 }
 
-/// Starts a call to every eligible bidder with the request and the supply chain they get
-/// (`None`: the request's own, as given); `floors` are the imps' floors in the exchange
-/// currency (`None` where the floor's currency is unknown: that imp is not offered).
+/// What goes out with every call: the publisher's request, the supply chain the bidders
+/// get (`None`: the request's own, as given), and the request's privacy with the
+/// operator's activity rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    /// The publisher's request.
+    pub request: &'a BidRequest,
+    /// The supply chain for `source.schain`.
+    pub schain: Option<&'a Json>,
+    /// The request's consent, read once.
+    pub privacy: &'a Privacy,
+    /// `[privacy]` rules.
+    pub rules: &'a Rules,
+}
+
+/// What privacy did to one bidder's call: what it was denied, and the fields cut from
+/// what it got (nothing is kept for a bidder that was denied nothing).
+#[derive(Debug, Clone)]
+pub struct BidderPrivacy {
+    /// Bidder index.
+    pub bidder: usize,
+    /// Its permissions on this request.
+    pub permissions: Permissions,
+    /// Fields removed or coarsened in its request.
+    pub removed: Vec<&'static str>,
+}
+
+/// Starts a call to every eligible bidder that privacy lets the exchange call, with what
+/// it may get; `floors` are the imps' floors in the exchange currency (`None` where the
+/// floor's currency is unknown: that imp is not offered).
 pub fn start(
     fanout: &Arc<Fanout>,
     config: &ExchangeConfig,
-    (request, schain): (&BidRequest, Option<&Json>),
+    outbound: Outbound<'_>,
     floors: &[Option<f64>],
     auction_id: &str,
     timing: Timing,
@@ -205,7 +236,9 @@ pub fn start(
         calls: Vec::new(),
         tasks: None,
         deadline,
+        privacy: Vec::new(),
     };
+    let request = outbound.request;
     if fanout.is_empty() {
         return in_flight;
     }
@@ -217,6 +250,20 @@ pub fn start(
         let mut imps = accepted_imps(bidder, &runtime.sizes, request);
         imps.retain(|&i| floors.get(i).is_some_and(Option::is_some));
         if imps.is_empty() {
+            continue;
+        }
+        let permissions =
+            outbound
+                .privacy
+                .bidder(&bidder.name, bidder.tcf_vendor_id, outbound.rules);
+        let denied_any = permissions != Permissions::all();
+        if !permissions.allows(Activity::FetchBids) {
+            runtime.stats.skip(Skip::Privacy);
+            in_flight.privacy.push(BidderPrivacy {
+                bidder: index,
+                permissions,
+                removed: Vec::new(),
+            });
             continue;
         }
         let call_deadline = deadline.min(now + Duration::from_millis(bidder.timeout_ms));
@@ -247,9 +294,17 @@ pub fn start(
             tmax_ms: told.as_millis() as u64,
             rate,
             adjustment: bidder.bid_adjustment,
-            schain,
+            schain: outbound.schain,
         };
-        let sent = build_request(request, bidder, &runtime.sizes, &imps, &known_floors, terms);
+        let mut sent = build_request(request, bidder, &runtime.sizes, &imps, &known_floors, terms);
+        if denied_any {
+            let removed = scrub(&mut sent, &permissions);
+            in_flight.privacy.push(BidderPrivacy {
+                bidder: index,
+                permissions,
+                removed,
+            });
+        }
         let encoded = encode_request(&sent);
         let body = if bidder.gzip { gzip(&encoded) } else { encoded };
         let outgoing = Outgoing {
@@ -318,6 +373,11 @@ fn account(fanout: &Fanout, index: usize, permit: Permit, outcome: &CallOutcome,
 }
 
 impl InFlight {
+    /// What privacy denied each bidder it touched, taken out (the debug view's).
+    pub fn take_privacy(&mut self) -> Vec<BidderPrivacy> {
+        std::mem::take(&mut self.privacy)
+    }
+
     /// Whether no call went out.
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()

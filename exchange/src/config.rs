@@ -8,6 +8,7 @@ mod bidders;
 mod enrichment;
 mod ivt;
 mod notices;
+mod privacy;
 mod signals;
 mod store;
 mod supply;
@@ -20,6 +21,7 @@ pub use bidders::{BidderConfig, FanoutConfig, MediaType, MAX_BIDDERS};
 pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use ivt::{IvtAction, IvtConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
+pub use privacy::{PrivacyConfig, RuleConfig};
 use serde::Deserialize;
 pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
 use std::collections::BTreeMap;
@@ -92,6 +94,8 @@ pub struct ExchangeConfig {
     pub supply_chain: SupplyChainConfig,
     /// Invalid traffic at the request: bots, data centers, impossible devices.
     pub ivt: IvtConfig,
+    /// Consent enforcement: GDPR default, the exchange's TCF vendor id, activity rules.
+    pub privacy: PrivacyConfig,
     /// Clicks, orders and attribution: the database and the click batches.
     pub affiliate: AffiliateConfig,
     /// Advertisers that report orders, with their credentials (`[[advertisers]]`).
@@ -257,6 +261,7 @@ impl Default for ExchangeConfig {
             first_party_id: FirstPartyIdConfig::default(),
             supply_chain: SupplyChainConfig::default(),
             ivt: IvtConfig::default(),
+            privacy: PrivacyConfig::default(),
             affiliate: AffiliateConfig::default(),
             advertisers: Vec::new(),
         }
@@ -525,6 +530,7 @@ impl ExchangeConfig {
             .and_then(|()| self.enrichment.validate())
             .and_then(|()| self.first_party_id.validate())
             .and_then(|()| self.supply_chain.validate())
+            .and_then(|()| self.privacy.validate())
             .and_then(|()| self.affiliate.validate())
             .and_then(|()| self.advertiser_credentials().map(drop))
             .map_err(|(field, message)| invalid(&field, message))
@@ -569,6 +575,7 @@ impl ExchangeConfig {
             },
             ltv_horizon_weeks: self.ltv.horizon_weeks,
             learning: self.learning.settings(),
+            privacy: self.privacy.settings(self.context.contextual_only),
             bidders: self
                 .bidders
                 .iter()
@@ -577,6 +584,7 @@ impl ExchangeConfig {
                     bid_adjustment: b.bid_adjustment,
                     currency: b.currency.clone(),
                     test: b.test,
+                    tcf_vendor_id: b.tcf_vendor_id,
                 })
                 .collect(),
         }

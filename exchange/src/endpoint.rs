@@ -18,6 +18,7 @@ use crate::decision::{imp_floors, prepare_observed, Decision, Inputs, Trace, Uno
 use crate::enrich::uid::{self, CookieAction};
 use crate::enrich::{Caller, Filled};
 use crate::metrics::{Mark, Outcome};
+use crate::privacy::{Activity, Privacy};
 use crate::publishers;
 use crate::screen::{screen, Auctioned, DroppedBid};
 use crate::serving::Serving;
@@ -65,12 +66,14 @@ pub async fn auction(
             if filled != Filled::default() {
                 state.metrics.enriched(filled);
             }
+            // Consent and regulation, read once: every decision about the user below.
+            let privacy = Privacy::read(&request, &state.auction.privacy);
             let cookie = if state.config.first_party_id.enabled() {
                 uid::assign(
                     &mut request,
                     caller.uid_cookie.as_deref(),
                     caller.from_browser,
-                    state.auction.context.contextual_only,
+                    privacy.own.allows(Activity::StableId),
                 )
             } else {
                 CookieAction::Leave
@@ -92,7 +95,13 @@ pub async fn auction(
                     (answer::empty_for_prebid(&request, call, debug), None)
                 }
                 Ok(call) => {
-                    decide_and_answer(state, &request, debug_query, arrival, call.as_ref()).await
+                    let asked = Asked {
+                        request: &request,
+                        privacy: &privacy,
+                        debug_query,
+                        arrival,
+                    };
+                    decide_and_answer(state, asked, call.as_ref()).await
                 }
             };
             if let Some(slowest) = slowest_bidder {
@@ -128,13 +137,26 @@ fn accept(body: &[u8]) -> Result<BidRequest, Refusal> {
 /// the internal candidates, (4) collect and screen the bidders' answers, (5) clear and
 /// charge, (6) tell the bidders, (7) answer. The reply, and how long the slowest awaited
 /// bidder took (when any was called).
-async fn decide_and_answer(
-    state: &Arc<AppState>,
-    request: &BidRequest,
+/// One decoded request and what was read of it before the auction.
+#[derive(Debug, Clone, Copy)]
+struct Asked<'a> {
+    request: &'a BidRequest,
+    privacy: &'a Privacy,
     debug_query: bool,
     arrival: Instant,
+}
+
+async fn decide_and_answer(
+    state: &Arc<AppState>,
+    asked: Asked<'_>,
     prebid: Option<&prebid::PrebidCall>,
 ) -> (Reply, Option<Duration>) {
+    let Asked {
+        request,
+        privacy,
+        debug_query,
+        arrival,
+    } = asked;
     let config = &state.config;
     let rules = &state.auction;
     let auction_id = state.next_auction_id();
@@ -176,21 +198,35 @@ async fn decide_and_answer(
     };
     let floors = imp_floors(request, rules);
     // 1. The calls go out first; the rest happens while they are on the wire.
-    let in_flight = bidders::start(
+    let outbound = bidders::Outbound {
+        request,
+        schain: chain.as_ref().map(|c| &c.chain),
+        privacy,
+        rules: &rules.privacy.rules,
+    };
+    let mut in_flight = bidders::start(
         &state.bidders,
         config,
-        (request, chain.as_ref().map(|c| &c.chain)),
+        outbound,
         &floors,
         &auction_id,
         timing,
     );
+    let bidder_privacy = in_flight.take_privacy();
     // 2. The user: one bounded store read, when some campaign needs it.
-    let user = user::read(state, &serving, request, timing.response_deadline(config)).await;
+    let user = user::read(
+        state,
+        &serving,
+        (request, privacy),
+        timing.response_deadline(config),
+    )
+    .await;
     // 3. Internal candidates, traced under `?debug=1` (the debug view is read from it).
     let now_ms = state.clock.now_millis();
     let now_unix = now_ms.div_euclid(1000);
     let user_inputs = UserInputs::new(
         request,
+        privacy.own.allows(Activity::UseUserData),
         rules,
         serving.model.as_deref(),
         user.stored_history(),
@@ -262,6 +298,8 @@ async fn decide_and_answer(
         ads_txt_unauthorised,
         ivt: &ivt,
         ivt_flags: &ivt_flags,
+        privacy,
+        bidder_privacy: &bidder_privacy,
         elapsed: arrival.elapsed(),
     };
     let debug = trace.as_ref().map(|trace| (trace, &signals));

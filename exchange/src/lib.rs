@@ -42,8 +42,8 @@ pub mod transparency;
 /// The pure auction core (its own crate, `exchange-core`: no IO by construction).
 pub use exchange_core::{
     ads_txt, auction, campaign, click, clock, commission, context, cycle, debug_view, decision,
-    features, index, ivt, learning, ledger, ltv, native, notice, orders, publishers, response,
-    scoring, screen, signals, supply_chain, targeting, trends,
+    features, index, ivt, learning, ledger, ltv, native, notice, orders, privacy, publishers,
+    response, scoring, screen, signals, supply_chain, targeting, trends,
 };
 
 pub use receive::{run, run_with_admin};

@@ -150,6 +150,8 @@ async fn high_value_users_switch_the_winner(exchange: TestExchange) {
         winners(&client, &exchange, request(r#"{"id":"loyal"}"#, gdpr)).await,
         default
     );
+    // A TC string decides: this public sample consents to no purpose (defaults); one
+    // with purposes 1-10 (built by the IAB's encoder, tests/consent) lets the history in.
     assert_eq!(
         winners(
             &client,
@@ -160,6 +162,16 @@ async fn high_value_users_switch_the_winner(exchange: TestExchange) {
             )
         )
         .await,
+        default
+    );
+    let fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tests::repo_root().join("tests/consent/fixtures.json"))
+            .expect("fixtures"),
+    )
+    .expect("json");
+    let consented = format!(r#"{{"id":"loyal","consent":{}}}"#, fixtures["tcf"]["all"]);
+    assert_eq!(
+        winners(&client, &exchange, request(&consented, gdpr)).await,
         high
     );
     // The debug view shows the prediction and the tier.

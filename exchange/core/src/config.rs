@@ -81,6 +81,8 @@ pub struct BidderTerms {
     pub currency: String,
     /// Test bidder: its bids are screened and reported, never served.
     pub test: bool,
+    /// Its IAB TCF vendor id, if configured.
+    pub tcf_vendor_id: Option<u16>,
 }
 
 /// The auction's settings.
@@ -100,6 +102,8 @@ pub struct AuctionConfig {
     pub bidders: Vec<BidderTerms>,
     /// Learned rates: their priors, bound and exploration (`[learning]`).
     pub learning: crate::learning::LearningSettings,
+    /// How consent is read and enforced.
+    pub privacy: crate::privacy::PrivacySettings,
 }
 
 impl Default for AuctionConfig {
@@ -112,6 +116,7 @@ impl Default for AuctionConfig {
             ltv_horizon_weeks: 52.0,
             bidders: Vec::new(),
             learning: crate::learning::LearningSettings::default(),
+            privacy: crate::privacy::PrivacySettings::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod ltv;
 pub mod native;
 pub mod notice;
 pub mod orders;
+pub mod privacy;
 pub mod publishers;
 pub mod response;
 pub mod scoring;

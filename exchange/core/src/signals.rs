@@ -44,21 +44,29 @@ pub struct UserInputs<'a> {
     pub today: i64,
     /// Prediction horizon, weeks.
     pub horizon_weeks: f64,
+    /// The request's consent denies the exchange its user's data (`privacy`'s
+    /// `useUserData`): no history and no declared interests are read.
+    pub user_data_denied: bool,
 }
 
 impl<'a> UserInputs<'a> {
     /// The inputs of `request` (`stored` from the user-hash read), or none when user data
-    /// may not be used.
+    /// may not be used (`permitted`: the request's privacy allows `useUserData`).
     pub fn new(
         request: &BidRequest,
+        permitted: bool,
         config: &AuctionConfig,
         model: Option<&'a LtvModel>,
         stored: Option<&'a HashMap<String, PurchaseHistory>>,
         now_unix: i64,
     ) -> Self {
         let today = now_unix.div_euclid(86_400);
-        if model.is_none() || !Self::allowed(request, config) {
-            return Self::default();
+        let permitted = permitted && !config.context.contextual_only;
+        if model.is_none() || !permitted {
+            return Self {
+                user_data_denied: !permitted,
+                ..Self::default()
+            };
         }
         Self {
             model,
@@ -69,13 +77,8 @@ impl<'a> UserInputs<'a> {
                 .and_then(|user| publisher_history(user, today)),
             today,
             horizon_weeks: config.ltv_horizon_weeks,
+            user_data_denied: false,
         }
-    }
-
-    /// Whether this request's user data may enter the auction at all: not in
-    /// contextual-only mode, and [`personal_data_allowed`].
-    pub fn allowed(request: &BidRequest, config: &AuctionConfig) -> bool {
-        !config.context.contextual_only && personal_data_allowed(request)
     }
 
     fn any(&self) -> bool {
@@ -95,22 +98,6 @@ impl<'a> UserInputs<'a> {
             })
             .or_else(|| self.shared.map(|h| (h, HistorySource::Publisher)))
     }
-}
-
-/// Whether the request lets the exchange use data about the user: not under COPPA, and
-/// under GDPR only with a consent string.
-pub fn personal_data_allowed(request: &BidRequest) -> bool {
-    let regs = request.regs.as_ref();
-    if regs.and_then(|r| r.coppa) == Some(1) {
-        return false;
-    }
-    let gdpr = regs.and_then(|r| r.gdpr) == Some(1);
-    let consent = request
-        .user
-        .as_ref()
-        .and_then(|u| u.consent.as_deref())
-        .is_some_and(|c| !c.trim().is_empty());
-    !gdpr || consent
 }
 
 /// The signals of one request.
@@ -234,7 +221,9 @@ impl<'a> AuctionSignals<'a> {
         let interests = request
             .user
             .as_ref()
-            .filter(|_| wants_interests && UserInputs::allowed(request, config))
+            .filter(|_| {
+                wants_interests && !user.user_data_denied && !config.context.contextual_only
+            })
             .map(|user| Interests::read(user, &snapshot.context))
             .filter(|interests| !interests.is_empty());
         Self {
@@ -560,7 +549,11 @@ mod tests {
         // Under COPPA, or GDPR without consent, or contextual-only: nothing is read.
         for regs in [r#","regs":{"coppa":1}"#, r#","regs":{"gdpr":1}"#] {
             let request = self::request(&body(regs));
-            let signals = AuctionSignals::new(&request, &snapshot, &config, UserInputs::default());
+            let privacy = crate::privacy::Privacy::read(&request, &config.privacy);
+            let permitted = privacy.own.allows(crate::privacy::Activity::UseUserData);
+            assert!(!permitted, "{regs}");
+            let user = UserInputs::new(&request, permitted, &config, None, None, 0);
+            let signals = AuctionSignals::new(&request, &snapshot, &config, user);
             assert_eq!(
                 signals.signals(tent_id, &snapshot.campaigns[tent_id]),
                 Signals::NEUTRAL
@@ -573,33 +566,5 @@ mod tests {
             signals.signals(tent_id, &snapshot.campaigns[tent_id]),
             Signals::NEUTRAL
         );
-    }
-
-    #[test]
-    fn consent_rules_decide_whether_user_data_is_used() {
-        for (json, allowed) in [
-            (
-                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{}}"#,
-                true,
-            ),
-            (
-                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"coppa":1}}"#,
-                false,
-            ),
-            (
-                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1}}"#,
-                false,
-            ),
-            (
-                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1},"user":{"consent":" "}}"#,
-                false,
-            ),
-            (
-                r#"{"id":"r","imp":[{"id":"1","banner":{}}],"site":{},"regs":{"gdpr":1},"user":{"consent":"CPX"}}"#,
-                true,
-            ),
-        ] {
-            assert_eq!(personal_data_allowed(&request(json)), allowed, "{json}");
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! What each bidder is sent: the imps it accepts (capabilities, sizes, geo), and the
 //! publisher's request rewritten for it: our auction id, `source.tid`, its `tmax` and
-//! currency, floors in its currency, test flag, and the privacy filter.
+//! currency, floors in its currency, test flag, the supply chain. What it may get of the
+//! user is cut afterwards by `privacy::scrub`, to its own permissions.
 
 use crate::config::{BidderConfig, MediaType};
 use bidder_sdk::openrtb::{BidRequest, Imp, Json, Source};
@@ -144,7 +145,6 @@ pub fn build_request(
         }
         out.imp.push(imp);
     }
-    filter_privacy(&mut out);
     out
 }
 
@@ -165,25 +165,6 @@ fn outgoing_source(request: &BidRequest, terms: &CallTerms<'_>) -> Source {
         }
     }
     source
-}
-
-/// The privacy filter every outgoing request passes (consent and regulation rules
-/// grow here): under COPPA, no user or device identifiers leave the exchange.
-pub fn filter_privacy(request: &mut BidRequest) {
-    let coppa = request.regs.as_ref().and_then(|r| r.coppa) == Some(1);
-    if !coppa {
-        return;
-    }
-    if let Some(user) = &mut request.user {
-        user.id = None;
-        user.buyeruid = None;
-        user.eids.clear();
-    }
-    if let Some(device) = &mut request.device {
-        device.ifa = None;
-        device.ip = None;
-        device.ipv6 = None;
-    }
 }
 
 #[cfg(test)]
@@ -272,12 +253,10 @@ mod tests {
             out.ext.is_none(),
             "the publisher's debug switch is not forwarded"
         );
-        assert_eq!(
-            out.user.as_ref().and_then(|u| u.id.as_deref()),
-            None,
-            "COPPA strips ids"
+        assert!(
+            out.user.as_ref().and_then(|u| u.id.as_deref()).is_some(),
+            "privacy is the caller's (privacy::scrub), not the rewrite's"
         );
-        assert_eq!(out.device.as_ref().and_then(|d| d.ifa.as_deref()), None);
     }
 
     #[test]

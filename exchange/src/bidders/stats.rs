@@ -20,11 +20,18 @@ pub enum Skip {
     Throttled,
     /// Too little of `tmax` was left to give it.
     NoTime,
+    /// The request's consent does not let it be called (`fetchBids` denied).
+    Privacy,
 }
 
 impl Skip {
     /// Every value.
-    pub const ALL: [Skip; 3] = [Self::CircuitOpen, Self::Throttled, Self::NoTime];
+    pub const ALL: [Skip; 4] = [
+        Self::CircuitOpen,
+        Self::Throttled,
+        Self::NoTime,
+        Self::Privacy,
+    ];
 
     /// Stable label.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +39,7 @@ impl Skip {
             Self::CircuitOpen => "circuit_open",
             Self::Throttled => "throttled",
             Self::NoTime => "no_time",
+            Self::Privacy => "privacy",
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct BidderConfig {
     /// Test mode: its requests carry `test: 1` and its bids are checked and counted but
     /// never win (for onboarding a DSP on live traffic).
     pub test: bool,
+    /// Its IAB TCF vendor id: under GDPR it is called, and sent user data, only as the
+    /// request's TC string allows this vendor (`[privacy]`); without one it is not called
+    /// under GDPR.
+    pub tcf_vendor_id: Option<u16>,
 }
 
 impl Default for BidderConfig {
@@ -69,6 +73,7 @@ impl Default for BidderConfig {
             sizes: Vec::new(),
             countries: Vec::new(),
             test: false,
+            tcf_vendor_id: None,
         }
     }
 }

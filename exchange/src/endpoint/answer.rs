@@ -46,6 +46,10 @@ pub struct Facts<'a> {
     pub ivt: &'a crate::ivt::Findings,
     /// Their labels, as bids list them.
     pub ivt_flags: &'a [&'static str],
+    /// The request's consent and the exchange's own permissions.
+    pub privacy: &'a crate::privacy::Privacy,
+    /// What privacy denied each bidder it touched.
+    pub bidder_privacy: &'a [crate::bidders::BidderPrivacy],
     /// Time since the request arrived.
     pub elapsed: std::time::Duration,
 }
@@ -110,6 +114,12 @@ pub fn build(
                 .map(|(reason, detail)| serde_json::json!({"reason": reason.as_str(), "detail": detail}))
                 .collect::<Vec<_>>(),
         });
+        if let Some(ext) = ext.as_object_mut() {
+            ext.insert(
+                "privacy".to_owned(),
+                privacy_view(facts.privacy, facts.bidder_privacy, &state.auction.bidders),
+            );
+        }
         if let (Some(chain), Some(ext)) = (facts.supply_chain, ext.as_object_mut()) {
             let problem = chain
                 .problem
@@ -152,6 +162,56 @@ pub fn build(
             cookie: CookieAction::Leave,
         },
     }
+}
+
+/// The debug view's `ext.privacy`: what the request said, what the exchange and each
+/// bidder were denied and why, and the fields cut from each bidder's request.
+fn privacy_view(
+    privacy: &crate::privacy::Privacy,
+    bidders: &[crate::bidders::BidderPrivacy],
+    terms: &[crate::config::BidderTerms],
+) -> serde_json::Value {
+    let denied = |p: &crate::privacy::Permissions| {
+        p.denials()
+            .map(|(activity, why)| (activity.as_str().to_owned(), serde_json::Value::from(why)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let consent = &privacy.consent;
+    let tcf = consent.tcf.as_ref().map(|t| {
+        let list = |bits: u32| {
+            (1..32)
+                .filter(|p| bits & (1 << p) != 0)
+                .collect::<Vec<u32>>()
+        };
+        serde_json::json!({
+            "policy_version": t.core.policy_version,
+            "purpose_consents": list(t.core.purpose_consents),
+            "purpose_legitimate_interests": list(t.core.purpose_legitimate_interests),
+            "special_features": list(u32::from(t.core.special_features)),
+            "restrictions": t.core.restrictions.len(),
+        })
+    });
+    let bidders: Vec<serde_json::Value> = bidders
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "bidder": terms.get(b.bidder).map_or("", |t| t.name.as_str()),
+                "called": b.permissions.allows(crate::privacy::Activity::FetchBids),
+                "denied": denied(&b.permissions),
+                "removed": b.removed,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "gdpr": consent.gdpr,
+        "coppa": consent.coppa,
+        "tcf": tcf,
+        "us_opt_out": consent.us_opt_out,
+        "us_source": consent.us_source,
+        "problems": consent.problems,
+        "exchange": {"denied": denied(&privacy.own)},
+        "bidders": bidders,
+    })
 }
 
 /// A response with no bids (the Prebid no-fill answer).

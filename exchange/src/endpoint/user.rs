@@ -3,9 +3,9 @@
 //! with one store call, bounded by `store.read_timeout_ms` and the response deadline.
 
 use crate::admission::caps::{self, CapRead};
+use crate::privacy::{Activity, Privacy};
 use crate::serving::Serving;
 use crate::shared::{PacingStore, UserKey};
-use crate::signals::UserInputs;
 use crate::state::AppState;
 use bidder_sdk::openrtb::BidRequest;
 use std::sync::atomic::Ordering::Relaxed;
@@ -36,19 +36,23 @@ impl User {
 pub async fn read(
     state: &AppState,
     serving: &Serving,
-    request: &BidRequest,
+    (request, privacy): (&BidRequest, &Privacy),
     response_deadline: Instant,
 ) -> User {
     let snapshot = &serving.snapshot;
     // LTV tiers need the user's history: read with the counters, when user data may be used.
-    let allowed = || UserInputs::allowed(request, &state.auction);
-    let history_wanted = snapshot.any_ltv_tiers && serving.model.is_some() && allowed();
+    let allowed =
+        privacy.own.allows(Activity::UseUserData) && !state.auction.context.contextual_only;
+    let history_wanted = snapshot.any_ltv_tiers && serving.model.is_some() && allowed;
     // The user key matters only where a cap can count it or a tier can price it (read),
-    // or an impression may be credited with a buyer's order (view-through: no read).
+    // or an impression may be credited with a buyer's order (view-through: no read); and
+    // only when the request lets the exchange keep a stable id (caps then count the
+    // request as anonymous: each campaign's `allow_anonymous`).
     let wanted = snapshot.any_frequency_cap || history_wanted;
-    let key = (wanted || (snapshot.any_view_through && allowed()))
-        .then(|| caps::user_key(request, &state.user_secret))
-        .flatten();
+    let key = ((wanted || (snapshot.any_view_through && allowed))
+        && privacy.own.allows(Activity::StableId))
+    .then(|| caps::user_key(request, &state.user_secret))
+    .flatten();
     let read = read_user(state, wanted, key, response_deadline).await;
     User { key, read }
 }

@@ -1,12 +1,12 @@
 //! The exchange's first-party user id: read from its cookie, minted when a browser has
 //! none, and given to the auction as `user.id` (so frequency caps and LTV tiers see the
-//! same shopper across pages). Only where the request lets the exchange use data about
-//! the user (see [`may_identify`]); where it does not, the cookie is neither read nor set,
+//! same shopper across pages). Only where the request's privacy lets the exchange keep a
+//! stable id (`privacy`'s `stableId`: not COPPA, not Do-Not-Track, TCF purposes 1 and 7
+//! under GDPR, not contextual-only); where it does not, the cookie is neither read nor set,
 //! and one the browser still carries is expired.
 
 use crate::config::FirstPartyIdConfig;
 use bidder_sdk::openrtb::{BidRequest, User};
-use exchange_core::signals::personal_data_allowed;
 use std::fmt::Write as _;
 
 /// Longest id read from the cookie.
@@ -21,15 +21,6 @@ pub enum CookieAction {
     Set(String),
     /// Expire it: the request does not allow identifying the user.
     Expire,
-}
-
-/// Whether the request lets the exchange keep an id for its user: not under COPPA, not
-/// with Do-Not-Track, and under GDPR only with a consent string (the TCF purpose-1 check
-/// itself is the privacy module's), and not in contextual-only mode.
-pub fn may_identify(request: &BidRequest, contextual_only: bool) -> bool {
-    !contextual_only
-        && personal_data_allowed(request)
-        && request.device.as_ref().and_then(|d| d.dnt) != Some(1)
 }
 
 /// The id in the cookie header values, if one is well formed (1–64 letters, digits, `-`
@@ -66,12 +57,12 @@ pub fn assign(
     request: &mut BidRequest,
     cookie: Option<&str>,
     from_browser: bool,
-    contextual_only: bool,
+    may_identify: bool,
 ) -> CookieAction {
     if !from_browser {
         return CookieAction::Leave;
     }
-    if !may_identify(request, contextual_only) {
+    if !may_identify {
         return match cookie {
             Some(_) => CookieAction::Expire,
             None => CookieAction::Leave,
@@ -136,10 +127,26 @@ mod tests {
         );
     }
 
+    /// `assign` with the exchange's own `stableId` permission, read as the endpoint reads it.
+    fn assign_checked(
+        request: &mut BidRequest,
+        cookie: Option<&str>,
+        from_browser: bool,
+        contextual_only: bool,
+    ) -> CookieAction {
+        let settings = crate::privacy::PrivacySettings {
+            contextual_only,
+            ..Default::default()
+        };
+        let privacy = crate::privacy::Privacy::read(request, &settings);
+        let may = privacy.own.allows(crate::privacy::Activity::StableId);
+        assign(request, cookie, from_browser, may)
+    }
+
     #[test]
     fn an_id_is_minted_kept_or_withheld_by_consent() {
         let mut request = BidRequest::default();
-        let CookieAction::Set(minted) = assign(&mut request, None, true, false) else {
+        let CookieAction::Set(minted) = assign_checked(&mut request, None, true, false) else {
             panic!("a browser without a cookie gets one");
         };
         assert_eq!(minted.len(), 32);
@@ -150,7 +157,7 @@ mod tests {
 
         let mut request = BidRequest::default();
         assert_eq!(
-            assign(&mut request, Some("known"), true, false),
+            assign_checked(&mut request, Some("known"), true, false),
             CookieAction::Set("known".to_owned())
         );
         assert_eq!(request.user.and_then(|u| u.id).as_deref(), Some("known"));
@@ -162,7 +169,7 @@ mod tests {
             }),
             ..BidRequest::default()
         };
-        assign(&mut publisher, Some("known"), true, false);
+        assign_checked(&mut publisher, Some("known"), true, false);
         assert_eq!(
             publisher.user.and_then(|u| u.id).as_deref(),
             Some("publisher-id")
@@ -176,10 +183,13 @@ mod tests {
             ..BidRequest::default()
         };
         assert_eq!(
-            assign(&mut gdpr, Some("known"), true, false),
+            assign_checked(&mut gdpr, Some("known"), true, false),
             CookieAction::Expire
         );
-        assert_eq!(assign(&mut gdpr, None, true, false), CookieAction::Leave);
+        assert_eq!(
+            assign_checked(&mut gdpr, None, true, false),
+            CookieAction::Leave
+        );
         assert!(gdpr.user.is_none(), "no id without consent");
 
         let mut dnt = BidRequest {
@@ -189,14 +199,20 @@ mod tests {
             }),
             ..BidRequest::default()
         };
-        assert_eq!(assign(&mut dnt, None, true, false), CookieAction::Leave);
+        assert_eq!(
+            assign_checked(&mut dnt, None, true, false),
+            CookieAction::Leave
+        );
         let mut contextual = BidRequest::default();
         assert_eq!(
-            assign(&mut contextual, Some("k"), true, true),
+            assign_checked(&mut contextual, Some("k"), true, true),
             CookieAction::Expire
         );
         let mut server = BidRequest::default();
-        assert_eq!(assign(&mut server, None, false, false), CookieAction::Leave);
+        assert_eq!(
+            assign_checked(&mut server, None, false, false),
+            CookieAction::Leave
+        );
         assert!(server.user.is_none());
     }
 

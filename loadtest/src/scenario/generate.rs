@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 const BANNER_SIZES: [(u32, u32); 5] = [(300, 250), (320, 50), (728, 90), (300, 600), (320, 100)];
 /// Countries drawn from, weighted towards the affiliate networks' home market.
 const COUNTRIES: [(&str, u32); 5] = [("CHN", 70), ("USA", 10), ("SGP", 8), ("MYS", 7), ("JPN", 5)];
-/// A TCF consent string shape (content irrelevant to the exchange today).
-const CONSENT: &str = "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA";
+/// A TC string consenting to purposes 1-10, vendors 32, 755 and 1000, precise geolocation
+/// (built by the IAB's encoder: `tests/consent/fixtures.json`, `tcf.all`): a consenting user.
+const CONSENT: &str =
+    "CQuzncAQuzncAAKABAENEsEoAP_AAEIAAAYgH0QAwAQALzAfQBecAIAEAC8wAAAA.IAAA.YAAAAAAAAAAA";
 
 /// `scenario.pool` request bodies.
 pub fn requests(scenario: &Scenario, verticals: &[Vertical]) -> Vec<Bytes> {

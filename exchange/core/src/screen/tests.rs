@@ -18,6 +18,7 @@ fn config(test: bool) -> AuctionConfig {
             bid_adjustment: 0.5,
             currency: "USD".into(),
             test,
+            tcf_vendor_id: None,
         }],
         ..AuctionConfig::default()
     }
