@@ -9,6 +9,7 @@ mod enrichment;
 mod ivt;
 mod notices;
 mod privacy;
+mod reports;
 mod signals;
 mod store;
 mod supply;
@@ -22,6 +23,7 @@ pub use enrichment::{EnrichmentConfig, FirstPartyIdConfig};
 pub use ivt::{IvtAction, IvtConfig};
 pub use notices::{NoticeConfig, NoticeKeySpec, KEYS_ENV as NOTICE_KEYS_ENV};
 pub use privacy::{PrivacyConfig, RuleConfig};
+pub use reports::ReportsConfig;
 use serde::Deserialize;
 pub use signals::{ContextConfig, LearningConfig, LtvConfig, TrendsConfig};
 use std::collections::BTreeMap;
@@ -96,6 +98,8 @@ pub struct ExchangeConfig {
     pub ivt: IvtConfig,
     /// Consent enforcement: GDPR default, the exchange's TCF vendor id, activity rules.
     pub privacy: PrivacyConfig,
+    /// Privacy-preserving aggregate reports: budgets, bounds, δ.
+    pub reports: ReportsConfig,
     /// Clicks, orders and attribution: the database and the click batches.
     pub affiliate: AffiliateConfig,
     /// Advertisers that report orders, with their credentials (`[[advertisers]]`).
@@ -262,6 +266,7 @@ impl Default for ExchangeConfig {
             supply_chain: SupplyChainConfig::default(),
             ivt: IvtConfig::default(),
             privacy: PrivacyConfig::default(),
+            reports: ReportsConfig::default(),
             affiliate: AffiliateConfig::default(),
             advertisers: Vec::new(),
         }
@@ -531,6 +536,7 @@ impl ExchangeConfig {
             .and_then(|()| self.first_party_id.validate())
             .and_then(|()| self.supply_chain.validate())
             .and_then(|()| self.privacy.validate())
+            .and_then(|()| self.reports.validate())
             .and_then(|()| self.affiliate.validate())
             .and_then(|()| self.advertiser_credentials().map(drop))
             .map_err(|(field, message)| invalid(&field, message))

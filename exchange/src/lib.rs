@@ -35,6 +35,7 @@ pub(crate) mod admin;
 pub mod config;
 pub mod intent_eval;
 pub mod metrics;
+pub mod reports;
 pub mod selection;
 pub mod state;
 pub mod transparency;

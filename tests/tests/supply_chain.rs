@@ -280,8 +280,10 @@ async fn every_valid_conformance_request_is_still_answered_with_a_valid_chain() 
         );
         with_chain += usize::from(brought);
     }
+    // Of the corpus's four chains, the two on GDPR requests do not reach this DSP: it has no
+    // tcf_vendor_id, so it is not called under GDPR (tests/tests/privacy.rs).
     assert!(
-        with_chain >= 3,
+        with_chain >= 2,
         "the corpus's chains (2.5 and 2.6 places) reached the DSP: {with_chain}"
     );
     exchange.shutdown().await;

@@ -8,6 +8,7 @@
 
 pub mod activities;
 pub mod consent;
+pub mod dp;
 pub mod scrub;
 pub mod tc_string;
 

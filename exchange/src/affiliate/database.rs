@@ -21,7 +21,7 @@ use std::path::Path;
 
 /// Schema versions, applied in order (`schema_version` counts those applied); the same
 /// statements for SQLite and PostgreSQL.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "
 CREATE TABLE clicks (
   click_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, auction TEXT NOT NULL, imp TEXT NOT NULL,
@@ -140,6 +140,13 @@ CREATE INDEX orders_received ON orders (received_ms)
 ",
     "
 CREATE INDEX impressions_placement ON impressions (publisher, placement, at_ms)
+",
+    "
+CREATE TABLE dp_consumers (consumer TEXT PRIMARY KEY, reports BIGINT NOT NULL);
+CREATE TABLE dp_spend (consumer TEXT NOT NULL, at_ms BIGINT NOT NULL, epsilon DOUBLE PRECISION NOT NULL);
+CREATE INDEX dp_spend_consumer ON dp_spend (consumer, at_ms);
+CREATE INDEX clicks_advertiser ON clicks (advertiser, at_ms);
+CREATE INDEX impressions_advertiser ON impressions (advertiser, at_ms)
 ",
 ];
 
@@ -786,6 +793,14 @@ impl AffiliateDb {
             .map_err(unavailable)
     }
 
+    /// Checks and spends a consumer's privacy budget and reads the report's rows, in one
+    /// transaction (`reports`).
+    pub fn dp_report(&self, ask: &Ask) -> Result<Spend, StoreError> {
+        self.database
+            .transaction(|tx| reports::spend_and_read(tx, ask))
+            .map_err(unavailable)
+    }
+
     /// What `publisher`'s `placement` did since `since_ms`, per campaign, and its usual
     /// page category.
     pub fn placement_outcomes(
@@ -815,6 +830,8 @@ impl AffiliateDb {
 mod events;
 mod outcomes;
 pub use outcomes::{CampaignAtPlacement, OutcomeCount, PlacementOutcomes};
+mod reports;
+pub use reports::{Ask, Cell, Scope, Spend};
 mod holds;
 pub mod ledger;
 mod orders;

@@ -146,7 +146,7 @@ async fn authenticated(
 
 /// The body of an authenticated advertiser call and who sent it, or the refusal
 /// (counted) to answer.
-pub(super) async fn authenticated_call(
+pub(crate) async fn authenticated_call(
     state: &Arc<AppState>,
     request: Request<Incoming>,
     max_bytes: usize,

@@ -136,6 +136,8 @@ async fn dispatch(
         }
         (&Method::GET, "/ledger/key") => crate::affiliate::settlement_in::key(&state),
         (&Method::GET, "/sellers.json") => crate::transparency::sellers_json(&state),
+        (&Method::GET, "/publisher/report") => crate::reports::publisher(state, request).await,
+        (&Method::GET, "/orders/report") => crate::reports::advertiser(state, request).await,
         (&Method::GET, "/publisher/trends") => crate::selection::trends(&state, &request),
         (&Method::GET, "/publisher/products") => {
             crate::selection::products(Arc::clone(&state), request).await
@@ -242,7 +244,9 @@ async fn dispatch(
             | "/admin/orders"
             | "/admin/affiliate/report"
             | "/admin/learning"
-            | "/sellers.json",
+            | "/sellers.json"
+            | "/publisher/report"
+            | "/orders/report",
         ) => method_not_allowed("GET"),
         _ => no_such_endpoint(),
     }
