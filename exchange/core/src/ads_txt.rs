@@ -123,7 +123,7 @@ fn record(line: usize, content: &str) -> Result<Record, LineProblem> {
         return Err(LineProblem::Fields);
     }
     let system = fields[0].trim_end_matches('.').to_ascii_lowercase();
-    if !crate::supply_chain::is_domain(&system) {
+    if !crate::url_host::is_domain(&system) {
         return Err(LineProblem::System);
     }
     let account = fields[1];

@@ -14,7 +14,18 @@
 //! with a flag (`[ivt]`).
 
 use bidder_sdk::openrtb::{BidRequest, Device};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::IpAddr;
+
+/// User agents whose verdict is remembered per thread: the bot regex costs ~25k
+/// instructions per agent, a repeat a hash and a lookup. Past this many the memo starts
+/// over, so a flood of distinct agents costs matching, never memory.
+const AGENT_MEMO: usize = 1024;
+
+thread_local! {
+    static AGENTS: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
+}
 
 /// Why a request looks invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +174,22 @@ impl Detector {
         }
     }
 
+    /// Whether `ua` is a known bot's, remembered per thread.
+    fn is_bot(&self, ua: &str) -> bool {
+        AGENTS.with(|memo| {
+            if let Some(&known) = memo.borrow().get(ua) {
+                return known;
+            }
+            let verdict = self.bots.is_bot(ua);
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= AGENT_MEMO {
+                memo.clear();
+            }
+            memo.insert(Box::from(ua), verdict);
+            verdict
+        })
+    }
+
     /// Data-center ranges held.
     pub fn datacenter_ranges(&self) -> usize {
         self.datacenter.len()
@@ -175,7 +202,7 @@ impl Detector {
             return findings;
         };
         if let Some(ua) = device.ua.as_deref().filter(|ua| !ua.is_empty()) {
-            if ua.len() > 4096 || self.bots.is_bot(ua) {
+            if ua.len() > 4096 || self.is_bot(ua) {
                 findings
                     .found
                     .push((IvtReason::Crawler, "user agent of a known bot"));

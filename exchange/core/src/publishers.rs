@@ -241,7 +241,7 @@ impl Registry {
             };
             if let Some(domain) = &spec.business_domain {
                 let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-                if !crate::supply_chain::is_domain(&domain) {
+                if !crate::url_host::is_domain(&domain) {
                     errors.push(error(format!("{field}.business_domain"), "a host name"));
                 }
                 publisher.business_domain = Some(domain);

@@ -16,6 +16,7 @@
 //! (`[supply_chain] invalid`).
 
 use crate::publishers::{self, Registry, SellerType};
+pub use crate::url_host::is_domain;
 use bidder_sdk::openrtb::{BidRequest, Json};
 use serde_json::Map;
 
@@ -273,19 +274,6 @@ pub fn outgoing(
         status,
         problem,
     }
-}
-
-/// A host name as `asi` and ads.txt write it: labels of letters, digits and `-`, at least
-/// one dot, at most 253 bytes.
-pub fn is_domain(text: &str) -> bool {
-    (3..=MAX_TEXT_BYTES).contains(&text.len())
-        && text.contains('.')
-        && text.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 fn printable(text: &str, max: usize) -> bool {

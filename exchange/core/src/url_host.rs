@@ -19,6 +19,19 @@ pub fn site_host(domain: Option<&str>, page: Option<&str>) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
+/// A host name as `asi` and ads.txt write it: labels of letters, digits and `-`, at least
+/// one dot, at most 253 bytes.
+pub fn is_domain(text: &str) -> bool {
+    (3..=253).contains(&text.len())
+        && text.contains('.')
+        && text.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

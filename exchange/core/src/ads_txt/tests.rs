@@ -157,3 +157,45 @@ fn a_request_is_authorised_by_its_domains_file_or_its_parents() {
         "the app file lists another system only"
     );
 }
+
+#[test]
+fn an_app_is_checked_at_its_developers_domain() {
+    use bidder_sdk::openrtb::decode_request;
+    let mut table = Table::default();
+    table.insert(
+        Kind::App,
+        "owner.example",
+        &parse("exchange.example, pub-owner, DIRECT\n"),
+        "exchange.example",
+    );
+    let app = |publisher: &str, domain: &str| {
+        decode_request(
+            format!(
+                r#"{{"id":"r","imp":[{{"id":"1","banner":{{"w":320,"h":50}}}}],
+                    "app":{{"bundle":"com.owner","publisher":{{"id":"{publisher}"{domain}}}}}}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("valid")
+    };
+    let registry = registry();
+    // The registered publisher's own domain, when the request names none.
+    let verdict = request_verdict(&table, &registry, &app("pub-owner", ""));
+    assert_eq!(verdict, Some(Verdict::Authorised));
+    // The declared developer domain wins; another publisher there is not listed.
+    let declared = app("pub-other", r#","domain":"Owner.Example.""#);
+    assert_eq!(
+        request_verdict(&table, &registry, &declared),
+        Some(Verdict::Unauthorised)
+    );
+    // No domain to look at: nothing to check.
+    assert_eq!(
+        request_verdict(&table, &registry, &app("pub-nobody", "")),
+        None
+    );
+    // No table: no check at all.
+    assert_eq!(
+        request_verdict(&Table::default(), &registry, &app("pub-owner", "")),
+        None
+    );
+}

@@ -89,6 +89,43 @@ pub struct Consent {
 /// At most this many problems are kept.
 const MAX_PROBLEMS: usize = 8;
 
+/// Strings decoded are remembered per thread (a user's strings repeat on every page they
+/// view): a TC string's decode costs ~30k instructions at real size, a GPP US section's
+/// ~20k, a repeat a hash and a clone. Past this many entries a memo starts over, so a
+/// flood of distinct strings costs decoding, never memory.
+const MEMO_ENTRIES: usize = 512;
+
+/// A per-thread memo of decoded strings.
+type Memo<K, V> = std::cell::RefCell<std::collections::HashMap<K, V>>;
+
+thread_local! {
+    static TC_MEMO: Memo<Box<str>, Result<Tcf, String>> = Memo::default();
+    static US_MEMO: Memo<(i32, Box<str>), Result<bool, String>> = Memo::default();
+}
+
+/// `decode(key)` remembered in `memo`.
+fn memoised<K, V: Clone>(
+    memo: &'static std::thread::LocalKey<Memo<K, V>>,
+    key: K,
+    decode: impl FnOnce() -> V,
+) -> V
+where
+    K: std::hash::Hash + Eq,
+{
+    memo.with(|memo| {
+        if let Some(known) = memo.borrow().get(&key) {
+            return known.clone();
+        }
+        let value = decode();
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key, value.clone());
+        value
+    })
+}
+
 impl Consent {
     /// Reads every signal of `request`; `gdpr_default` is whether GDPR applies when the
     /// request does not say.
@@ -162,8 +199,13 @@ impl Consent {
             self.problem(format!("{field}: longer than {MAX_STRING_BYTES} bytes"));
             return None;
         }
-        match tc_string::decode(text) {
-            Ok(core) => Some(Tcf { core }),
+        let decoded = memoised(&TC_MEMO, Box::from(text), || {
+            tc_string::decode(text)
+                .map(|core| Tcf { core })
+                .map_err(|e| e.to_string())
+        });
+        match decoded {
+            Ok(tcf) => Some(tcf),
             Err(error) => {
                 self.problem(format!("{field}: not a TCF v2 string ({error})"));
                 None
@@ -228,17 +270,25 @@ impl Consent {
                         self.read_us_privacy(section, &source);
                     }
                 }
-                id if (id as i32) >= SectionId::UsNat as i32 => match gpp.decode_section(id) {
-                    Ok(section) => {
-                        if us_section_opts_out(&section) {
+                id if (id as i32) >= SectionId::UsNat as i32 => {
+                    let text = gpp.section(id).unwrap_or_default();
+                    let decided = memoised(&US_MEMO, (sid, Box::from(text)), || {
+                        gpp.decode_section(id)
+                            .map(|section| us_section_opts_out(&section))
+                            .map_err(|e| e.to_string())
+                    });
+                    match decided {
+                        Ok(opted_out) => {
+                            if opted_out {
+                                self.opt_out(&source);
+                            }
+                        }
+                        Err(error) => {
+                            self.problem(format!("regs.gpp section {sid}: {error}"));
                             self.opt_out(&source);
                         }
                     }
-                    Err(error) => {
-                        self.problem(format!("regs.gpp section {sid}: {error}"));
-                        self.opt_out(&source);
-                    }
-                },
+                }
                 _ => {}
             }
         }

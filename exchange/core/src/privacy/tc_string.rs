@@ -50,12 +50,35 @@ impl VendorSet {
             .is_some_and(|w| w & (1 << (vendor % 64)) != 0)
     }
 
-    fn insert(&mut self, vendor: u16) {
-        let word = usize::from(vendor) / 64;
-        if self.words.len() <= word {
-            self.words.resize(word + 1, 0);
+    /// Sets `start..=end`, a word at a time (a range of every id costs 1,024 writes, not
+    /// 65,535).
+    fn insert_range(&mut self, start: u16, end: u16) {
+        let (first, last) = (usize::from(start), usize::from(end));
+        if self.words.len() <= last / 64 {
+            self.words.resize(last / 64 + 1, 0);
         }
-        self.words[word] |= 1 << (vendor % 64);
+        for word in first / 64..=last / 64 {
+            let low = if word == first / 64 { first % 64 } else { 0 };
+            let high = if word == last / 64 { last % 64 } else { 63 };
+            let mask = (u64::MAX >> (63 - high)) & (u64::MAX << low);
+            self.words[word] |= mask;
+        }
+    }
+
+    /// Sets the vendors `first..first + 64` whose bits are set in `bits` (bit 0: `first`).
+    fn insert_word(&mut self, first: u16, bits: u64) {
+        if bits == 0 {
+            return;
+        }
+        let word = usize::from(first) / 64;
+        let shift = u32::from(first % 64);
+        if self.words.len() < word + 2 {
+            self.words.resize(word + 2, 0);
+        }
+        self.words[word] |= bits << shift;
+        if shift > 0 {
+            self.words[word + 1] |= bits >> (64 - shift);
+        }
     }
 
     /// The ids, ascending.
@@ -165,7 +188,7 @@ pub fn decode(text: &str) -> Result<Core, TcError> {
 }
 
 /// `n` flags, the first for id 1: returned with bit `i` for id `i`.
-fn bitfield(bits: &mut Bits<'_>, n: u32) -> Result<u32, TcError> {
+fn bitfield(bits: &mut Bits, n: u32) -> Result<u32, TcError> {
     let raw = bits.read(n)? as u32;
     Ok((1..=n).fold(0u32, |out, id| {
         if raw & (1 << (n - id)) != 0 {
@@ -178,23 +201,29 @@ fn bitfield(bits: &mut Bits<'_>, n: u32) -> Result<u32, TcError> {
 
 /// A vendor consent or legitimate-interest section: MaxVendorId, then a bitfield or
 /// ranges.
-fn vendor_section(bits: &mut Bits<'_>) -> Result<VendorSet, TcError> {
+fn vendor_section(bits: &mut Bits) -> Result<VendorSet, TcError> {
     let max = bits.read(16)? as u16;
     let is_range = bits.read(1)? == 1;
     if is_range {
         return ranges(bits, max);
     }
-    let mut set = VendorSet::default();
-    for vendor in 1..=max {
-        if bits.read(1)? == 1 {
-            set.insert(vendor);
-        }
+    // 64 flags at a time: the first flag read is the lowest vendor of the chunk.
+    let mut set = VendorSet {
+        words: vec![0; usize::from(max) / 64 + 2],
+    };
+    let mut first: u32 = 1;
+    while first <= u32::from(max) {
+        let n = (u32::from(max) - first + 1).min(64);
+        let raw = bits.read(n)?;
+        let lowest_first = raw.reverse_bits() >> (64 - n);
+        set.insert_word(first as u16, lowest_first);
+        first += n;
     }
     Ok(set)
 }
 
 /// NumEntries (12 bits), each a single id or a range of 16-bit ids, at most `max`.
-fn ranges(bits: &mut Bits<'_>, max: u16) -> Result<VendorSet, TcError> {
+fn ranges(bits: &mut Bits, max: u16) -> Result<VendorSet, TcError> {
     let count = bits.read(12)?;
     let mut set = VendorSet::default();
     for _ in 0..count {
@@ -208,46 +237,60 @@ fn ranges(bits: &mut Bits<'_>, max: u16) -> Result<VendorSet, TcError> {
         if start == 0 || end < start || end > max {
             return Err(TcError::Range);
         }
-        for vendor in start..=end {
-            set.insert(vendor);
-        }
+        set.insert_range(start, end);
     }
     Ok(set)
 }
 
-/// A big-endian bit reader over base64url text.
-struct Bits<'a> {
-    text: &'a [u8],
+/// A big-endian bit reader over base64url text, decoded once into bytes.
+struct Bits {
+    bytes: Vec<u8>,
     at: usize,
 }
 
-impl<'a> Bits<'a> {
-    fn new(text: &'a str) -> Result<Self, TcError> {
-        if text.is_empty() || !text.bytes().all(|b| sextet(b).is_some()) {
+impl Bits {
+    fn new(text: &str) -> Result<Self, TcError> {
+        if text.is_empty() {
             return Err(TcError::Encoding);
         }
-        Ok(Self {
-            text: text.as_bytes(),
-            at: 0,
-        })
+        let mut bytes = Vec::with_capacity(text.len() * 3 / 4 + 1);
+        let (mut acc, mut held) = (0u32, 0u32);
+        for c in text.bytes() {
+            acc = acc << 6 | u32::from(sextet(c).ok_or(TcError::Encoding)?);
+            held += 6;
+            if held >= 8 {
+                held -= 8;
+                bytes.push((acc >> held) as u8);
+                acc &= (1 << held) - 1;
+            }
+        }
+        if held > 0 {
+            bytes.push((acc << (8 - held)) as u8);
+        }
+        Ok(Self { bytes, at: 0 })
     }
 
-    fn bit(&self, index: usize) -> Option<u64> {
-        let value = sextet(*self.text.get(index / 6)?)?;
-        Some(u64::from((value >> (5 - index % 6)) & 1))
-    }
-
+    /// The next `n` (≤ 64) bits, the first read the most significant.
     fn read(&mut self, n: u32) -> Result<u64, TcError> {
+        if self.at + n as usize > self.bytes.len() * 8 {
+            return Err(TcError::Truncated);
+        }
         let mut out = 0u64;
-        for _ in 0..n {
-            out = out << 1 | self.bit(self.at).ok_or(TcError::Truncated)?;
-            self.at += 1;
+        let mut left = n;
+        while left > 0 {
+            let byte = self.bytes[self.at / 8];
+            let offset = (self.at % 8) as u32;
+            let take = left.min(8 - offset);
+            let chunk = (u32::from(byte) >> (8 - offset - take)) & ((1 << take) - 1);
+            out = out << take | u64::from(chunk);
+            self.at += take as usize;
+            left -= take;
         }
         Ok(out)
     }
 
     fn skip(&mut self, n: usize) -> Result<(), TcError> {
-        if self.at + n > self.text.len() * 6 {
+        if self.at + n > self.bytes.len() * 8 {
             return Err(TcError::Truncated);
         }
         self.at += n;
@@ -264,5 +307,35 @@ fn sextet(c: u8) -> Option<u8> {
         b'-' => Some(62),
         b'_' => Some(63),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_set_exactly_their_ids_and_bad_strings_are_named() {
+        let mut set = VendorSet::default();
+        set.insert_range(60, 130);
+        set.insert_range(5, 5);
+        set.insert_range(65_500, 65_535);
+        let ids = set.ids();
+        assert_eq!(ids.len(), 71 + 1 + 36);
+        assert!(set.contains(60) && set.contains(130) && set.contains(5) && set.contains(65_535));
+        assert!(!set.contains(59) && !set.contains(131) && !set.contains(4));
+        let mut words = VendorSet::default();
+        words.insert_word(1, 0b1011);
+        assert_eq!(words.ids(), [1, 2, 4]);
+        words.insert_word(63, 0b11);
+        assert_eq!(words.ids(), [1, 2, 4, 63, 64]);
+        assert_eq!(decode(""), Err(TcError::Encoding));
+        assert_eq!(decode("CP*X"), Err(TcError::Encoding));
+        assert_eq!(decode("CPXxRf"), Err(TcError::Truncated));
+        // Version 1 (a TCF v1 string's first six bits are 000001).
+        assert_eq!(
+            decode("BOEFEAyOEFEAyAHABDENAI4AAAB9vABAASA"),
+            Err(TcError::Version(1))
+        );
     }
 }
