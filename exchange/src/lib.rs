@@ -16,7 +16,9 @@
 //!
 //! What requests are served from: [`serving`] (the snapshot, the LTV model, the pacer
 //! table and the learned rates as one value, their files, reloads and the learner). Around it: `admin` (the admin API and
-//! `/metrics`), [`config`], [`metrics`], [`state`].
+//! `/metrics`), [`config`], [`metrics`], [`state`]; what publishers and advertisers read:
+//! [`selection`] (trends and products), [`reports`] (privacy-preserving aggregates),
+//! [`transparency`] (`sellers.json`, the ads.txt report).
 
 // In the order a request meets them:
 pub mod admission;

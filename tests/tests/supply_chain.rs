@@ -80,6 +80,10 @@ fn last_chain(dsp: &MockHandle) -> (String, Value) {
     let chain = source.schain.clone().expect("source.schain");
     let errors = schema_errors("SupplyChain", &chain);
     assert!(errors.is_empty(), "{errors:?}");
+    // And against the SupplyChain 1.0 rules the exchange holds incoming chains to.
+    if let Err(error) = exchange::supply_chain::check(&chain, "source.schain") {
+        panic!("the chain sent breaks the specification: {error:?}: {chain}");
+    }
     (sent.id.clone(), chain)
 }
 
