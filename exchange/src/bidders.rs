@@ -255,7 +255,7 @@ pub fn start(
         let permissions =
             outbound
                 .privacy
-                .bidder(&bidder.name, bidder.tcf_vendor_id, outbound.rules);
+                .bidder(request, &bidder.name, bidder.tcf_vendor_id, outbound.rules);
         let denied_any = permissions != Permissions::all();
         if !permissions.allows(Activity::FetchBids) {
             runtime.stats.skip(Skip::Privacy);

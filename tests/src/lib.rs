@@ -542,6 +542,19 @@ pub fn debug_row<'a>(rows: &'a [serde_json::Value], id: &str) -> &'a serde_json:
         .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"))
 }
 
+/// The value of the Prometheus `series` (name with labels) in `text`; panics naming it
+/// when it is absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in metrics"))
+}
+
+/// The exchange's `/metrics` text.
+pub async fn metrics(client: &Client, exchange: &TestExchange) -> String {
+    String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned()
+}
+
 /// The debug view of `body` (`?debug=1`) and its first imp's candidate rows.
 pub async fn debug_rows(
     client: &Client,

@@ -7,7 +7,7 @@ use loadtest::mock_bidder::spec::{Latency, Price};
 use loadtest::mock_bidder::{spawn_local, MockConfig, MockHandle};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tests::{corpus, schema_errors, Client, TestExchange};
+use tests::{corpus, metric, metrics, schema_errors, Client, TestExchange};
 
 const NO_CAMPAIGNS: &str = r#"{"campaigns": []}"#;
 
@@ -64,16 +64,6 @@ async fn auction(
 fn substituted(body: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(body).replace("${AUCTION_PRICE}", "1.5");
     serde_json::from_str(&text).expect("json")
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in metrics"))
-}
-
-async fn metrics(client: &Client, exchange: &TestExchange) -> String {
-    String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned()
 }
 
 /// Waits (bounded) until `check` holds; notices travel off the request path.

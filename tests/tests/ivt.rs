@@ -5,7 +5,7 @@
 
 use http::Method;
 use serde_json::Value;
-use tests::{Client, TestExchange};
+use tests::{metric, metrics, Client, TestExchange};
 
 const RANGES: &str = "# sample data-center ranges\n192.0.2.192/26\n2001:db8:dc::/48\n";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
@@ -30,12 +30,6 @@ async fn start(policy: &str) -> TestExchange {
         )]))
         .start()
         .await
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in metrics"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,8 +107,7 @@ async fn bots_data_centers_and_impossible_devices_are_refused_or_flagged() {
         assert_eq!(reply.status, 204, "{fields}");
     }
 
-    let text =
-        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    let text = metrics(&client, &exchange).await;
     for (reason, found, refused) in [
         ("crawler", 2.0, Some(2.0)),
         ("datacenter", 1.0, None),
@@ -157,8 +150,7 @@ async fn allowed_reasons_are_not_even_counted_and_flags_list_every_reason() {
         serde_json::json!(["crawler", "datacenter"]),
         "{answer}"
     );
-    let text =
-        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    let text = metrics(&client, &exchange).await;
     assert_eq!(
         metric(
             &text,

@@ -226,8 +226,7 @@ async fn each_bidder_gets_what_its_tcf_vendor_consent_allows() {
         assert_eq!(user_data(&sent), (true, true));
         assert!(precise(&sent));
     }
-    let metrics =
-        String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned();
+    let metrics = tests::metrics(&client, &exchange).await;
     let skipped = metrics
         .lines()
         .find_map(|l| {

@@ -9,7 +9,7 @@ use loadtest::mock_bidder::{spawn_local, MockConfig, MockHandle};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tests::{corpus, schema_errors, Client, TestExchange};
+use tests::{corpus, metric, metrics, schema_errors, Client, TestExchange};
 
 const REGISTRY: &str = r#"
 [[publishers]]
@@ -85,16 +85,6 @@ fn last_chain(dsp: &MockHandle) -> (String, Value) {
         panic!("the chain sent breaks the specification: {error:?}: {chain}");
     }
     (sent.id.clone(), chain)
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in metrics"))
-}
-
-async fn metrics(client: &Client, exchange: &TestExchange) -> String {
-    String::from_utf8_lossy(&client.get(&exchange.url("/metrics")).await.body).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

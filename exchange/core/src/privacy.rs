@@ -37,10 +37,6 @@ pub struct Privacy {
     pub consent: Consent,
     /// What the exchange itself may do.
     pub own: Permissions,
-    /// The request's publisher (rules match on it).
-    publisher: Option<String>,
-    /// `regs.gpp_sid`.
-    gpp_sids: Vec<i32>,
 }
 
 /// The party name rules use for the exchange's own campaigns.
@@ -50,12 +46,6 @@ impl Privacy {
     /// Reads `request` once.
     pub fn read(request: &BidRequest, settings: &PrivacySettings) -> Self {
         let consent = Consent::read(request, settings.gdpr_default);
-        let publisher = crate::publishers::publisher_id(request).map(str::to_owned);
-        let gpp_sids = request
-            .regs
-            .as_ref()
-            .map(|r| r.gpp_sid.clone())
-            .unwrap_or_default();
         let mut own = permissions(&consent, Party::Exchange(settings.vendor_id));
         if settings.contextual_only {
             own.deny(Activity::UseUserData, "context.contextual_only");
@@ -64,23 +54,35 @@ impl Privacy {
         if request.device.as_ref().and_then(|d| d.dnt) == Some(1) {
             own.deny(Activity::StableId, "device.dnt");
         }
-        settings
-            .rules
-            .apply(&mut own, EXCHANGE_PARTY, publisher.as_deref(), &gpp_sids);
-        Self {
-            consent,
-            own,
-            publisher,
-            gpp_sids,
-        }
+        apply_rules(&settings.rules, &mut own, EXCHANGE_PARTY, request);
+        Self { consent, own }
     }
 
-    /// What bidder `name` (TCF vendor `vendor`) may do.
-    pub fn bidder(&self, name: &str, vendor: Option<u16>, rules: &Rules) -> Permissions {
+    /// What bidder `name` (TCF vendor `vendor`) may do on `request` (the one read).
+    pub fn bidder(
+        &self,
+        request: &BidRequest,
+        name: &str,
+        vendor: Option<u16>,
+        rules: &Rules,
+    ) -> Permissions {
         let mut p = permissions(&self.consent, Party::Bidder(name, vendor));
-        rules.apply(&mut p, name, self.publisher.as_deref(), &self.gpp_sids);
+        apply_rules(rules, &mut p, name, request);
         p
     }
+}
+
+/// `rules` for `party` on `request` (its publisher and GPP sections in force).
+fn apply_rules(rules: &Rules, permissions: &mut Permissions, party: &str, request: &BidRequest) {
+    if rules.rules.is_empty() {
+        return;
+    }
+    let publisher = crate::publishers::publisher_id(request);
+    let gpp_sids = request
+        .regs
+        .as_ref()
+        .map_or(&[][..], |r| r.gpp_sid.as_slice());
+    rules.apply(permissions, party, publisher, gpp_sids);
 }
 
 #[cfg(test)]

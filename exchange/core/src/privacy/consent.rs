@@ -103,17 +103,20 @@ thread_local! {
     static US_MEMO: Memo<(i32, Box<str>), Result<bool, String>> = Memo::default();
 }
 
-/// `decode(key)` remembered in `memo`.
-fn memoised<K, V: Clone>(
+/// `decode()` remembered in `memo` under `key` (`owned` makes the key to keep: a hit
+/// allocates nothing).
+fn memoised<K, Q, V: Clone>(
     memo: &'static std::thread::LocalKey<Memo<K, V>>,
-    key: K,
+    key: &Q,
+    owned: impl FnOnce() -> K,
     decode: impl FnOnce() -> V,
 ) -> V
 where
-    K: std::hash::Hash + Eq,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
 {
     memo.with(|memo| {
-        if let Some(known) = memo.borrow().get(&key) {
+        if let Some(known) = memo.borrow().get(key) {
             return known.clone();
         }
         let value = decode();
@@ -121,7 +124,7 @@ where
         if memo.len() >= MEMO_ENTRIES {
             memo.clear();
         }
-        memo.insert(key, value.clone());
+        memo.insert(owned(), value.clone());
         value
     })
 }
@@ -199,11 +202,16 @@ impl Consent {
             self.problem(format!("{field}: longer than {MAX_STRING_BYTES} bytes"));
             return None;
         }
-        let decoded = memoised(&TC_MEMO, Box::from(text), || {
-            tc_string::decode(text)
-                .map(|core| Tcf { core })
-                .map_err(|e| e.to_string())
-        });
+        let decoded = memoised(
+            &TC_MEMO,
+            text,
+            || Box::from(text),
+            || {
+                tc_string::decode(text)
+                    .map(|core| Tcf { core })
+                    .map_err(|e| e.to_string())
+            },
+        );
         match decoded {
             Ok(tcf) => Some(tcf),
             Err(error) => {
@@ -248,14 +256,14 @@ impl Consent {
         };
         let present: Vec<SectionId> = gpp.section_ids().copied().collect();
         for &sid in sids {
-            let source = format!("gpp:{sid}");
+            let source = || format!("gpp:{sid}");
             let Some(&id) = present.iter().find(|id| **id as i32 == sid) else {
                 // A US section said to be in force but absent: assume the user opted out.
                 if sid >= SectionId::UspV1 as i32 {
                     self.problem(format!(
                         "regs.gpp: section {sid} is in gpp_sid but not in the string"
                     ));
-                    self.opt_out(&source);
+                    self.opt_out(&source());
                 }
                 continue;
             };
@@ -267,25 +275,31 @@ impl Consent {
                 }
                 SectionId::UspV1 => {
                     if let Some(section) = gpp.section(id) {
-                        self.read_us_privacy(section, &source);
+                        self.read_us_privacy(section, &source());
                     }
                 }
                 id if (id as i32) >= SectionId::UsNat as i32 => {
                     let text = gpp.section(id).unwrap_or_default();
-                    let decided = memoised(&US_MEMO, (sid, Box::from(text)), || {
-                        gpp.decode_section(id)
-                            .map(|section| us_section_opts_out(&section))
-                            .map_err(|e| e.to_string())
-                    });
+                    let key = (sid, Box::from(text));
+                    let decided = memoised(
+                        &US_MEMO,
+                        &key,
+                        || key.clone(),
+                        || {
+                            gpp.decode_section(id)
+                                .map(|section| us_section_opts_out(&section))
+                                .map_err(|e| e.to_string())
+                        },
+                    );
                     match decided {
                         Ok(opted_out) => {
                             if opted_out {
-                                self.opt_out(&source);
+                                self.opt_out(&source());
                             }
                         }
                         Err(error) => {
                             self.problem(format!("regs.gpp section {sid}: {error}"));
-                            self.opt_out(&source);
+                            self.opt_out(&source());
                         }
                     }
                 }

@@ -287,12 +287,12 @@ fn coppa_and_operator_rules_only_take_away() {
     let plain = request("{}", "{}");
     let privacy = Privacy::read(&plain, &settings);
     assert_eq!(allowed(&privacy.own).len(), Activity::ALL.len());
-    let dsp = privacy.bidder("dsp", None, &rules);
+    let dsp = privacy.bidder(&plain, "dsp", None, &rules);
     assert_eq!(dsp.reason(Activity::TransmitEids), Some("rules[0]"));
     assert!(dsp.allows(Activity::TransmitUfpd));
-    assert!(allowed(&privacy.bidder("other", None, &rules)).is_empty());
+    assert!(allowed(&privacy.bidder(&plain, "other", None, &rules)).is_empty());
     assert_eq!(
-        allowed(&privacy.bidder("third", None, &rules)).len(),
+        allowed(&privacy.bidder(&plain, "third", None, &rules)).len(),
         Activity::ALL.len()
     );
 }
