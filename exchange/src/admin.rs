@@ -135,6 +135,20 @@ pub async fn seed_history(
 /// Most campaigns `GET /admin/learning` lists.
 const MAX_LEARNING_ROWS: usize = 1_000;
 
+/// `GET /admin/memory`: the resident set now, and what each start-up stage added to it.
+pub fn memory<B>(state: &AppState, request: &Request<B>) -> Response<Body> {
+    if let Some(refusal) = refuse(state, request) {
+        return refusal;
+    }
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "resident": crate::memory::Resident::now(),
+            "startup": state.startup_memory.stages,
+        }),
+    )
+}
+
 /// `GET /admin/learning[?campaign=ID][&limit=N]`: what outcomes taught, per campaign with
 /// evidence (most impressions first, at most `limit`, default 100): declared and learned
 /// rates, the decayed counts behind them, and the same per page category.

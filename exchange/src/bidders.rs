@@ -2,10 +2,12 @@
 //!
 //! Per request, [`start`] picks the eligible bidders (accepted imps, QPS throttle,
 //! circuit state, time left), builds and encodes each one's BidRequest (`tmax` reduced
-//! by the time already spent, the network margin and the exchange's answer margin) and
-//! spawns every call at once on the pooled keep-alive client. The handler then scores
-//! its own campaigns while the calls are out, and [`InFlight::collect`] waits only until
-//! the deadline: a late bidder is cut off and counted, never awaited.
+//! by the time already spent, the network margin and the exchange's answer margin);
+//! [`InFlight::send`] puts every call on the wire at once through the pooled keep-alive
+//! client. The calls are futures of the request's own task, not tasks of their own (no
+//! spawn, no hand-over per call). The handler then scores its own campaigns while the
+//! calls are out, and [`InFlight::collect`] waits only until the deadline: a late bidder
+//! is cut off (its call dropped) and counted, never awaited.
 //!
 //! Submodules: [`outgoing`] (what each bidder is sent), [`client`] (one call),
 //! [`circuit`] and `throttle` (bidder health and rate), [`notices_out`] (win/billing/loss
@@ -30,15 +32,18 @@ use bidder_sdk::openrtb::{encode_request, BidRequest, Json};
 use bytes::Bytes;
 use circuit::{Circuit, Permit};
 use client::{call, new_client, CallOutcome, HttpClient, Outgoing};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{HeaderValue, Uri};
 use notices_out::{Notifier, PendingBills, SendPolicy};
 use outgoing::{accepted_imps, build_request, CallTerms};
 use stats::{BidderStats, BidderView, Skip};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use throttle::Throttle;
-use tokio::task::JoinSet;
 
 /// Extra wait past the response deadline before in-flight calls are aborted: the calls'
 /// own timers fire at the deadline; this only covers scheduling delay.
@@ -145,12 +150,17 @@ impl Fanout {
 #[derive(Debug)]
 pub struct InFlight {
     calls: Vec<SentCall>,
-    /// Created with the first call: a request that calls nobody allocates nothing here.
-    tasks: Option<JoinSet<(usize, CallOutcome, Duration)>>,
+    /// The calls still out (polled by the request's task).
+    out: FuturesUnordered<CallFuture>,
+    /// Calls that ended while being sent.
+    ended: Vec<(usize, CallOutcome, Duration)>,
     deadline: Instant,
     /// What privacy denied each bidder it touched (for the debug view).
     privacy: Vec<BidderPrivacy>,
 }
+
+/// One call in flight: the bidder index, how it ended, how long it took.
+type CallFuture = Pin<Box<dyn Future<Output = (usize, CallOutcome, Duration)> + Send>>;
 
 /// One call that went out.
 #[derive(Debug)]
@@ -234,7 +244,8 @@ pub fn start(
     let deadline = timing.response_deadline(config);
     let mut in_flight = InFlight {
         calls: Vec::new(),
-        tasks: None,
+        out: FuturesUnordered::new(),
+        ended: Vec::new(),
         deadline,
         privacy: Vec::new(),
     };
@@ -316,21 +327,18 @@ pub fn start(
         runtime.stats.requests.fetch_add(1, Relaxed);
         let task_fanout = Arc::clone(fanout);
         let max_bytes = config.fanout.max_response_bytes;
-        in_flight
-            .tasks
-            .get_or_insert_with(JoinSet::new)
-            .spawn(async move {
-                let started = Instant::now();
-                let fanout = &*task_fanout;
-                let outcome = tokio::time::timeout_at(
-                    call_deadline.into(),
-                    call(&fanout.client, outgoing, max_bytes),
-                )
-                .await
-                .unwrap_or(CallOutcome::Timeout);
-                account(fanout, index, permit, &outcome, started);
-                (index, outcome, started.elapsed())
-            });
+        in_flight.out.push(Box::pin(async move {
+            let started = Instant::now();
+            let fanout = &*task_fanout;
+            let outcome = tokio::time::timeout_at(
+                call_deadline.into(),
+                call(&fanout.client, outgoing, max_bytes),
+            )
+            .await
+            .unwrap_or(CallOutcome::Timeout);
+            account(fanout, index, permit, &outcome, started);
+            (index, outcome, started.elapsed())
+        }));
         in_flight.calls.push(SentCall {
             bidder: index,
             request: sent,
@@ -383,23 +391,42 @@ impl InFlight {
         self.calls.is_empty()
     }
 
-    /// Waits for the calls, never past the deadline; calls still out then are aborted
-    /// and counted as timeouts.
+    /// Polls every call once, so that each request is on its way (written to a pooled
+    /// connection) before the handler goes on; returns at once.
+    pub async fn send(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        std::future::poll_fn(|cx| {
+            while let Poll::Ready(Some(ended)) = self.out.poll_next_unpin(cx) {
+                self.ended.push(ended);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    /// Waits for the calls, never past the deadline; calls still out then are dropped
+    /// (their connections closed) and counted as timeouts.
     pub async fn collect(mut self, fanout: &Fanout) -> Vec<Answered> {
         let started = Instant::now();
         let mut outcomes: Vec<Option<(CallOutcome, Duration)>> =
             self.calls.iter().map(|_| None).collect();
         let give_up = tokio::time::Instant::from(self.deadline + COLLECT_GRACE);
-        let mut tasks = self.tasks.take().unwrap_or_default();
-        while let Ok(Some(joined)) = tokio::time::timeout_at(give_up, tasks.join_next()).await {
-            let Ok((bidder, outcome, elapsed)) = joined else {
-                continue;
-            };
+        let mut ended = std::mem::take(&mut self.ended);
+        let mut out = std::mem::take(&mut self.out);
+        let _ = tokio::time::timeout_at(give_up, async {
+            while let Some(call) = out.next().await {
+                ended.push(call);
+            }
+        })
+        .await;
+        drop(out);
+        for (bidder, outcome, elapsed) in ended {
             if let Some(slot) = self.calls.iter().position(|c| c.bidder == bidder) {
                 outcomes[slot] = Some((outcome, elapsed));
             }
         }
-        tasks.abort_all();
         self.calls
             .into_iter()
             .zip(outcomes)

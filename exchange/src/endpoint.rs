@@ -212,6 +212,7 @@ async fn decide_and_answer(
         &auction_id,
         timing,
     );
+    in_flight.send().await;
     let bidder_privacy = in_flight.take_privacy();
     // 2. The user: one bounded store read, when some campaign needs it.
     let user = user::read(

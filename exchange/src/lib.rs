@@ -16,7 +16,7 @@
 //!
 //! What requests are served from: [`serving`] (the snapshot, the LTV model, the pacer
 //! table and the learned rates as one value, their files, reloads and the learner). Around it: `admin` (the admin API and
-//! `/metrics`), [`config`], [`metrics`], [`state`]; what publishers and advertisers read:
+//! `/metrics`), [`config`], [`metrics`], [`memory`] (what start-up loaded costs), [`state`]; what publishers and advertisers read:
 //! [`selection`] (trends and products), [`reports`] (privacy-preserving aggregates),
 //! [`transparency`] (`sellers.json`, the ads.txt report).
 
@@ -36,6 +36,7 @@ pub mod serving;
 pub(crate) mod admin;
 pub mod config;
 pub mod intent_eval;
+pub mod memory;
 pub mod metrics;
 pub mod reports;
 pub mod selection;

@@ -30,6 +30,10 @@ struct Cli {
     /// `store.redis_url`); without any, an in-process store serves one node.
     #[arg(long, global = true)]
     redis: Option<String>,
+    /// Load everything as serving would, print what each start-up stage added to the
+    /// resident set, and exit without listening.
+    #[arg(long)]
+    print_memory: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -222,7 +226,12 @@ fn main() -> ExitCode {
         Some(Command::Ledger(command)) => ledger(&command),
         Some(Command::IntentEval(args)) => intent_eval(&cli.config, &args),
         Some(Command::AdsTxt(args)) => ads_txt(&cli.config, &args),
-        None => serve(&cli.config, cli.listen, cli.redis.as_deref()),
+        None => serve(
+            &cli.config,
+            cli.listen,
+            cli.redis.as_deref(),
+            cli.print_memory,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -731,53 +740,71 @@ fn serve(
     config_path: &std::path::Path,
     listen: SocketAddr,
     redis: Option<&str>,
+    print_memory: bool,
 ) -> anyhow::Result<ExitCode> {
+    let mut memory = exchange::memory::StartupMemory::begin();
     let config = load_config(config_path, redis)?;
-    let store = SnapshotStore::open_with(
-        &config.campaigns,
-        exchange::serving::snapshots::Sidecars {
-            lexicon: config.context.lexicon.clone(),
-            publishers: config.publishers.clone(),
-            semantic: config.context.semantic.clone(),
-            ads_txt: config.supply_chain.ads_txt(),
-        },
-    )
-    .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    memory.stage("config", config_path.display().to_string());
+    exchange::context::tokenize::tokenizer();
+    memory.stage(
+        "segmenter",
+        format!(
+            "jieba dictionary, {} words in a {:.1} MB transducer read in place",
+            exchange::context::segment::DICTIONARY_WORDS,
+            exchange::context::segment::dictionary_bytes() as f64 / 1e6
+        ),
+    );
+    let sidecars = exchange::serving::snapshots::Sidecars {
+        lexicon: config.context.lexicon.clone(),
+        publishers: config.publishers.clone(),
+        semantic: config.context.semantic.clone(),
+        ads_txt: config.supply_chain.ads_txt(),
+    };
+    let store = on_loading_thread(|| SnapshotStore::open_with(&config.campaigns, sidecars))
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    memory.stage("campaign snapshot", store.describe());
+    let runtime = exchange::receive::runtime::build().context("tokio runtime")?;
+    memory.stage("runtime", exchange::receive::runtime::describe());
     let served = runtime.block_on(async move {
         let shared = SharedStore::open(&config.store)
             .await
             .with_context(|| format!("cannot use the store at {}", config.store.redis_url))?;
         tracing::info!(store = shared.kind(), "shared store ready");
+        memory.stage("shared store", shared.kind().to_owned());
         let models = match &config.ltv.model {
             Some(path) => exchange::serving::model_file::ModelStore::open(path).map_err(|e| anyhow::anyhow!("LTV model: {e}"))?,
             None => exchange::serving::model_file::ModelStore::none(),
         };
+        memory.stage("LTV models", format!("{} files", models.loaded_sources().files.len()));
         let enricher = exchange::enrich::Enricher::open(&config.enrichment)
             .map_err(|e| anyhow::anyhow!("enrichment.geo_database: {e}"))?;
         if let Some(database) = enricher.geo() {
             let (kind, built) = database.describe();
             tracing::info!(kind, built, "IP geolocation database loaded");
         }
-        let ivt = config.ivt.detector().map_err(|e| anyhow::anyhow!(e))?;
+        memory.stage("geolocation", config.enrichment.geo_database.display().to_string());
+        let ivt = on_loading_thread(|| config.ivt.detector()).map_err(|e| anyhow::anyhow!(e))?;
+        memory.stage("invalid-traffic checks", ivt.describe());
         let affiliate = exchange::affiliate::Affiliate::open(&config)
             .await
             .map_err(|e| anyhow::anyhow!("affiliate.database: {e}"))?;
         if let Some(database) = &affiliate.database {
             tracing::info!(kind = database.kind(), "affiliate database ready");
         }
-        let state = Arc::new(
-            AppState::new(config, store)
-                .with_enricher(enricher)
-                .with_ivt(ivt)
-                .with_shared_store(shared)
-                .with_affiliate(affiliate)
-                .with_stored_notice_key()
-                .with_ltv_models(models),
-        );
+        memory.stage("affiliate database", affiliate.database.as_ref().map_or("none".to_owned(), |d| d.kind().to_owned()));
+        let state = AppState::new(config, store)
+            .with_enricher(enricher)
+            .with_ivt(ivt)
+            .with_shared_store(shared)
+            .with_affiliate(affiliate)
+            .with_stored_notice_key()
+            .with_ltv_models(models);
+        memory.stage("state", "metrics, pacers, queues, learned rates".to_owned());
+        if print_memory {
+            print!("{memory}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let state = Arc::new(state.with_startup_memory(memory));
         let keys = state.notice_keys.ids();
         if state.notice_keys.is_ephemeral() {
             tracing::warn!("no notice keys configured (and no embedded store file to keep one in): signing with a random per-process key (notices issued before a restart or by another node are refused); set [[notices.keys]] or EXCHANGE_NOTICE_KEYS");
@@ -810,6 +837,17 @@ fn serve(
     // then the process ends anyway: shutdown is bounded.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
     served
+}
+
+/// Runs start-up `load` on a thread of its own that ends with it: what loading allocates
+/// and frees (file bytes, parse trees, growing tables) goes back to the system when the
+/// thread's allocator heap is collected at its exit, instead of staying resident in the
+/// main thread's heap for the life of the process.
+fn on_loading_thread<T: Send>(load: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(load).join() {
+        Ok(loaded) => loaded,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// Log filter when `RUST_LOG` is unset. The Redis client's own reconnect warnings repeat

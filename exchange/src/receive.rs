@@ -7,8 +7,10 @@ pub(crate) mod body;
 pub mod caller;
 pub mod connections;
 pub mod cors;
+pub mod idle;
 pub(crate) mod reply;
 pub mod routes;
+pub mod runtime;
 
 use routes::Role;
 

@@ -65,6 +65,8 @@ pub struct AppState {
     pub trending: crate::serving::trending::Trending,
     /// Set when shutdown starts; `/readyz` then answers 503.
     pub draining: AtomicBool,
+    /// What each start-up stage added to the resident set (`GET /admin/memory`).
+    pub startup_memory: crate::memory::StartupMemory,
     auction_counter: AtomicU64,
     auction_id_base: u64,
 }
@@ -142,6 +144,7 @@ impl AppState {
             metrics: Metrics::new(),
             clock: Clock::System,
             draining: AtomicBool::new(false),
+            startup_memory: crate::memory::StartupMemory::default(),
             auction_counter: AtomicU64::new(0),
             auction_id_base,
         }
@@ -164,6 +167,12 @@ impl AppState {
     /// `ivt.datacenter_ranges`).
     pub fn with_ivt(mut self, detector: crate::ivt::Detector) -> Self {
         self.ivt = detector;
+        self
+    }
+
+    /// The same state with the start-up memory ledger the binary kept.
+    pub fn with_startup_memory(mut self, memory: crate::memory::StartupMemory) -> Self {
+        self.startup_memory = memory;
         self
     }
 

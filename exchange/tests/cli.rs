@@ -208,6 +208,29 @@ fn serves_the_readme_example_and_stops_gracefully() {
         "{adm}"
     );
 
+    let memory = admin_get(&addr, "/admin/memory", Some("change-me"));
+    assert!(memory.starts_with("HTTP/1.1 200"), "{memory}");
+    let view: serde_json::Value =
+        serde_json::from_str(memory.split("\r\n\r\n").nth(1).expect("body")).expect("json");
+    assert!(
+        view["resident"]["total_kib"]
+            .as_u64()
+            .is_some_and(|kib| kib > 0),
+        "{view}"
+    );
+    let stages: Vec<&str> = view["startup"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        stages.contains(&"segmenter") && stages.contains(&"campaign snapshot"),
+        "{view}"
+    );
+    let refused = admin_get(&addr, "/admin/memory", None);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -215,6 +238,52 @@ fn serves_the_readme_example_and_stops_gracefully() {
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+/// `--print-memory` loads what serving loads, states what each stage added to the
+/// resident set, and exits; the segmenter's dictionary is read in place from the binary
+/// (a heap-built jieba dictionary added ~68 MiB).
+#[test]
+fn print_memory_states_each_start_up_stage_and_exits() {
+    let output = exchange().arg("--print-memory").output().expect("run");
+    let text = succeeded(&output);
+    let added = |stage: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage:?} stage in\n{text}"));
+        line[stage.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    for stage in [
+        "process start",
+        "config",
+        "campaign snapshot",
+        "runtime",
+        "invalid-traffic checks",
+        "affiliate database",
+        "state",
+    ] {
+        added(stage);
+    }
+    assert!(added("segmenter") < 8.0, "{text}");
+    assert!(text.contains("word vectors 64382 × 75"), "{text}");
+}
+
+fn admin_get(addr: &str, path: &str, token: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
 }
 
 #[test]

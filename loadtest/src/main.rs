@@ -37,6 +37,10 @@ enum Command {
     Sweep(SweepArgs),
     /// The exchange against the bare baseline in alternating rounds, as ratios.
     Compare(CompareArgs),
+    /// CPU per request and resident memory of the `exchange` binary (without and with a
+    /// mock DSP) against the baseline, each its own process pinned to core 0, at fixed
+    /// open-loop rates in alternating rounds.
+    Cost(CostArgs),
     /// The exchange on the sample configs with two mock DSPs under a short load.
     Demo(DemoArgs),
     /// Clicks on served ads (`GET /c/ad`) at a constant rate against a running exchange:
@@ -215,6 +219,48 @@ struct CompareArgs {
     load: LoadArgs,
 }
 
+/// `cost` settings.
+#[derive(Debug, clap::Args)]
+struct CostArgs {
+    /// Exchange config (its folder is linked into each run's own folder; store files
+    /// are the run's own).
+    #[arg(long, default_value = "configs/exchange.toml")]
+    config: PathBuf,
+    /// The `exchange` binary (default: beside this one).
+    #[arg(long)]
+    exchange: Option<PathBuf>,
+    /// Rounds (each runs every server).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Fixed rates, requests per second.
+    #[arg(long, value_delimiter = ',', default_value = "300,1000,3000")]
+    rates: Vec<f64>,
+    /// Mock DSPs for the `exchange+dsp` runs (0: no such runs).
+    #[arg(long, default_value_t = 1)]
+    dsps: usize,
+    /// The mock DSPs' answer time.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    dsp_latency: Duration,
+    /// Where run folders go (default: a temporary folder).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Measured window per rate.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before each window (not counted).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Scenario file.
+    #[arg(long, default_value = "configs/loadtest/default.toml")]
+    scenario: PathBuf,
+    /// Write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 /// The demo.
 #[derive(Debug, clap::Args)]
 struct DemoArgs {
@@ -268,6 +314,10 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// The server's process id: also report its CPU time and context switches per
+    /// answered request over the measured window, and its resident set.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 /// The baseline server.
@@ -329,6 +379,7 @@ fn main() -> ExitCode {
         Command::Run(args) => report_failure("run", run_load(args)),
         Command::Sweep(args) => report_failure("sweep", sweep_rates(args)),
         Command::Compare(args) => report_failure("compare", compare(args)),
+        Command::Cost(args) => report_failure("cost", cost(args)),
         Command::Demo(args) => report_failure("demo", demo(args)),
         Command::Clicks(args) => report_failure("clicks", clicks(args)),
         Command::Orders(args) => report_failure("orders", orders(args)),
@@ -424,16 +475,46 @@ fn run_load(args: RunArgs) -> anyhow::Result<()> {
         args.timeout,
         !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     );
-    let report = runtime()?.block_on(async {
-        run(
-            &options,
-            &prepared.name,
-            Arc::new(prepared.bodies),
-            stop_on_ctrl_c(),
-        )
-        .await
+    if let Some(pid) = args.server_pid {
+        anyhow::ensure!(
+            loadtest::process::Usage::of(pid).is_some(),
+            "--server-pid {pid}: no such process (or no /proc)"
+        );
+    }
+    let bodies = Arc::new(prepared.bodies);
+    let (report, server) = runtime()?.block_on(async {
+        let stop = stop_on_ctrl_c();
+        let Some(pid) = args.server_pid else {
+            return (run(&options, &prepared.name, bodies, stop).await, None);
+        };
+        // The warm-up as a run of its own, so the server's usage covers the window alone.
+        let warmup = RunOptions {
+            duration: options.warmup,
+            warmup: Duration::ZERO,
+            ..options.clone()
+        };
+        if !warmup.duration.is_zero() {
+            run(&warmup, &prepared.name, Arc::clone(&bodies), stop.clone()).await;
+        }
+        let measured = RunOptions {
+            warmup: Duration::ZERO,
+            ..options.clone()
+        };
+        let before = loadtest::process::Usage::of(pid);
+        let report = run(&measured, &prepared.name, bodies, stop).await;
+        let after = loadtest::process::Usage::of(pid);
+        (report, before.zip(after))
     });
     print!("{report}");
+    if let (Some(pid), Some((before, after))) = (args.server_pid, server) {
+        let answered = report.answered.max(1) as f64;
+        println!(
+            "server pid {pid}: CPU {:.1} µs/request, {:.2} context switches/request, RSS {:.1} MiB",
+            (after.cpu_us - before.cpu_us) as f64 / answered,
+            after.switches.saturating_sub(before.switches) as f64 / answered,
+            after.resident.total_kib as f64 / 1024.0
+        );
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text).with_context(|| format!("{}", path.display()))?;
@@ -678,6 +759,69 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     })?;
     print!("{comparison}");
     write_json(args.load.json.as_ref(), &comparison)
+}
+
+fn cost(args: CostArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=20).contains(&args.rounds), "--rounds must be 1..=20");
+    anyhow::ensure!(args.dsps <= 8, "--dsps must be 0..=8");
+    anyhow::ensure!(
+        !args.rates.is_empty()
+            && args
+                .rates
+                .iter()
+                .all(|r| r.is_finite() && *r > 0.0 && *r <= 100_000.0),
+        "--rates must be within (0, 100000]"
+    );
+    anyhow::ensure!(!args.duration.is_zero(), "--duration must be > 0");
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.connections),
+        "--connections must be 1..=10000"
+    );
+    let loadtest = std::env::current_exe().context("this binary's path")?;
+    let exchange = match args.exchange {
+        Some(path) => path,
+        None => loadtest.with_file_name("exchange"),
+    };
+    anyhow::ensure!(
+        exchange.exists(),
+        "no exchange binary at {} (build it: cargo build --release -p exchange, or pass --exchange)",
+        exchange.display()
+    );
+    let work_dir = args.work_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("loadtest-cost-{}", std::process::id()))
+    });
+    let prepared = prepare(&args.scenario)?;
+    let report = runtime()?.block_on(async {
+        let stop = stop_on_ctrl_c();
+        let mut mocks = Vec::new();
+        for i in 0..args.dsps {
+            mocks.push(
+                loadtest::mock_bidder::spawn_local(MockConfig {
+                    latency: Latency::Fixed(args.dsp_latency),
+                    seat: format!("mock-{i}"),
+                    ..MockConfig::default()
+                })
+                .await?,
+            );
+        }
+        let options = loadtest::cost::CostOptions {
+            config: args.config,
+            exchange,
+            loadtest,
+            rounds: args.rounds,
+            rates: args.rates,
+            duration: args.duration,
+            warmup: args.warmup,
+            connections: args.connections,
+            dsps: mocks.iter().map(|m| m.endpoint()).collect(),
+            work_dir: work_dir.clone(),
+        };
+        loadtest::cost::measure(&options, &prepared.name, Arc::new(prepared.bodies), &stop).await
+    });
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let report = report?;
+    print!("{report}");
+    write_json(args.json.as_ref(), &report)
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {

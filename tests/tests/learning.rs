@@ -91,6 +91,9 @@ async fn learn(exchange: &TestExchange) {
         clicks.flush(Duration::from_secs(5)).await,
         "records written"
     );
+    // A count takes [last count, now): a notice of this very millisecond would wait for
+    // the next one. Let the clock pass the last notice first.
+    tokio::time::sleep(Duration::from_millis(2)).await;
     exchange::serving::refresh::count_outcomes(&exchange.state)
         .await
         .expect("outcomes counted");

@@ -25,6 +25,7 @@ pub mod index;
 pub mod interests;
 pub mod lexicon;
 pub mod page;
+pub mod segment;
 pub mod semantic;
 pub mod tokenize;
 pub mod user_words;

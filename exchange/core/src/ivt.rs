@@ -174,6 +174,14 @@ impl Detector {
         }
     }
 
+    /// What it holds, for the start-up memory ledger.
+    pub fn describe(&self) -> String {
+        format!(
+            "bot agent patterns, {} data-center ranges",
+            self.datacenter.len()
+        )
+    }
+
     /// Whether `ua` is a known bot's, remembered per thread.
     fn is_bot(&self, ua: &str) -> bool {
         AGENTS.with(|memo| {

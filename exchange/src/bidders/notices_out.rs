@@ -1,8 +1,9 @@
 //! Win, billing and loss notices to bidders, sent off the request path.
 //!
 //! The request path only queues a filled URL on a bounded channel (a full queue drops
-//! and counts, never blocks); a background task sends each with a per-attempt timeout
-//! and a bounded number of retries (connection errors and 5xx only). Billing URLs wait
+//! and counts, never blocks); a background task gathers what is queued for a few
+//! milliseconds (`BATCH_WINDOW`: fewer wake-ups at everyday rates) and sends each with a
+//! per-attempt timeout and a bounded number of retries (connection errors and 5xx only). Billing URLs wait
 //! in [`PendingBills`] until the publisher fires the exchange's own billing notice.
 
 use super::client::HttpClient;
@@ -20,6 +21,8 @@ use tokio::sync::{mpsc, Semaphore};
 pub const MAX_NOTICE_URL: usize = 8 * 1024;
 /// Notices in flight at once.
 const NOTICE_CONCURRENCY: usize = 256;
+/// How long the sender gathers queued notices before sending them together.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// First retry delay; doubles per attempt.
 const RETRY_BASE: Duration = Duration::from_millis(50);
 /// Shards of the pending-bill table (fewer collisions between request threads).
@@ -172,19 +175,30 @@ impl Notifier {
             return;
         };
         let permits = Arc::new(Semaphore::new(NOTICE_CONCURRENCY));
-        while let Some(job) = rx.recv().await {
-            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                return;
-            };
-            let client = client.clone();
-            let counters = Arc::clone(&self.counters);
-            let pending = Arc::clone(&self.pending);
-            tokio::spawn(async move {
-                let result = deliver(&client, &job.url, policy).await;
-                counters.count(job.bidder, job.kind, result);
-                pending.fetch_sub(1, Relaxed);
-                drop(permit);
-            });
+        let mut batch = Vec::new();
+        while let Some(first) = rx.recv().await {
+            // What else is queued within the window goes out with it: one wake-up of this
+            // task, and one burst of answers, per batch rather than per notice.
+            tokio::time::sleep(BATCH_WINDOW).await;
+            batch.push(first);
+            while batch.len() < NOTICE_CONCURRENCY {
+                let Ok(job) = rx.try_recv() else { break };
+                batch.push(job);
+            }
+            for job in batch.drain(..) {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let client = client.clone();
+                let counters = Arc::clone(&self.counters);
+                let pending = Arc::clone(&self.pending);
+                tokio::spawn(async move {
+                    let result = deliver(&client, &job.url, policy).await;
+                    counters.count(job.bidder, job.kind, result);
+                    pending.fetch_sub(1, Relaxed);
+                    drop(permit);
+                });
+            }
         }
     }
 }

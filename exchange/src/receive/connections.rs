@@ -8,13 +8,11 @@
 
 use crate::metrics::exposition::Exposition;
 use crate::metrics::log_limit::LogLimit;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_io_timeout::TimeoutStream;
 
 /// Descriptors kept free below the process's limit for everything but client connections
 /// (the listener, Redis, bidders, files, the runtime).
@@ -27,7 +25,7 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
 const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// A client connection as hyper reads it: closed when idle too long either way.
-pub type GuardedStream = Pin<Box<TimeoutStream<TcpStream>>>;
+pub type GuardedStream = super::idle::IdleStream<TcpStream>;
 
 /// The open-connection cap, the timeouts and their counters.
 #[derive(Debug)]
@@ -121,10 +119,7 @@ impl Connections {
                 return None;
             }
         }
-        let mut guarded = TimeoutStream::new(stream);
-        guarded.set_read_timeout(Some(self.idle_timeout));
-        guarded.set_write_timeout(Some(self.idle_timeout));
-        Some(Box::pin(guarded))
+        Some(super::idle::IdleStream::new(stream, self.idle_timeout))
     }
 
     /// Counts a connection that ended on its idle timeout, if `error` says so.

@@ -213,6 +213,7 @@ async fn dispatch(
         (&Method::POST, "/admin/reload") => admin::reload(state, request).await,
         (&Method::POST, "/admin/users/history") => admin::seed_history(state, request).await,
         (&Method::GET, "/admin/learning") => admin::learning(&state, &request),
+        (&Method::GET, "/admin/memory") => admin::memory(&state, &request),
         (method, path) if pacing_path(path).is_some() => {
             if method == Method::GET {
                 let id = pacing_path(path).unwrap_or_default();
@@ -244,6 +245,7 @@ async fn dispatch(
             | "/admin/orders"
             | "/admin/affiliate/report"
             | "/admin/learning"
+            | "/admin/memory"
             | "/sellers.json"
             | "/publisher/report"
             | "/orders/report",

@@ -133,6 +133,27 @@ impl SnapshotStore {
         })
     }
 
+    /// What the serving snapshot holds, for the start-up memory ledger.
+    pub fn describe(&self) -> String {
+        let snapshot = self.load_full();
+        let mut parts = vec![format!("{} campaigns", snapshot.len())];
+        if let Some(semantic) = &self.semantic {
+            parts.push(format!(
+                "word vectors {} × {} ({:.1} MB)",
+                semantic.len(),
+                semantic.dimensions(),
+                semantic.heap_bytes() as f64 / 1e6
+            ));
+        }
+        if self.sidecars.publishers.is_some() {
+            parts.push("publisher registry".to_owned());
+        }
+        if self.sidecars.lexicon.is_some() {
+            parts.push("lexicon".to_owned());
+        }
+        parts.join(", ")
+    }
+
     /// The lexicon file reloaded with the campaigns, if any.
     pub fn lexicon_path(&self) -> Option<&Path> {
         self.sidecars.lexicon.as_deref()

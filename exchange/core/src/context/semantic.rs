@@ -12,7 +12,8 @@
 //! Format (little-endian): `EXEMB1\n`, u32 word count, u16 dimensions; per word: u8 byte
 //! length, the UTF-8 word, f32 scale, `dimensions` × i8 (value = i8 × scale).
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 /// Largest resource file read.
 pub const MAX_SEMANTIC_BYTES: u64 = 64 * 1024 * 1024;
@@ -26,7 +27,7 @@ const MAGIC: &[u8] = b"EXEMB1\n";
 #[derive(Debug, Default)]
 pub struct Embeddings {
     dimensions: usize,
-    index: HashMap<Box<str>, u32>,
+    index: WordIndex,
     scales: Vec<f32>,
     values: Vec<i8>,
 }
@@ -47,7 +48,7 @@ impl Embeddings {
         }
         let mut embeddings = Self {
             dimensions,
-            index: HashMap::with_capacity(count),
+            index: WordIndex::with_capacity(count),
             scales: Vec::with_capacity(count),
             values: Vec::with_capacity(count * dimensions),
         };
@@ -62,7 +63,7 @@ impl Embeddings {
                 ));
             }
             let values = reader.take(dimensions)?;
-            embeddings.index.insert(Box::from(word), n as u32);
+            embeddings.index.insert(word, n as u32);
             embeddings.scales.push(scale);
             embeddings
                 .values
@@ -92,10 +93,15 @@ impl Embeddings {
         self.dimensions
     }
 
+    /// Heap bytes held: the vectors, their scales and the word index.
+    pub fn heap_bytes(&self) -> usize {
+        self.values.capacity() + self.scales.capacity() * 4 + self.index.heap_bytes()
+    }
+
     /// Adds `weight` × the vector of `word` to `sum` (sized [`dimensions`](Self::dimensions));
     /// false when the word is unknown.
     pub fn add_to(&self, word: &str, weight: f32, sum: &mut [f32]) -> bool {
-        let Some(&n) = self.index.get(word) else {
+        let Some(n) = self.index.get(word) else {
             return false;
         };
         let n = n as usize;
@@ -105,6 +111,83 @@ impl Embeddings {
             *s += f32::from(v) * scale;
         }
         true
+    }
+}
+
+/// Word → row, compactly: every word in one string, its end offset per row, and a hash
+/// table of rows (4 bytes a slot) found by the word's hash; no allocation per word.
+#[derive(Default)]
+struct WordIndex {
+    text: String,
+    ends: Vec<u32>,
+    rows: HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl std::fmt::Debug for WordIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WordIndex")
+            .field("words", &self.ends.len())
+            .finish()
+    }
+}
+
+impl WordIndex {
+    fn with_capacity(words: usize) -> Self {
+        Self {
+            text: String::with_capacity(words * 8),
+            ends: Vec::with_capacity(words),
+            rows: HashTable::with_capacity(words),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    fn word(&self, row: u32) -> &str {
+        let row = row as usize;
+        let start = if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] as usize
+        };
+        &self.text[start..self.ends[row] as usize]
+    }
+
+    /// Adds `word` as `row` (rows come in order 0, 1, …); a repeated word points to its
+    /// last row, as a map insert would.
+    fn insert(&mut self, word: &str, row: u32) {
+        debug_assert_eq!(row as usize, self.ends.len());
+        let hash = self.hasher.hash_one(word);
+        if let Some(earlier) = self.rows.find(hash, |&r| self.word(r) == word).copied() {
+            self.text.push_str(word);
+            self.ends.push(self.text.len() as u32);
+            if let Some(slot) = self.rows.find_mut(hash, |&r| r == earlier) {
+                *slot = row;
+            }
+            return;
+        }
+        self.text.push_str(word);
+        self.ends.push(self.text.len() as u32);
+        let Self {
+            rows,
+            hasher,
+            text,
+            ends,
+        } = self;
+        let word_of = |r: u32| {
+            let r = r as usize;
+            let start = if r == 0 { 0 } else { ends[r - 1] as usize };
+            &text[start..ends[r] as usize]
+        };
+        rows.insert_unique(hash, row, |&r| hasher.hash_one(word_of(r)));
+    }
+
+    fn get(&self, word: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(word);
+        self.rows.find(hash, |&r| self.word(r) == word).copied()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * 4 + self.rows.capacity() * 5
     }
 }
 
@@ -171,6 +254,22 @@ pub fn encode(words: &[(&str, Vec<f32>)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_index_finds_every_word_and_a_repeat_points_to_its_last_row() {
+        let mut index = WordIndex::with_capacity(4);
+        let words: Vec<String> = (0..5_000).map(|n| format!("词{n}")).collect();
+        for (row, word) in words.iter().enumerate() {
+            index.insert(word, row as u32);
+        }
+        index.insert("词7", 5_000);
+        for (row, word) in words.iter().enumerate().filter(|(row, _)| *row != 7) {
+            assert_eq!(index.get(word), Some(row as u32), "{word}");
+        }
+        assert_eq!(index.get("词7"), Some(5_000));
+        assert_eq!(index.get("词5000"), None);
+        assert_eq!(index.get(""), None);
+    }
 
     #[test]
     fn vectors_round_trip_and_bad_files_are_refused() {

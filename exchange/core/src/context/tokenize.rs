@@ -2,14 +2,14 @@
 //! both sides of a match agree).
 //!
 //! Text is split into runs of Han characters and runs of other letters and digits; Han
-//! runs are segmented by `jieba-rs` (dictionary only, no HMM: unknown words fall apart
-//! into known ones rather than inventing terms), the rest is lower-cased, stop words
+//! runs are segmented by jieba's dictionary method (`segment`: dictionary only, no HMM:
+//! unknown words fall apart into known ones rather than inventing terms), the rest is lower-cased, stop words
 //! dropped and stemmed with the Snowball English stemmer (`rust-stemmers`). Mixed text
 //! ("Nike跑步鞋 running shoes") works because runs are found per character. Everything is
 //! bounded: input bytes per call, run length, term length, terms per call.
 
+use super::segment::Segmenter;
 use super::user_words::UserWords;
-use jieba_rs::Jieba;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -111,7 +111,7 @@ const CHINESE_STOP_WORDS: &[&str] = &[
 
 /// The shared tokenizer: the segmenter's dictionary is loaded once per process.
 pub struct Tokenizer {
-    jieba: Jieba,
+    segmenter: Segmenter,
     stemmer: Stemmer,
     /// Both stop-word lists, sorted (looked up by binary search).
     stop_words: Vec<&'static str>,
@@ -144,7 +144,7 @@ pub fn tokenizer() -> &'static Tokenizer {
             .collect();
         stop_words.sort_unstable();
         Tokenizer {
-            jieba: Jieba::new(),
+            segmenter: Segmenter::new(),
             stemmer: Stemmer::create(Algorithm::English),
             stop_words,
         }
@@ -234,8 +234,9 @@ impl Tokenizer {
 
     fn han_terms(&self, run: &str, out: &mut Vec<String>, max_terms: usize, user: &UserWords) {
         let words = memoised(&SEGMENT_MEMO, run, || {
-            self.jieba
-                .cut(run, false)
+            let mut words = Vec::new();
+            self.segmenter.cut(run, &mut words);
+            words
                 .into_iter()
                 .map(str::to_owned)
                 .collect::<Vec<String>>()
