@@ -12,10 +12,11 @@ for t in 1 4; do
     --toggle-collect='exchange::endpoint::auction*' \
     "$bench" --bench --profile-time "$t" "^$group" >/dev/null 2>&1
 done
-ir() { callgrind_annotate "/tmp/cgm.$name.$1" 2>/dev/null | grep -m1 "PROGRAM TOTALS" | awk '{print $1}' | tr -d ,; }
+ir() { set +o pipefail; callgrind_annotate "/tmp/cgm.$name.$1" 2>/dev/null | grep -m1 "PROGRAM TOTALS" | awk '{print $1}' | tr -d ,; }
 calls() {
+  set +o pipefail  # grep -m1 closes the pipe early: the annotator's SIGPIPE is no failure
   callgrind_annotate --tree=caller "/tmp/cgm.$name.$1" 2>/dev/null \
-    | grep -E "< .*:bidder_sdk::openrtb::codec::decode_request \(" | head -1 \
+    | grep -m1 -E "< .*:bidder_sdk::openrtb::codec::decode_request \(" \
     | sed -E 's/.*\(([0-9,]+)x\).*/\1/' | tr -d ,
 }
 i1=$(ir 1); i4=$(ir 4); c1=$(calls 1); c4=$(calls 4)

@@ -159,11 +159,30 @@ async fn measure(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = cpu_ticks(child.id());
     let metrics = fetch(&client, &format!("http://127.0.0.1:{port}/metrics")).await;
+    // The families are bucket histograms (cumulative `_bucket{le=…}` lines), read as
+    // Prometheus' `histogram_quantile` would.
     let quantile = |family: &str, q: &str| {
-        let series = format!("{family}{{quantile=\"{q}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        let prefix = format!("{family}_bucket{{le=\"");
+        let mut buckets = Vec::new();
+        let mut below = 0u64;
+        for line in metrics.lines() {
+            let Some(rest) = line.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((le, count)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let upper = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::NAN)
+            };
+            let cumulative: u64 = count.trim().parse().unwrap_or(0);
+            buckets.push((upper, cumulative.saturating_sub(below)));
+            below = cumulative;
+        }
+        let q: f64 = q.parse().unwrap_or(0.5);
+        exchange::metrics::histogram::quantile_from_buckets(&buckets, below, q)
             .map_or(f64::NAN, |seconds| seconds * 1e3)
     };
     let _ = Command::new("kill").arg(child.id().to_string()).status();
