@@ -115,7 +115,9 @@ pub async fn measure(
             if stop.stopped() {
                 break;
             }
-            let process = start(options, server, round, pinning)?;
+            // Starting waits for the server to answer: off the runtime's turn, so the
+            // mock DSPs on this runtime keep answering meanwhile.
+            let process = tokio::task::block_in_place(|| start(options, server, round, pinning))?;
             // Start-up settles (lazy pages, first leases) before the idle reading.
             tokio::time::sleep(Duration::from_secs(1)).await;
             let idle = process.usage()?;
