@@ -37,19 +37,11 @@ pub fn start_exchange(binary: &Path, config: &Path, port: u16) -> Child {
     panic!("exchange did not start");
 }
 
-/// utime + stime of a process, in clock ticks (10 ms: USER_HZ = 100 on Linux).
+/// utime + stime of a process, in clock ticks (10 ms: USER_HZ = 100 on Linux); 0 when
+/// it is gone. The reading is the load harness's (`loadtest::process::cpu_ticks`).
 pub fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line; counting from field 3 (the state,
-    // first after the name), indices 11 and 12.
-    field(11) + field(12)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| loadtest::process::cpu_ticks(&stat))
+        .unwrap_or(0)
 }

@@ -14,8 +14,6 @@
 //! with a flag (`[ivt]`).
 
 use bidder_sdk::openrtb::{BidRequest, Device};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// User agents whose verdict is remembered per thread: the bot regex costs ~25k
@@ -24,7 +22,7 @@ use std::net::IpAddr;
 const AGENT_MEMO: usize = 1024;
 
 thread_local! {
-    static AGENTS: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
+    static AGENTS: crate::memo::Memo<Box<str>, bool> = crate::memo::Memo::default();
 }
 
 /// Why a request looks invalid.
@@ -184,18 +182,13 @@ impl Detector {
 
     /// Whether `ua` is a known bot's, remembered per thread.
     fn is_bot(&self, ua: &str) -> bool {
-        AGENTS.with(|memo| {
-            if let Some(&known) = memo.borrow().get(ua) {
-                return known;
-            }
-            let verdict = self.bots.is_bot(ua);
-            let mut memo = memo.borrow_mut();
-            if memo.len() >= AGENT_MEMO {
-                memo.clear();
-            }
-            memo.insert(Box::from(ua), verdict);
-            verdict
-        })
+        crate::memo::remembered(
+            &AGENTS,
+            AGENT_MEMO,
+            ua,
+            || Box::from(ua),
+            || self.bots.is_bot(ua),
+        )
     }
 
     /// Data-center ranges held.

@@ -32,6 +32,7 @@ pub mod ivt;
 pub mod learning;
 pub mod ledger;
 pub mod ltv;
+pub mod memo;
 pub mod native;
 pub mod notice;
 pub mod orders;

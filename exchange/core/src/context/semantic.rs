@@ -143,13 +143,7 @@ impl WordIndex {
     }
 
     fn word(&self, row: u32) -> &str {
-        let row = row as usize;
-        let start = if row == 0 {
-            0
-        } else {
-            self.ends[row - 1] as usize
-        };
-        &self.text[start..self.ends[row] as usize]
+        word_at(&self.text, &self.ends, row)
     }
 
     /// Adds `word` as `row` (rows come in order 0, 1, …); a repeated word points to its
@@ -173,12 +167,7 @@ impl WordIndex {
             text,
             ends,
         } = self;
-        let word_of = |r: u32| {
-            let r = r as usize;
-            let start = if r == 0 { 0 } else { ends[r - 1] as usize };
-            &text[start..ends[r] as usize]
-        };
-        rows.insert_unique(hash, row, |&r| hasher.hash_one(word_of(r)));
+        rows.insert_unique(hash, row, |&r| hasher.hash_one(word_at(text, ends, r)));
     }
 
     fn get(&self, word: &str) -> Option<u32> {
@@ -189,6 +178,13 @@ impl WordIndex {
     fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * 4 + self.rows.capacity() * 5
     }
+}
+
+/// Word `row` of `text`, whose words end at `ends`.
+fn word_at<'a>(text: &'a str, ends: &[u32], row: u32) -> &'a str {
+    let row = row as usize;
+    let start = if row == 0 { 0 } else { ends[row - 1] as usize };
+    &text[start..ends[row] as usize]
 }
 
 /// `sum` scaled to unit length, or `None` when it is zero.

@@ -376,18 +376,7 @@ fn memoised<V: Clone>(
     key: &str,
     compute: impl FnOnce() -> V,
 ) -> V {
-    memo.with(|memo| {
-        if let Some(value) = memo.borrow().get(key) {
-            return value.clone();
-        }
-        let value = compute();
-        let mut memo = memo.borrow_mut();
-        if memo.len() >= MEMO_ENTRIES {
-            memo.clear();
-        }
-        memo.insert(key.to_owned(), value.clone());
-        value
-    })
+    crate::memo::remembered(memo, MEMO_ENTRIES, key, || key.to_owned(), compute)
 }
 
 /// `Some(true)` for a Han character, `Some(false)` for another letter or digit (apostrophes

@@ -10,6 +10,7 @@
 //! exchange decides with: purpose and special-feature bits, vendor bitsets, publisher
 //! restrictions, and one US opt-out flag.
 
+use crate::memo::{remembered, Memo};
 use bidder_sdk::openrtb::{BidRequest, Json};
 use iab_gpp::sections::uspv1::{Flag, UspV1};
 use iab_gpp::sections::{Section, SectionId};
@@ -95,38 +96,9 @@ const MAX_PROBLEMS: usize = 8;
 /// flood of distinct strings costs decoding, never memory.
 const MEMO_ENTRIES: usize = 512;
 
-/// A per-thread memo of decoded strings.
-type Memo<K, V> = std::cell::RefCell<std::collections::HashMap<K, V>>;
-
 thread_local! {
     static TC_MEMO: Memo<Box<str>, Result<Tcf, String>> = Memo::default();
     static US_MEMO: Memo<(i32, Box<str>), Result<bool, String>> = Memo::default();
-}
-
-/// `decode()` remembered in `memo` under `key` (`owned` makes the key to keep: a hit
-/// allocates nothing).
-fn memoised<K, Q, V: Clone>(
-    memo: &'static std::thread::LocalKey<Memo<K, V>>,
-    key: &Q,
-    owned: impl FnOnce() -> K,
-    decode: impl FnOnce() -> V,
-) -> V
-where
-    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
-    Q: std::hash::Hash + Eq + ?Sized,
-{
-    memo.with(|memo| {
-        if let Some(known) = memo.borrow().get(key) {
-            return known.clone();
-        }
-        let value = decode();
-        let mut memo = memo.borrow_mut();
-        if memo.len() >= MEMO_ENTRIES {
-            memo.clear();
-        }
-        memo.insert(owned(), value.clone());
-        value
-    })
 }
 
 impl Consent {
@@ -202,8 +174,9 @@ impl Consent {
             self.problem(format!("{field}: longer than {MAX_STRING_BYTES} bytes"));
             return None;
         }
-        let decoded = memoised(
+        let decoded = remembered(
             &TC_MEMO,
+            MEMO_ENTRIES,
             text,
             || Box::from(text),
             || {
@@ -281,8 +254,9 @@ impl Consent {
                 id if (id as i32) >= SectionId::UsNat as i32 => {
                     let text = gpp.section(id).unwrap_or_default();
                     let key = (sid, Box::from(text));
-                    let decided = memoised(
+                    let decided = remembered(
                         &US_MEMO,
+                        MEMO_ENTRIES,
                         &key,
                         || key.clone(),
                         || {
