@@ -25,8 +25,25 @@ where
     K: Hash + Eq + std::borrow::Borrow<Q>,
     Q: Hash + Eq + ?Sized,
 {
+    remembered_if(memo, limit, key, owned, |_| true, compute)
+}
+
+/// [`remembered`], where a remembered value that is not `current` (made from inputs
+/// that have changed since) is computed again and replaced.
+pub fn remembered_if<K, Q, V: Clone>(
+    memo: &'static LocalKey<Memo<K, V>>,
+    limit: usize,
+    key: &Q,
+    owned: impl FnOnce() -> K,
+    current: impl Fn(&V) -> bool,
+    compute: impl FnOnce() -> V,
+) -> V
+where
+    K: Hash + Eq + std::borrow::Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
     memo.with(|memo| {
-        if let Some(known) = memo.borrow().get(key) {
+        if let Some(known) = memo.borrow().get(key).filter(|known| current(known)) {
             return known.clone();
         }
         let value = compute();
@@ -65,5 +82,30 @@ mod tests {
         }
         assert_eq!(computed, 3, "a and bb once each, then ccc");
         SQUARES.with(|memo| assert_eq!(memo.borrow().len(), 1, "started over at the limit"));
+    }
+
+    thread_local! {
+        static VERSIONED: Memo<Box<str>, (u32, usize)> = Memo::default();
+    }
+
+    #[test]
+    fn a_value_from_older_inputs_is_computed_again() {
+        let mut computed = 0;
+        for version in [1, 1, 2, 2, 1] {
+            let (made_from, value) = remembered_if(
+                &VERSIONED,
+                8,
+                "key",
+                || Box::from("key"),
+                |(made_from, _)| *made_from == version,
+                || {
+                    computed += 1;
+                    (version, computed)
+                },
+            );
+            assert_eq!(made_from, version);
+            assert!(value <= computed);
+        }
+        assert_eq!(computed, 3, "version 1, then 2, then 1 again");
     }
 }

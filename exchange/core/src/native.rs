@@ -3,7 +3,9 @@
 //! from a native creative's assets.
 
 use crate::campaign::Creative;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// Most assets read from one native request.
 pub const MAX_NATIVE_ASSETS: usize = 32;
@@ -70,26 +72,76 @@ impl NativeSpec {
             .all(|a| fill(a, creative).is_some())
     }
 
-    /// Native response markup (JSON text) for `creative`, with `click_url` as the link.
+    /// The native response (`adm`) for `creative`, linking to `click_url`: every
+    /// asset the creative supplies, in the request's order and wrapping.
     pub fn render(&self, creative: &Creative, click_url: &str) -> String {
-        let assets: Vec<Value> = self
-            .assets
-            .iter()
-            .filter_map(|asset| {
-                fill(asset, creative).map(|mut value| {
-                    value["id"] = json!(asset.id);
-                    value
-                })
-            })
-            .collect();
-        let body = json!({ "ver": "1.2", "assets": assets, "link": { "url": click_url } });
-        let document = if self.wrapped {
-            json!({ "native": body })
-        } else {
-            body
+        let body = NativeResponse {
+            ver: "1.2",
+            assets: self
+                .assets
+                .iter()
+                .filter_map(|asset| fill(asset, creative))
+                .collect(),
+            link: Link { url: click_url },
         };
-        document.to_string()
+        let written = if self.wrapped {
+            serde_json::to_string(&Wrapped { native: body })
+        } else {
+            serde_json::to_string(&body)
+        };
+        // Strings and integers only: serialising cannot fail.
+        written.unwrap_or_default()
     }
+}
+
+/// The Native Ads response object, written straight from the creative's strings.
+#[derive(Serialize)]
+struct NativeResponse<'a> {
+    ver: &'static str,
+    assets: Vec<FilledAsset<'a>>,
+    link: Link<'a>,
+}
+
+/// The 1.0 response root (`{"native": …}`), when the request had it.
+#[derive(Serialize)]
+struct Wrapped<'a> {
+    native: NativeResponse<'a>,
+}
+
+#[derive(Serialize)]
+struct Link<'a> {
+    url: &'a str,
+}
+
+/// One response asset: its id and the one part the creative filled.
+#[derive(Serialize)]
+struct FilledAsset<'a> {
+    id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<TitleText<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    img: Option<Image<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<DataValue<'a>>,
+}
+
+#[derive(Serialize)]
+struct TitleText<'a> {
+    text: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct Image<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct DataValue<'a> {
+    value: Cow<'a, str>,
 }
 
 fn parse_asset(asset: &Value) -> Option<Asset> {
@@ -121,20 +173,35 @@ fn parse_asset(asset: &Value) -> Option<Asset> {
     Some(Asset { id, required, kind })
 }
 
-fn fill(asset: &Asset, creative: &Creative) -> Option<Value> {
+fn fill<'a>(asset: &Asset, creative: &'a Creative) -> Option<FilledAsset<'a>> {
+    let mut filled = FilledAsset {
+        id: asset.id,
+        title: None,
+        img: None,
+        data: None,
+    };
     match &asset.kind {
         AssetKind::Title { len } => {
-            let text = truncate(&creative.title, *len)?;
-            Some(json!({ "title": { "text": text } }))
+            filled.title = Some(TitleText {
+                text: truncate(&creative.title, *len)?,
+            });
         }
         AssetKind::Image { kind, wmin, hmin } => {
-            if *kind == IMAGE_ICON {
-                let icon = creative.icon_url.as_ref()?;
-                return Some(json!({ "img": { "url": icon } }));
-            }
-            (creative.w >= *wmin && creative.h >= *hmin).then(|| {
-                json!({ "img": { "url": creative.image_url, "w": creative.w, "h": creative.h } })
-            })
+            filled.img = Some(if *kind == IMAGE_ICON {
+                Image {
+                    url: creative.icon_url.as_deref()?,
+                    w: None,
+                    h: None,
+                }
+            } else if creative.w >= *wmin && creative.h >= *hmin {
+                Image {
+                    url: &creative.image_url,
+                    w: Some(creative.w),
+                    h: Some(creative.h),
+                }
+            } else {
+                return None;
+            });
         }
         AssetKind::Data { kind, len } => {
             let source = match *kind {
@@ -144,20 +211,25 @@ fn fill(asset: &Asset, creative: &Creative) -> Option<Value> {
                 DATA_CTATEXT => creative.cta.as_deref(),
                 _ => None,
             }?;
-            Some(json!({ "data": { "value": truncate(source, *len)? } }))
+            filled.data = Some(DataValue {
+                value: truncate(source, *len)?,
+            });
         }
-        AssetKind::Unsupported => None,
+        AssetKind::Unsupported => return None,
     }
+    Some(filled)
 }
 
 /// Cuts `text` to at most `len` characters; `None` for empty text.
-fn truncate(text: &str, len: Option<usize>) -> Option<String> {
+fn truncate(text: &str, len: Option<usize>) -> Option<Cow<'_, str>> {
     if text.is_empty() {
         return None;
     }
     Some(match len {
-        Some(len) if len > 0 => text.chars().take(len).collect(),
-        _ => text.to_owned(),
+        Some(len) if len > 0 && text.chars().nth(len).is_some() => {
+            Cow::Owned(text.chars().take(len).collect())
+        }
+        _ => Cow::Borrowed(text),
     })
 }
 
@@ -202,6 +274,21 @@ mod tests {
         assert_eq!(assets.len(), 3, "price asset is optional and absent");
         assert_eq!(assets[0]["title"]["text"], "婴儿纸尿");
         assert_eq!(adm["native"]["link"]["url"], "https://click");
+    }
+
+    #[test]
+    fn renders_each_filled_asset_under_its_own_name() {
+        let spec = NativeSpec::parse(
+            r#"{"assets":[{"id":7,"img":{"type":1}},{"id":1,"title":{"len":90}},
+            {"id":2,"img":{"type":3}},{"id":3,"data":{"type":1}},{"id":4,"data":{"type":12,"len":2}}]}"#,
+        )
+        .expect("valid");
+        let adm = spec.render(&creative(), "https://click/?a=\"b\"");
+        assert_eq!(
+            adm,
+            r#"{"ver":"1.2","assets":[{"id":1,"title":{"text":"婴儿纸尿裤 超薄透气"}},{"id":2,"img":{"url":"https://img.example/main.jpg","w":1200,"h":627}},{"id":3,"data":{"value":"暖芽"}},{"id":4,"data":{"value":"立即"}}],"link":{"url":"https://click/?a=\"b\""}}"#,
+            "no icon (the creative has none), no wrapping root, strings escaped"
+        );
     }
 
     #[test]

@@ -117,7 +117,12 @@ pub fn build(
 
 /// The exchange's id of the bid for imp number `index` of auction `auction_id`.
 pub fn bid_id(auction_id: &str, index: usize) -> String {
-    format!("{auction_id}-{index}")
+    let mut id = String::with_capacity(auction_id.len() + 4);
+    id.push_str(auction_id);
+    id.push('-');
+    use std::fmt::Write;
+    let _ = write!(id, "{index}");
+    id
 }
 
 /// Where a bid goes: the imp, the exchange's ids and the price in response currency.
@@ -160,7 +165,7 @@ fn campaign_bid(
     } = slot;
     let campaign = &snapshot.campaigns[id as usize];
     let creative = &campaign.creatives[usize::from(creative)];
-    let crid = format!("{}.{}", campaign.id, creative.id);
+    let crid = [campaign.id.as_str(), creative.id.as_str()].join(".");
     let click_url = click_url(
         campaign,
         creative,
@@ -360,10 +365,16 @@ fn external_bid(
 
 /// `{public_url}/notice/{kind}?{signed query}&price=${AUCTION_PRICE}`.
 fn notice_url(public_url: &str, kind: &str, query: &str) -> String {
-    format!(
-        "{public_url}/notice/{kind}?{query}&price={}",
-        crate::notice::PRICE_MACRO
-    )
+    [
+        public_url,
+        "/notice/",
+        kind,
+        "?",
+        query,
+        "&price=",
+        crate::notice::PRICE_MACRO,
+    ]
+    .concat()
 }
 
 /// The markup type of an imp with exactly one media object.

@@ -115,6 +115,9 @@ pub struct AuctionSignals<'a> {
     user: UserInputs<'a>,
     /// Predictions per vertical, computed on first use.
     predictions: RefCell<Vec<(Option<String>, Option<Prediction>)>>,
+    /// Relevance and quality weight per campaign, computed on first use (the pruning
+    /// bound, the exclusion and the score of a campaign, on every imp, read the same).
+    relevances: RefCell<hashbrown::HashMap<usize, (Relevance, f64)>>,
     /// What outcomes taught, when the serving set has it.
     learning: Option<Learning<'a>>,
     /// The lifts of trending topics, when the serving set has them.
@@ -238,6 +241,7 @@ impl<'a> AuctionSignals<'a> {
             member_cvr_lift: config.context.member_cvr_lift,
             user,
             predictions: RefCell::new(Vec::new()),
+            relevances: RefCell::default(),
             learning: None,
             trends: None,
         }
@@ -287,10 +291,23 @@ impl<'a> AuctionSignals<'a> {
     }
 
     fn relevance(&self, id: usize) -> Option<Relevance> {
-        (!self.context.is_empty()).then(|| {
-            self.context
-                .relevance(&self.snapshot.context, id, self.category_weight)
-        })
+        self.relevance_and_quality(id)
+            .map(|(relevance, _)| relevance)
+    }
+
+    /// Campaign `id`'s relevance and the quality weight it gives (none when the page
+    /// said nothing).
+    fn relevance_and_quality(&self, id: usize) -> Option<(Relevance, f64)> {
+        if self.context.is_empty() {
+            return None;
+        }
+        let mut known = self.relevances.borrow_mut();
+        Some(*known.entry(id).or_insert_with(|| {
+            let relevance =
+                self.context
+                    .relevance(&self.snapshot.context, id, self.category_weight);
+            (relevance, self.quality_of(f64::from(relevance.total)))
+        }))
     }
 
     /// The user's predicted value in `vertical` (memoised per request).
@@ -345,8 +362,8 @@ impl<'a> AuctionSignals<'a> {
         if self.quality_weight <= 0.0 {
             return 1.0;
         }
-        self.relevance(id)
-            .map_or(1.0, |r| self.quality_of(f64::from(r.total)))
+        self.relevance_and_quality(id)
+            .map_or(1.0, |(_, quality)| quality)
     }
 
     /// What the signals made of campaign `id`.
@@ -378,10 +395,9 @@ impl<'a> AuctionSignals<'a> {
 impl SignalSource for AuctionSignals<'_> {
     fn signals(&self, id: usize, campaign: &Campaign) -> Signals {
         let mut signals = Signals::NEUTRAL;
-        if let Some(relevance) = self.relevance(id) {
-            let total = f64::from(relevance.total);
-            signals.ctr_lift = 1.0 + self.relevance_lift * total;
-            signals.quality = self.quality_of(total);
+        if let Some((relevance, quality)) = self.relevance_and_quality(id) {
+            signals.ctr_lift = 1.0 + self.relevance_lift * f64::from(relevance.total);
+            signals.quality = quality;
         }
         if let Some(interests) = &self.interests {
             let fit = f64::from(interests.fit(&self.snapshot.context, id));

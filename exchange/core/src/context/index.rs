@@ -46,7 +46,8 @@ pub struct ContextIndex {
     /// Per dense id: the unit mean vector of the campaign's terms in the semantic
     /// resource (empty: no resource, or no known term).
     vectors: Vec<Box<[f32]>>,
-    vocabulary: HashMap<String, TermId>,
+    /// foldhash: the terms are the campaigns' own; pages only look terms up.
+    vocabulary: hashbrown::HashMap<String, TermId>,
     /// Per dense id: (term, normalised weight), sorted by term.
     documents: Vec<Box<[(TermId, f32)]>>,
     /// Per dense id: the ad's IAB categories.
@@ -73,7 +74,7 @@ impl ContextIndex {
             super::tokenize::add_user_text(&mut user_words, phrase);
         }
         lexicon.compile(&user_words);
-        let mut vocabulary: HashMap<String, TermId> = HashMap::new();
+        let mut vocabulary: hashbrown::HashMap<String, TermId> = hashbrown::HashMap::new();
         let mut next: TermId = 0;
         for group in lexicon.synonym_groups() {
             let shared = group.iter().find_map(|t| vocabulary.get(*t).copied());

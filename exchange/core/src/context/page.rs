@@ -21,8 +21,10 @@ use super::index::{ContextIndex, TermId};
 use super::semantic::normalised;
 use super::tokenize::tokenizer;
 use super::user_words::UserWords;
+use crate::memo::{remembered_if, Memo};
 use bidder_sdk::openrtb::BidRequest;
 use serde_json::Value as Json;
+use std::rc::Rc;
 
 /// Most page categories read.
 pub const MAX_CATEGORIES: usize = 32;
@@ -174,11 +176,56 @@ impl TermReader<'_> {
         if room == 0 {
             return;
         }
-        self.scratch.clear();
-        tokenizer().terms_with(text, &mut self.scratch, room, self.user_words);
-        self.weighted
-            .extend(self.scratch.drain(..).map(|term| (term, weight)));
+        match read_before(text, self.user_words) {
+            Some(terms) if terms.len() <= room => {
+                self.weighted
+                    .extend(terms.iter().map(|term| (term.clone(), weight)));
+            }
+            _ => {
+                self.scratch.clear();
+                tokenizer().terms_with(text, &mut self.scratch, room, self.user_words);
+                self.weighted
+                    .extend(self.scratch.drain(..).map(|term| (term, weight)));
+            }
+        }
     }
+}
+
+/// Longest page string whose terms are remembered (titles, keyword lists, names, URL
+/// paths; longer page texts are read each time).
+const MAX_REMEMBERED_TEXT_BYTES: usize = 256;
+/// Most page strings remembered per thread.
+const REMEMBERED_TEXTS: usize = 1024;
+
+thread_local! {
+    /// Page strings read before on this thread: the version of the user words they were
+    /// read with, and every term (no limit).
+    static READ_BEFORE: Memo<Box<str>, (u64, Rc<[String]>)> = Memo::default();
+}
+
+/// Every term of `text` with `user` words (no limit), remembered: titles, keyword lists
+/// and site names repeat across a site's requests. `None` for a text too long to keep.
+///
+/// When these are no more than the room left, they are exactly what reading `text` with
+/// that limit gives: the limit only ever drops terms past it.
+fn read_before(text: &str, user: &UserWords) -> Option<Rc<[String]>> {
+    if text.len() > MAX_REMEMBERED_TEXT_BYTES {
+        return None;
+    }
+    let version = user.version();
+    let (_, terms) = remembered_if(
+        &READ_BEFORE,
+        REMEMBERED_TEXTS,
+        text,
+        || Box::from(text),
+        |(made_with, _)| *made_with == version,
+        || {
+            let mut terms = Vec::new();
+            tokenizer().terms_with(text, &mut terms, usize::MAX, user);
+            (version, Rc::from(terms))
+        },
+    );
+    Some(terms)
 }
 
 /// `ext.context.<field>` when it is a string.
@@ -239,6 +286,48 @@ pub(crate) fn categories(request: &BidRequest, index: &ContextIndex) -> Vec<Cate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_terms_are_the_terms_read_with_every_limit() {
+        let mut user = UserWords::default();
+        user.add_han("辅食机");
+        user.add_han("降噪耳机");
+        user.add_phrase(&["power".to_owned(), "bank".to_owned()]);
+        let texts = [
+            "宝宝辅食机推荐 power bank for kids, 降噪耳机 and running shoes 2026",
+            "How to choose newborn diapers: 10 brands tested",
+            "新生儿纸尿裤怎么选？十款实测对比",
+            "",
+        ];
+        for text in texts {
+            let mut every = Vec::new();
+            tokenizer().terms_with(text, &mut every, usize::MAX, &user);
+            for room in 0..every.len() + 3 {
+                for _ in 0..2 {
+                    let mut reader = TermReader {
+                        weighted: Vec::new(),
+                        scratch: Vec::new(),
+                        max_terms: room,
+                        user_words: &user,
+                    };
+                    reader.read(Some(text), 1.0);
+                    let mut direct = Vec::new();
+                    tokenizer().terms_with(text, &mut direct, room, &user);
+                    let read: Vec<String> = reader.weighted.into_iter().map(|(t, _)| t).collect();
+                    assert_eq!(read, direct, "{text:?} with room for {room}");
+                }
+            }
+        }
+        // New user words are a new version: the remembered terms are not reused.
+        let text = "辅食机 and 降噪耳机";
+        let before = read_before(text, &user).expect("short");
+        user.add_han("耳机");
+        let after = read_before(text, &user).expect("short");
+        let mut direct = Vec::new();
+        tokenizer().terms_with(text, &mut direct, usize::MAX, &user);
+        assert_eq!(*after, *direct);
+        assert_ne!(*before, *after, "耳机 is now a user word inside 降噪耳机");
+    }
 
     #[test]
     fn url_paths_give_their_words() {

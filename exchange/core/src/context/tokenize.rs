@@ -13,6 +13,7 @@ use super::user_words::UserWords;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// Most bytes of one text read (the rest is ignored; cut at a character boundary).
@@ -130,7 +131,7 @@ const MEMO_ENTRIES: usize = 16_384;
 
 thread_local! {
     static STEM_MEMO: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-    static SEGMENT_MEMO: RefCell<HashMap<String, Vec<String>>> = RefCell::new(HashMap::new());
+    static SEGMENT_MEMO: RefCell<HashMap<String, Rc<[String]>>> = RefCell::new(HashMap::new());
 }
 
 /// The process-wide tokenizer, built on first use (`exchange::run` builds it at start-up,
@@ -239,7 +240,7 @@ impl Tokenizer {
             words
                 .into_iter()
                 .map(str::to_owned)
-                .collect::<Vec<String>>()
+                .collect::<Rc<[String]>>()
         });
         let mut at = 0;
         while at < words.len() && out.len() < max_terms {

@@ -10,6 +10,7 @@
 //! sides of a match, so campaign documents, lexicon rules and pages agree.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most characters of a Chinese user word.
 pub const MAX_WORD_CHARS: usize = 8;
@@ -31,7 +32,12 @@ pub struct UserWords {
     phrases: HashSet<String>,
     /// Every proper prefix (whole stems) of a phrase.
     phrase_prefixes: HashSet<String>,
+    /// Changes with every word added (0: none yet): equal versions, equal words.
+    version: u64,
 }
+
+/// The last version given to any set of user words in this process.
+static LAST_VERSION: AtomicU64 = AtomicU64::new(0);
 
 impl UserWords {
     /// Adds a Chinese word (ignored when empty, too long, or past the limit).
@@ -44,6 +50,7 @@ impl UserWords {
             self.han_prefixes.insert(word[..at].to_owned());
         }
         self.han.insert(word.to_owned());
+        self.changed();
     }
 
     /// Adds an English phrase of stems (ignored unless 2..=3 stems).
@@ -55,6 +62,17 @@ impl UserWords {
             self.phrase_prefixes.insert(stems[..end].join(" "));
         }
         self.phrases.insert(stems.join(" "));
+        self.changed();
+    }
+
+    /// Identifies these words: two sets with the same version hold the same words (a
+    /// clone keeps its original's version until either changes).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn changed(&mut self) {
+        self.version = LAST_VERSION.fetch_add(1, Ordering::Relaxed) + 1;
     }
 
     /// Number of words and phrases.
