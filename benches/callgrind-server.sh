@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # User-space instructions per answered request of a whole server process, under callgrind:
-# the release `exchange` on a copy of the sample configs, or the bare `loadtest baseline`,
-# serving the default load-test scenario. Counted over every thread (hyper, tokio, the
+# the release `exchange` on a copy of the sample configs (`exchange+dsp`: with one mock DSP
+# answering in 5 ms, as `loadtest cost` runs it), or the bare `loadtest baseline`, serving
+# the default load-test scenario. Counted over every thread (hyper, tokio, the
 # handler, timers), with the idle cost of the same window subtracted:
 #   (Ir over N requests − Ir over an idle window as long) / N.
 # Instruction counts are stable where timing on this host swings ±25%. Callgrind's CPU
@@ -9,7 +10,8 @@
 # production it is a few hundred cycles); the script prints that share separately.
 # Usage:
 #   cargo build --release -p exchange -p loadtest
-#   bash benches/callgrind-server.sh exchange [requests]    # or: baseline
+#   bash benches/callgrind-server.sh exchange [requests]    # or: exchange+dsp, baseline
+# The load window's profile stays as /tmp/callgrind-server.<which>.out (callgrind_annotate).
 set -euo pipefail
 which=${1:?exchange or baseline}; requests=${2:-2000}
 rate=100
@@ -18,13 +20,21 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/target/release
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+server=""; dsp=""
+trap 'kill $server $dsp 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 case $which in
-  exchange)
+  exchange|exchange+dsp)
     cp -r "$root/configs" "$work/configs"
+    if [ "$which" = exchange+dsp ]; then
+      dsp_port=$((port + 1))
+      "$bin/loadtest" mock-bidder --listen "127.0.0.1:$dsp_port" --latency fixed:5ms >"$work/dsp.log" 2>&1 &
+      dsp=$!
+      printf '\n[[bidders]]\nname = "mock"\nendpoint = "http://127.0.0.1:%s/openrtb2/bid"\ntimeout_ms = 100\ntcf_vendor_id = 755\n' \
+        "$dsp_port" >>"$work/configs/exchange.toml"
+    fi
     command=("$bin/exchange" --config "$work/configs/exchange.toml" --listen "127.0.0.1:$port") ;;
   baseline) command=("$bin/loadtest" baseline --listen "127.0.0.1:$port") ;;
-  *) echo "first argument: exchange or baseline" >&2; exit 2 ;;
+  *) echo "first argument: exchange, exchange+dsp or baseline" >&2; exit 2 ;;
 esac
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "${command[@]}" >"$work/server.log" 2>&1 &
 server=$!
