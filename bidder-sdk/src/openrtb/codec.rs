@@ -138,17 +138,23 @@ fn diagnose<T: DeserializeOwned>(body: &[u8], fast_message: &str) -> DecodeError
 /// requests (URLs escaped as `\/` at most), so the scan is one `memchr`-like pass when
 /// there are none.
 fn lone_surrogate(body: &[u8]) -> Option<usize> {
+    // Jump from backslash to backslash (memchr scans a vector at a time).
+    lone_surrogate_with(body, |rest| memchr::memchr(b'\\', rest))
+}
+
+/// [`lone_surrogate`], finding the next backslash of a slice with `next_backslash`.
+fn lone_surrogate_with(
+    body: &[u8],
+    next_backslash: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
     let hex4 = |at: usize| -> Option<u16> {
         let digits = body.get(at..at + 4)?;
         let text = std::str::from_utf8(digits).ok()?;
         u16::from_str_radix(text, 16).ok()
     };
-    let mut i = body.iter().position(|&b| b == b'\\')?;
-    while i < body.len() {
-        if body[i] != b'\\' {
-            i += 1;
-            continue;
-        }
+    let mut i = 0;
+    while let Some(found) = body.get(i..).and_then(&next_backslash) {
+        i += found;
         // Outside a string a backslash is a syntax error the parser reports; inside, it
         // starts an escape: skip it whole, so `\\u…` is a backslash then text.
         if body.get(i + 1) != Some(&b'u') {
@@ -176,13 +182,13 @@ fn lone_surrogate(body: &[u8]) -> Option<usize> {
 /// Rejects documents nested deeper than [`MAX_NESTING_DEPTH`], in one pass, no recursion.
 fn check_depth(body: &[u8]) -> Result<(), DecodeError> {
     // Depth cannot exceed the number of opening brackets (those inside strings only make
-    // this an over-count). Counting them vectorises; the string-aware scan below runs only
-    // for the rare document with more brackets than the limit.
-    let openings: usize = body
-        .iter()
-        .map(|&b| usize::from(b == b'[' || b == b'{'))
-        .sum();
-    if openings <= MAX_NESTING_DEPTH {
+    // this an over-count). Finding them is a vectorised search (memchr) that stops at one
+    // past the limit; the string-aware scan below runs only for the rare document with
+    // more brackets than the limit.
+    if memchr::memchr2_iter(b'[', b'{', body)
+        .nth(MAX_NESTING_DEPTH)
+        .is_none()
+    {
         return Ok(());
     }
     let mut depth = 0usize;

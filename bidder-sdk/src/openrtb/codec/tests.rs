@@ -183,3 +183,61 @@ mod properties {
         }
     }
 }
+
+/// `lone_surrogate` finding each backslash by stepping byte by byte, as it did before it
+/// jumped with memchr: the reference its jumps must agree with.
+fn lone_surrogate_byte_by_byte(body: &[u8]) -> Option<usize> {
+    lone_surrogate_with(body, |rest| rest.iter().position(|&b| b == b'\\'))
+}
+
+#[test]
+fn lone_surrogates_are_found_where_a_byte_by_byte_scan_finds_them() {
+    let cases: [&[u8]; 8] = [
+        br#"{"a":"plain"}"#,
+        br#"{"a":"\ud83d\ude00 and \/ and \\ud800"}"#,
+        br#"{"a":"x\ud83d"}"#,
+        br#"{"a":"\ude00"}"#,
+        br#"{"a":"\\\ud800\udc00\u00e9\ud800"}"#,
+        br#"\"#,
+        br#"\u"#,
+        br#"\ud800\u"#,
+    ];
+    for body in cases {
+        assert_eq!(
+            lone_surrogate(body),
+            lone_surrogate_byte_by_byte(body),
+            "{body:?}"
+        );
+    }
+    assert_eq!(
+        lone_surrogate(cases[2]),
+        Some(7),
+        "the backslash of the lone \\ud83d"
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn surrogate_scan_agrees_with_the_byte_by_byte_one(
+        pieces in proptest::collection::vec(
+            proptest::sample::select(vec!["\\", "u", "d8", "00", "dc", "de", "ff", "\\u", "\\ud83d", "\\ude00", "a", "\""]),
+            0..40,
+        )
+    ) {
+        let body = pieces.concat();
+        proptest::prop_assert_eq!(
+            lone_surrogate(body.as_bytes()),
+            lone_surrogate_byte_by_byte(body.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn nesting_up_to_the_limit_passes_and_one_more_is_too_deep() {
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    assert!(check_depth(nested(MAX_NESTING_DEPTH).as_bytes()).is_ok());
+    let error = check_depth(nested(MAX_NESTING_DEPTH + 1).as_bytes()).expect_err("too deep");
+    assert_eq!(error.kind, DecodeErrorKind::TooDeep);
+    // Many brackets side by side are shallow: past the quick count, the scan decides.
+    assert!(check_depth("[]".repeat(MAX_NESTING_DEPTH * 4).as_bytes()).is_ok());
+}
