@@ -159,6 +159,18 @@ struct LoadArgs {
     json: Option<PathBuf>,
 }
 
+impl LoadArgs {
+    /// Refuses connections outside 1..=10000 and an empty measured window.
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.connections),
+            "--connections must be 1..=10000"
+        );
+        anyhow::ensure!(!self.duration.is_zero(), "--duration must be > 0");
+        Ok(())
+    }
+}
+
 /// A sweep.
 #[derive(Debug, clap::Args)]
 struct SweepArgs {
@@ -219,8 +231,12 @@ struct CompareArgs {
     load: LoadArgs,
 }
 
-/// `cost` settings.
+/// `cost` settings: load windows of 10 s after 3 s (a CPU reading's tick is 10 ms).
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("duration", |arg| arg.default_value("10s")),
+    mut_arg("warmup", |arg| arg.default_value("3s"))
+)]
 struct CostArgs {
     /// Exchange config (its folder is linked into each run's own folder; store files
     /// are the run's own).
@@ -244,21 +260,8 @@ struct CostArgs {
     /// Where run folders go (default: a temporary folder).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Measured window per rate.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Load before each window (not counted).
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    warmup: Duration,
-    /// Keep-alive connections.
-    #[arg(long, default_value_t = 64)]
-    connections: usize,
-    /// Scenario file.
-    #[arg(long, default_value = "configs/loadtest/default.toml")]
-    scenario: PathBuf,
-    /// Write the result as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 /// The demo.
@@ -663,11 +666,7 @@ fn write_json(path: Option<&PathBuf>, value: &impl serde::Serialize) -> anyhow::
 }
 
 fn load_options(load: &LoadArgs, target: http::Uri, rate: f64) -> anyhow::Result<RunOptions> {
-    anyhow::ensure!(
-        (1..=10_000).contains(&load.connections),
-        "--connections must be 1..=10000"
-    );
-    anyhow::ensure!(!load.duration.is_zero(), "--duration must be > 0");
+    load.check()?;
     Ok(RunOptions::post(
         target,
         rate,
@@ -772,11 +771,7 @@ fn cost(args: CostArgs) -> anyhow::Result<()> {
                 .all(|r| r.is_finite() && *r > 0.0 && *r <= 100_000.0),
         "--rates must be within (0, 100000]"
     );
-    anyhow::ensure!(!args.duration.is_zero(), "--duration must be > 0");
-    anyhow::ensure!(
-        (1..=10_000).contains(&args.connections),
-        "--connections must be 1..=10000"
-    );
+    args.load.check()?;
     let loadtest = std::env::current_exe().context("this binary's path")?;
     let exchange = match args.exchange {
         Some(path) => path,
@@ -790,7 +785,7 @@ fn cost(args: CostArgs) -> anyhow::Result<()> {
     let work_dir = args.work_dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("loadtest-cost-{}", std::process::id()))
     });
-    let prepared = prepare(&args.scenario)?;
+    let prepared = prepare(&args.load.scenario)?;
     let report = runtime()?.block_on(async {
         let stop = stop_on_ctrl_c();
         let mut mocks = Vec::new();
@@ -810,9 +805,9 @@ fn cost(args: CostArgs) -> anyhow::Result<()> {
             loadtest,
             rounds: args.rounds,
             rates: args.rates,
-            duration: args.duration,
-            warmup: args.warmup,
-            connections: args.connections,
+            duration: args.load.duration,
+            warmup: args.load.warmup,
+            connections: args.load.connections,
             dsps: mocks.iter().map(|m| m.endpoint()).collect(),
             work_dir: work_dir.clone(),
         };
@@ -821,7 +816,7 @@ fn cost(args: CostArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work_dir);
     let report = report?;
     print!("{report}");
-    write_json(args.json.as_ref(), &report)
+    write_json(args.load.json.as_ref(), &report)
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -918,4 +913,39 @@ fn mock_bidder(args: MockArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_of(args: &[&str]) -> LoadArgs {
+        match Cli::try_parse_from(args).expect("parses").command {
+            Command::Cost(cost) => cost.load,
+            Command::Compare(compare) => compare.load,
+            other => panic!("not a load command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cost_windows_default_longer_than_the_other_load_commands() {
+        let cost = load_of(&["loadtest", "cost"]);
+        assert_eq!(
+            (cost.duration, cost.warmup),
+            (Duration::from_secs(10), Duration::from_secs(3))
+        );
+        let compare = load_of(&["loadtest", "compare"]);
+        assert_eq!(
+            (compare.duration, compare.warmup),
+            (Duration::from_secs(5), Duration::from_secs(1))
+        );
+        let given = load_of(&["loadtest", "cost", "--duration", "2s", "--connections", "8"]);
+        assert_eq!(
+            (given.duration, given.connections),
+            (Duration::from_secs(2), 8)
+        );
+        assert!(load_of(&["loadtest", "cost", "--connections", "0"])
+            .check()
+            .is_err());
+    }
 }
